@@ -1,0 +1,266 @@
+//! People and their places: centres, user accounts, roles per centre, and enrolments of
+//! learners on units with their assessor and IQA.
+
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::audit::{self, Event};
+use crate::auth::{Actor, CentreRole, Role, password};
+
+/// The centre used when a deployment has only one and none is named.
+pub const DEFAULT_CENTRE: &str = "Default centre";
+
+/// An email address, trimmed and checked for the shape `local@domain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let valid = text.len() <= 254
+            && text.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            })
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        if valid { Ok(Email(text.to_string())) } else { Err(format!("\"{text}\" is not an email address")) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+}
+
+pub async fn load_actor(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Actor>, sqlx::Error> {
+    let Some(user) = sqlx::query!(
+        "SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL",
+        user_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let roles = sqlx::query!(
+        "SELECT r.centre_id, c.name AS centre_name, r.role
+         FROM user_roles r JOIN centres c ON c.id = r.centre_id
+         WHERE r.user_id = $1 ORDER BY c.name, r.role",
+        user_id
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .filter_map(|r| Some(CentreRole { centre_id: r.centre_id, centre_name: r.centre_name, role: r.role.parse().ok()? }))
+    .collect();
+    Ok(Some(Actor { id: user.id, email: user.email, name: user.name, roles }))
+}
+
+/// The user id and password hash for a sign-in attempt.
+pub async fn credentials(conn: &mut PgConnection, email: &str) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    Ok(sqlx::query!(
+        "SELECT id, password_hash FROM users WHERE lower(email) = lower($1) AND disabled_at IS NULL",
+        email.trim()
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.id, r.password_hash)))
+}
+
+pub async fn find_user_id(conn: &mut PgConnection, email: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email.trim())
+        .fetch_optional(conn)
+        .await
+}
+
+/// The centre with this name, created if new.
+pub async fn ensure_centre(conn: &mut PgConnection, name: &str) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar!(
+        "INSERT INTO centres (id, name) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        Uuid::new_v4(),
+        name
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Creates an account with one role at `centre_id`. `by` is the administrator (None: the
+/// command line).
+pub async fn add_user(
+    conn: &mut PgConnection,
+    by: Option<&Actor>,
+    centre_id: Uuid,
+    email: &Email,
+    name: &str,
+    role: Role,
+    password: &str,
+) -> anyhow::Result<Uuid> {
+    let name = name.trim();
+    if name.is_empty() {
+        anyhow::bail!("a name is required");
+    }
+    if find_user_id(conn, email.as_str()).await?.is_some() {
+        anyhow::bail!("a user with email {} already exists", email.as_str());
+    }
+    password::check_new(password).map_err(anyhow::Error::msg)?;
+    let hash = password::hash(password.to_string()).await?;
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)",
+        id,
+        email.as_str(),
+        name,
+        hash
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO user_roles (user_id, centre_id, role) VALUES ($1, $2, $3)",
+        id,
+        centre_id,
+        role.as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        Event::new(by, "user.created", "user", Some(id))
+            .details(serde_json::json!({"email": email.as_str(), "name": name, "role": role, "centre_id": centre_id})),
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, password: &str) -> anyhow::Result<()> {
+    password::check_new(password).map_err(anyhow::Error::msg)?;
+    let hash = password::hash(password.to_string()).await?;
+    sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, hash)
+        .execute(&mut *conn)
+        .await?;
+    // A new password ends every session the old one opened.
+    sqlx::query!("DELETE FROM sessions WHERE record->'data'->>'user_id' = $1", user_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    audit::record(conn, Event::new(None, "user.password_reset", "user", Some(user_id))).await?;
+    Ok(())
+}
+
+pub async fn list_users(conn: &mut PgConnection) -> Result<Vec<UserSummary>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, u.disabled_at IS NOT NULL AS "disabled!",
+                  coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
+           FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+           GROUP BY u.id ORDER BY lower(u.email)"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| UserSummary { id: r.id, email: r.email, name: r.name, roles: r.roles, disabled: r.disabled })
+        .collect())
+}
+
+/// Enrols a learner on a unit with an assessor (and optionally an IQA), checking each person
+/// holds that role at the centre.
+pub async fn enrol(
+    conn: &mut PgConnection,
+    by: Option<&Actor>,
+    learner: &str,
+    unit_code: &str,
+    assessor: &str,
+    iqa: Option<&str>,
+) -> anyhow::Result<Uuid> {
+    let unit = crate::catalogue::find_unit(conn, Some(unit_code), None)
+        .await
+        .map_err(|_| anyhow::anyhow!("no unit with code {unit_code:?}; `eportfolio unit import FILE` adds one"))?;
+    let learner_id = person_with_role(conn, learner, Role::Learner).await?;
+    let (assessor_id, centre_id) = {
+        let id = person_with_role(conn, assessor, Role::Assessor).await?;
+        let centre = sqlx::query_scalar!(
+            "SELECT r.centre_id FROM user_roles r JOIN user_roles l ON l.centre_id = r.centre_id
+             WHERE r.user_id = $1 AND r.role = 'assessor' AND l.user_id = $2 AND l.role = 'learner'
+             LIMIT 1",
+            id,
+            learner_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{assessor} is not an assessor at {learner}'s centre"))?;
+        (id, centre)
+    };
+    if assessor_id == learner_id {
+        anyhow::bail!("a learner cannot be their own assessor");
+    }
+    let iqa_id = match iqa {
+        Some(email) => {
+            let id = person_with_role(conn, email, Role::Iqa).await?;
+            if id == assessor_id {
+                anyhow::bail!("the IQA must not be the learner's assessor: an IQA never samples their own decisions");
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let id = Uuid::new_v4();
+    let inserted = sqlx::query!(
+        "INSERT INTO enrolments (id, centre_id, learner_id, unit_id, assessor_id, iqa_id)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (learner_id, unit_id) DO NOTHING",
+        id,
+        centre_id,
+        learner_id,
+        unit.summary.id,
+        assessor_id,
+        iqa_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        anyhow::bail!("{learner} is already enrolled on {}", unit.summary.code);
+    }
+    audit::record(
+        conn,
+        Event::new(by, "enrolment.created", "enrolment", Some(id))
+            .enrolment(id)
+            .details(serde_json::json!({"unit": unit.summary.code, "learner_id": learner_id,
+                                        "assessor_id": assessor_id, "iqa_id": iqa_id})),
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn person_with_role(conn: &mut PgConnection, email: &str, role: Role) -> anyhow::Result<Uuid> {
+    let id = find_user_id(conn, email).await?.ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
+    let has = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM user_roles WHERE user_id = $1 AND role = $2) AS "has!""#,
+        id,
+        role.as_str()
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !has {
+        anyhow::bail!("{email} does not have the {role} role");
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Email;
+
+    #[test]
+    fn emails_are_checked() {
+        assert_eq!(Email::parse(" a.b@example.org ").unwrap().as_str(), "a.b@example.org");
+        for bad in ["", "a", "a@b", "@b.org", "a b@c.org", "a@.org"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

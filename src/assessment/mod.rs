@@ -1,0 +1,414 @@
+//! Assessment: assessors' decisions per criterion per evidence item (append-only), the progress
+//! they add up to, and the summaries dashboards show.
+
+mod routes;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::audit::{self, Event};
+use crate::auth::Actor;
+use crate::auth::policy::EnrolmentAccess;
+use crate::catalogue::Unit;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::evidence::EvidenceItem;
+pub use routes::router;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Met,
+    NotYet,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Met => "met",
+            Outcome::NotYet => "not_yet",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "met" => Some(Outcome::Met),
+            "not_yet" => Some(Outcome::NotYet),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Met => "Met",
+            Outcome::NotYet => "Not yet met",
+        }
+    }
+}
+
+/// A criterion's standing in a learner's portfolio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionStatus {
+    NotStarted,
+    Submitted,
+    NotYet,
+    Met,
+}
+
+impl CriterionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CriterionStatus::NotStarted => "not_started",
+            CriterionStatus::Submitted => "submitted",
+            CriterionStatus::NotYet => "not_yet",
+            CriterionStatus::Met => "met",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CriterionStatus::NotStarted => "Not started",
+            CriterionStatus::Submitted => "Awaiting assessment",
+            CriterionStatus::NotYet => "Not yet met",
+            CriterionStatus::Met => "Met",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionInfo {
+    pub id: Uuid,
+    pub outcome: Outcome,
+    pub feedback: String,
+    pub assessor_id: Uuid,
+    pub assessor_name: String,
+    pub decided_at: DateTime<Utc>,
+    pub supersedes: Option<Uuid>,
+}
+
+impl DecisionInfo {
+    pub fn outcome_label(&self) -> &'static str {
+        self.outcome.label()
+    }
+    pub fn outcome_value(&self) -> &'static str {
+        self.outcome.as_str()
+    }
+}
+
+/// A criterion an item is mapped to, with its current decision and all earlier ones.
+#[derive(Debug, Clone, Serialize)]
+pub struct CriterionDecisions {
+    pub criterion: String,
+    pub text: String,
+    pub current: Option<DecisionInfo>,
+    /// Every decision, newest first (the first is the current one).
+    pub history: Vec<DecisionInfo>,
+}
+
+pub async fn decisions_for_evidence(conn: &mut PgConnection, unit: &Unit, item: &EvidenceItem) -> AppResult<Vec<CriterionDecisions>> {
+    let rows = sqlx::query!(
+        "SELECT d.id, c.number, d.outcome, d.feedback, d.assessor_id, u.name AS assessor_name, d.decided_at, d.supersedes
+         FROM decisions d JOIN criteria c ON c.id = d.criterion_id JOIN users u ON u.id = d.assessor_id
+         WHERE d.evidence_id = $1 ORDER BY d.seq DESC",
+        item.id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(unit
+        .criteria()
+        .filter(|c| item.criteria.contains(&c.number))
+        .map(|c| {
+            let history: Vec<DecisionInfo> = rows
+                .iter()
+                .filter(|r| r.number == c.number)
+                .map(|r| DecisionInfo {
+                    id: r.id,
+                    outcome: Outcome::parse(&r.outcome).unwrap_or(Outcome::NotYet),
+                    feedback: r.feedback.clone(),
+                    assessor_id: r.assessor_id,
+                    assessor_name: r.assessor_name.clone(),
+                    decided_at: r.decided_at,
+                    supersedes: r.supersedes,
+                })
+                .collect();
+            CriterionDecisions { criterion: c.number.clone(), text: c.text.clone(), current: history.first().cloned(), history }
+        })
+        .collect())
+}
+
+/// One judgement an assessor is making.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DecisionInput {
+    pub criterion: String,
+    pub outcome: String,
+    #[serde(default)]
+    pub feedback: String,
+}
+
+/// Records decisions on an item in one transaction. Decisions never change: each supersedes the
+/// criterion's current one. A criterion the learner did not map is added to the item's mapping.
+pub async fn record_decisions(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    access: &EnrolmentAccess,
+    unit: &Unit,
+    evidence_id: Uuid,
+    inputs: &[DecisionInput],
+) -> AppResult<Vec<Uuid>> {
+    let mut errors = Vec::new();
+    let mut checked = Vec::new();
+    if inputs.is_empty() {
+        errors.push(FieldError::new("outcome", "Choose met or not yet for at least one criterion"));
+    }
+    for input in inputs {
+        let field = |name: &str| format!("{name}-{}", input.criterion.trim());
+        let criterion = match unit.criterion(&input.criterion) {
+            Ok(criterion) => criterion,
+            Err(message) => {
+                errors.push(FieldError::new("criterion", message));
+                continue;
+            }
+        };
+        let Some(outcome) = Outcome::parse(input.outcome.trim()) else {
+            errors.push(FieldError::new(field("outcome"), format!("Choose met or not yet for {}", criterion.number)));
+            continue;
+        };
+        let feedback = input.feedback.trim().to_string();
+        if outcome == Outcome::NotYet && feedback.is_empty() {
+            errors.push(FieldError::new(
+                field("feedback"),
+                format!("Give feedback for {}: say what is missing so the learner can act on it", criterion.number),
+            ));
+        }
+        if feedback.chars().count() > 10_000 {
+            errors.push(FieldError::new(field("feedback"), "Feedback must be 10,000 characters or fewer"));
+        }
+        checked.push((criterion, outcome, feedback));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    // One assessor action at a time per item: a double submit waits and then supersedes.
+    sqlx::query!("SELECT id FROM evidence_items WHERE id = $1 FOR UPDATE", evidence_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut ids = Vec::new();
+    for (criterion, outcome, feedback) in checked {
+        let mapped_now = crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
+        let current = sqlx::query!(
+            "SELECT id, outcome, feedback FROM decisions WHERE evidence_id = $1 AND criterion_id = $2 ORDER BY seq DESC LIMIT 1",
+            evidence_id,
+            criterion.id
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(current) = &current
+            && current.outcome == outcome.as_str()
+            && current.feedback == feedback
+        {
+            // The same judgement again (a double submit): nothing new to record.
+            ids.push(current.id);
+            continue;
+        }
+        let id = Uuid::new_v4();
+        sqlx::query!(
+            "INSERT INTO decisions (id, evidence_id, criterion_id, outcome, feedback, assessor_id, supersedes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            id,
+            evidence_id,
+            criterion.id,
+            outcome.as_str(),
+            feedback,
+            actor.id,
+            current.as_ref().map(|c| c.id)
+        )
+        .execute(&mut *conn)
+        .await?;
+        audit::record(
+            conn,
+            Event::new(Some(actor), "decision.recorded", "evidence", Some(evidence_id))
+                .as_role(access.relation.role())
+                .enrolment(access.id)
+                .details(serde_json::json!({
+                    "decision_id": id,
+                    "criterion": criterion.number,
+                    "outcome": outcome,
+                    "feedback": feedback,
+                    "supersedes": current.as_ref().map(|c| c.id),
+                    "criterion_added_by_assessor": mapped_now,
+                })),
+        )
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CriterionProgress {
+    pub number: String,
+    pub text: String,
+    pub guidance: String,
+    pub status: CriterionStatus,
+    pub evidence_count: i64,
+}
+
+impl CriterionProgress {
+    pub fn status_value(&self) -> &'static str {
+        self.status.as_str()
+    }
+    pub fn status_label(&self) -> &'static str {
+        self.status.label()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeProgress {
+    pub number: i32,
+    pub title: String,
+    pub criteria: Vec<CriterionProgress>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub enrolment_id: Uuid,
+    pub unit: String,
+    pub met: usize,
+    pub total: usize,
+    pub criteria: Vec<CriterionProgress>,
+    pub outcomes: Vec<OutcomeProgress>,
+}
+
+/// Each criterion's status: met if any item's current decision says so; otherwise awaiting
+/// assessment if an item mapped to it has no decision yet; otherwise not yet met if judged so;
+/// otherwise not started.
+pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Progress> {
+    let rows = sqlx::query!(
+        r#"WITH items AS (SELECT id FROM evidence_items WHERE enrolment_id = $1),
+                current AS (
+                    SELECT DISTINCT ON (d.evidence_id, d.criterion_id) d.evidence_id, d.criterion_id, d.outcome
+                    FROM decisions d WHERE d.evidence_id IN (SELECT id FROM items)
+                    ORDER BY d.evidence_id, d.criterion_id, d.seq DESC)
+           SELECT c.number,
+                  count(m.evidence_id) AS "evidence_count!",
+                  coalesce(bool_or(cur.outcome = 'met'), false) AS "met!",
+                  coalesce(bool_or(m.evidence_id IS NOT NULL AND cur.outcome IS NULL), false) AS "awaiting!",
+                  coalesce(bool_or(cur.outcome = 'not_yet'), false) AS "not_yet!"
+           FROM criteria c
+           LEFT JOIN evidence_criteria m ON m.criterion_id = c.id AND m.evidence_id IN (SELECT id FROM items)
+           LEFT JOIN current cur ON cur.evidence_id = m.evidence_id AND cur.criterion_id = c.id
+           WHERE c.unit_id = $2
+           GROUP BY c.id, c.number, c.position ORDER BY c.position"#,
+        enrolment_id,
+        unit.summary.id
+    )
+    .fetch_all(conn)
+    .await?;
+    let criteria: Vec<CriterionProgress> = unit
+        .criteria()
+        .map(|c| {
+            let row = rows.iter().find(|r| r.number == c.number);
+            let status = match row {
+                Some(r) if r.met => CriterionStatus::Met,
+                Some(r) if r.awaiting => CriterionStatus::Submitted,
+                Some(r) if r.not_yet => CriterionStatus::NotYet,
+                _ => CriterionStatus::NotStarted,
+            };
+            CriterionProgress {
+                number: c.number.clone(),
+                text: c.text.clone(),
+                guidance: c.guidance.clone(),
+                status,
+                evidence_count: row.map(|r| r.evidence_count).unwrap_or(0),
+            }
+        })
+        .collect();
+    let outcomes = unit
+        .outcomes
+        .iter()
+        .map(|o| OutcomeProgress {
+            number: o.number,
+            title: o.title.clone(),
+            criteria: criteria
+                .iter()
+                .filter(|p| o.criteria.iter().any(|c| c.number == p.number))
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    Ok(Progress {
+        enrolment_id,
+        unit: unit.summary.code.clone(),
+        met: criteria.iter().filter(|c| c.status == CriterionStatus::Met).count(),
+        total: criteria.len(),
+        criteria,
+        outcomes,
+    })
+}
+
+/// One line of a dashboard: a learner on a unit and where they stand.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrolmentSummary {
+    pub id: Uuid,
+    pub learner_id: Uuid,
+    pub learner_name: String,
+    pub learner_email: String,
+    pub unit_code: String,
+    pub unit_title: String,
+    pub assessor_name: String,
+    pub iqa_name: Option<String>,
+    pub criteria_total: i64,
+    pub criteria_met: i64,
+    pub items_awaiting: i64,
+    pub oldest_awaiting: Option<DateTime<Utc>>,
+    pub last_activity: Option<DateTime<Utc>>,
+}
+
+impl EnrolmentSummary {
+    pub fn waiting_since(&self) -> String {
+        self.oldest_awaiting.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_default()
+    }
+    pub fn last_activity_text(&self) -> String {
+        self.last_activity.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_else(|| "None yet".into())
+    }
+}
+
+/// Summaries for the given enrolments, those with the oldest work waiting first.
+pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<EnrolmentSummary>> {
+    Ok(sqlx::query_as!(
+        EnrolmentSummary,
+        r#"WITH current AS (
+               SELECT DISTINCT ON (d.evidence_id, d.criterion_id) d.evidence_id, d.criterion_id, d.outcome
+               FROM decisions d JOIN evidence_items e ON e.id = d.evidence_id
+               WHERE e.enrolment_id = ANY($1)
+               ORDER BY d.evidence_id, d.criterion_id, d.seq DESC),
+           waiting AS (
+               SELECT e.enrolment_id, e.id, e.created_at
+               FROM evidence_items e
+               WHERE e.enrolment_id = ANY($1) AND EXISTS (
+                   SELECT 1 FROM evidence_criteria m
+                   LEFT JOIN current cur ON cur.evidence_id = m.evidence_id AND cur.criterion_id = m.criterion_id
+                   WHERE m.evidence_id = e.id AND cur.outcome IS NULL))
+           SELECT en.id, en.learner_id, l.name AS learner_name, l.email AS learner_email, u.code AS unit_code,
+                  u.title AS unit_title, a.name AS assessor_name, q.name AS "iqa_name?",
+                  (SELECT count(*) FROM criteria c WHERE c.unit_id = en.unit_id) AS "criteria_total!",
+                  (SELECT count(DISTINCT cur.criterion_id) FROM current cur JOIN evidence_items e ON e.id = cur.evidence_id
+                    WHERE e.enrolment_id = en.id AND cur.outcome = 'met') AS "criteria_met!",
+                  (SELECT count(*) FROM waiting w WHERE w.enrolment_id = en.id) AS "items_awaiting!",
+                  (SELECT min(w.created_at) FROM waiting w WHERE w.enrolment_id = en.id) AS oldest_awaiting,
+                  (SELECT max(ev.occurred_at) FROM audit_events ev WHERE ev.enrolment_id = en.id
+                     AND ev.action NOT LIKE 'verifier.%') AS last_activity
+           FROM enrolments en
+           JOIN users l ON l.id = en.learner_id
+           JOIN units u ON u.id = en.unit_id
+           JOIN users a ON a.id = en.assessor_id
+           LEFT JOIN users q ON q.id = en.iqa_id
+           WHERE en.id = ANY($1)
+           ORDER BY oldest_awaiting ASC NULLS LAST, l.name"#,
+        ids
+    )
+    .fetch_all(conn)
+    .await?)
+}

@@ -1,0 +1,154 @@
+//! The portfolio page (criteria by learning outcome, evidence list), recording decisions, and
+//! the enrolment and progress API.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use uuid::Uuid;
+
+use super::{DecisionInput, EnrolmentSummary, Progress, record_decisions};
+use crate::AppState;
+use crate::auth::Actor;
+use crate::auth::policy::{self, Action, Relation, Viewed};
+use crate::catalogue;
+use crate::error::{AppError, AppResult};
+use crate::evidence::{self, EvidenceItem};
+use crate::web::{Nav, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/enrolments/{id}", get(portfolio_page))
+        .route("/evidence/{id}/decisions", post(decide_form))
+        .route("/api/v1/enrolments", get(list_api))
+        .route("/api/v1/enrolments/{id}/progress", get(progress_api))
+        .route("/api/v1/evidence/{id}/decisions", post(decide_api))
+}
+
+struct EvidenceRow {
+    item: EvidenceItem,
+    awaiting: bool,
+}
+
+#[derive(Template)]
+#[template(path = "assessment/portfolio.html")]
+struct PortfolioPage {
+    nav: Nav,
+    summary: EnrolmentSummary,
+    progress: Progress,
+    evidence: Vec<EvidenceRow>,
+    is_learner: bool,
+    is_verifier: bool,
+    percent: usize,
+}
+
+async fn portfolio_page(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    let access = policy::enrolment(&mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+    let progress = super::progress(&mut tx, id, &unit).await?;
+    let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
+    let items = evidence::list_for_enrolment(&mut tx, id).await?;
+    let mut rows = Vec::new();
+    for item in items {
+        let decisions = super::decisions_for_evidence(&mut tx, &unit, &item).await?;
+        rows.push(EvidenceRow { awaiting: decisions.iter().any(|d| d.current.is_none()), item });
+    }
+    tx.commit().await?;
+    let percent = if progress.total == 0 { 0 } else { progress.met * 100 / progress.total };
+    let page = PortfolioPage {
+        nav: Nav::for_actor(&actor),
+        summary,
+        progress,
+        evidence: rows,
+        is_learner: access.relation == Relation::Learner,
+        is_verifier: access.relation == Relation::Verifier,
+        percent,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Form fields `outcome-1.3=met|not_yet` and `feedback-1.3=...`, one pair per criterion.
+fn decisions_from_form(fields: &[(String, String)]) -> Vec<DecisionInput> {
+    fields
+        .iter()
+        .filter_map(|(name, value)| {
+            let criterion = name.strip_prefix("outcome-")?;
+            if value.is_empty() {
+                return None;
+            }
+            let feedback = fields
+                .iter()
+                .find(|(n, _)| n.strip_prefix("feedback-") == Some(criterion))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            Some(DecisionInput { criterion: criterion.to_string(), outcome: value.clone(), feedback })
+        })
+        .collect()
+}
+
+async fn decide(state: &AppState, actor: &Actor, evidence_id: Uuid, inputs: &[DecisionInput]) -> AppResult<Vec<Uuid>> {
+    let mut tx = state.pool.begin().await?;
+    let access = policy::evidence(&mut tx, actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
+    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+    let ids = record_decisions(&mut tx, actor, &access, &unit, evidence_id, inputs).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+async fn decide_form(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let inputs = decisions_from_form(&fields);
+    match decide(&state, &actor, id, &inputs).await {
+        Ok(_) => Ok(Redirect::to(&format!("/evidence/{id}?assessed=1")).into_response()),
+        Err(AppError::Invalid(errors)) => evidence::detail_with_errors(&state, &actor, id, errors).await,
+        Err(other) => Err(other),
+    }
+}
+
+async fn decide_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Json(input): Json<DecisionInput>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let ids = decide(&state, &actor, id, std::slice::from_ref(&input)).await?;
+    let mut conn = state.pool.acquire().await?;
+    let item = evidence::load(&mut conn, id).await?;
+    let unit_id = policy::evidence(&mut conn, &actor, id, Action::View, Viewed::Evidence(id)).await?.unit_id;
+    let unit = catalogue::find_unit(&mut conn, None, Some(unit_id)).await?;
+    let decisions = super::decisions_for_evidence(&mut conn, &unit, &item).await?;
+    let decision = decisions.iter().flat_map(|c| c.history.iter()).find(|d| Some(&d.id) == ids.first());
+    Ok((StatusCode::CREATED, Json(serde_json::json!({
+        "decision": decision,
+        "criterion": input.criterion.trim(),
+        "evidence_id": id,
+    }))))
+}
+
+async fn list_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<EnrolmentSummary>>> {
+    let mut conn = state.pool.acquire().await?;
+    let ids = policy::visible_enrolments(&mut conn, &actor).await?;
+    Ok(Json(super::summaries(&mut conn, &ids).await?))
+}
+
+async fn progress_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Progress>> {
+    let mut tx = state.pool.begin().await?;
+    let access = policy::enrolment(&mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+    let progress = super::progress(&mut tx, id, &unit).await?;
+    tx.commit().await?;
+    Ok(Json(progress))
+}
+
+impl PortfolioPage {
+    fn count(&self, status: &str) -> usize {
+        self.progress.criteria.iter().filter(|c| c.status.as_str() == status).count()
+    }
+}

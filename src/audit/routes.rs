@@ -1,0 +1,88 @@
+//! History: an enrolment's events as a page and as JSON, and the chain check.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use uuid::Uuid;
+
+use super::{RecordedEvent, Verification};
+use crate::AppState;
+use crate::auth::policy::{self, Action, Viewed};
+use crate::auth::{Actor, Role};
+use crate::error::{AppError, AppResult};
+use crate::web::{Nav, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/enrolments/{id}/history", get(history_page))
+        .route("/api/v1/enrolments/{id}/history", get(history_api))
+        .route("/api/v1/audit/verify", get(verify_api))
+}
+
+#[derive(Template)]
+#[template(path = "audit/history.html")]
+struct HistoryPage {
+    nav: Nav,
+    enrolment_id: Uuid,
+    learner_name: String,
+    events: Vec<RecordedEvent>,
+}
+
+async fn load(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Vec<RecordedEvent>, Uuid)> {
+    let mut tx = state.pool.begin().await?;
+    let access = policy::enrolment(&mut tx, actor, id, Action::View, Viewed::History).await?;
+    let events = super::history(&mut tx, Some(id), 500).await?;
+    tx.commit().await?;
+    Ok((events, access.learner_id))
+}
+
+async fn history_page(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+    let (events, learner_id) = load(&state, &actor, id).await?;
+    let mut conn = state.pool.acquire().await?;
+    let learner = crate::accounts::load_actor(&mut conn, learner_id).await?.ok_or(AppError::NotFound("learner"))?;
+    render(StatusCode::OK, &HistoryPage { nav: Nav::for_actor(&actor), enrolment_id: id, learner_name: learner.name, events })
+}
+
+async fn history_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Vec<RecordedEvent>>> {
+    Ok(Json(load(&state, &actor, id).await?.0))
+}
+
+/// The chain check, for administrators and external verifiers.
+async fn verify_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Verification>> {
+    if !(actor.has_role(Role::Admin) || actor.has_role(Role::Eqa)) {
+        return Err(AppError::Forbidden("Only administrators and external verifiers can check the audit trail".into()));
+    }
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(super::verify(&mut conn).await?))
+}
+
+impl RecordedEvent {
+    pub fn when(&self) -> String {
+        self.occurred_at.format("%d %b %Y %H:%M:%S UTC").to_string()
+    }
+
+    pub fn who(&self) -> String {
+        self.actor_name.clone().unwrap_or_else(|| "System".into())
+    }
+
+    /// A sentence a person can read, from the event's action and details.
+    pub fn summary(&self) -> String {
+        let detail = |key: &str| self.details.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        match self.action.as_str() {
+            "enrolment.created" => format!("Enrolled on {}", detail("unit")),
+            "evidence.submitted" => format!("Submitted evidence \u{201c}{}\u{201d}", detail("title")),
+            "decision.recorded" => {
+                let outcome = if detail("outcome") == "met" { "met" } else { "not yet met" };
+                format!("Judged criterion {} {outcome}", detail("criterion"))
+            }
+            "verifier.viewed_portfolio" => "External verifier viewed the portfolio".into(),
+            "verifier.viewed_history" => "External verifier viewed this history".into(),
+            "verifier.viewed_evidence" => "External verifier viewed an evidence item".into(),
+            "verifier.opened_file" => "External verifier opened a file".into(),
+            other => other.replace(['.', '_'], " "),
+        }
+    }
+}

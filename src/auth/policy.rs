@@ -1,0 +1,164 @@
+//! Who may do what to which learner's records. Every handler that touches an enrolment or its
+//! evidence loads it through here; there is no other way in. A resource the caller may not see
+//! is "not found" (its existence is not disclosed); one they may see but not change is
+//! "forbidden". Every view by an external verifier is written to the audit trail.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Actor, Role};
+use crate::audit::{self, Event};
+use crate::error::{AppError, AppResult};
+
+/// What the caller wants to do with a learner's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    View,
+    AddEvidence,
+    Assess,
+}
+
+/// How the caller stands to the learner: this decides what they may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Learner,
+    Assessor,
+    Iqa,
+    Verifier,
+}
+
+impl Relation {
+    pub fn role(self) -> Role {
+        match self {
+            Relation::Learner => Role::Learner,
+            Relation::Assessor => Role::Assessor,
+            Relation::Iqa => Role::Iqa,
+            Relation::Verifier => Role::Eqa,
+        }
+    }
+
+    fn allows(self, action: Action) -> bool {
+        match action {
+            Action::View => true,
+            Action::AddEvidence => self == Relation::Learner,
+            Action::Assess => self == Relation::Assessor,
+        }
+    }
+}
+
+/// An enrolment the caller has been allowed to act on, and in what capacity.
+#[derive(Debug, Clone)]
+pub struct EnrolmentAccess {
+    pub id: Uuid,
+    pub centre_id: Uuid,
+    pub unit_id: Uuid,
+    pub learner_id: Uuid,
+    pub assessor_id: Uuid,
+    pub iqa_id: Option<Uuid>,
+    pub relation: Relation,
+}
+
+/// What a verifier looked at, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewed {
+    Portfolio,
+    History,
+    Evidence(Uuid),
+    File(Uuid, Uuid),
+}
+
+/// Loads an enrolment for `action`, or refuses.
+pub async fn enrolment(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    enrolment_id: Uuid,
+    action: Action,
+    viewed: Viewed,
+) -> AppResult<EnrolmentAccess> {
+    let row = sqlx::query!(
+        "SELECT id, centre_id, unit_id, learner_id, assessor_id, iqa_id FROM enrolments WHERE id = $1",
+        enrolment_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound("enrolment"))?;
+    let relation = if row.learner_id == actor.id {
+        Relation::Learner
+    } else if row.assessor_id == actor.id {
+        Relation::Assessor
+    } else if row.iqa_id == Some(actor.id) {
+        Relation::Iqa
+    } else if actor.has_role_at(Role::Eqa, row.centre_id) {
+        Relation::Verifier
+    } else {
+        return Err(AppError::NotFound("enrolment"));
+    };
+    if !relation.allows(action) {
+        return Err(AppError::Forbidden(match relation {
+            Relation::Verifier => "External verifiers have read-only access to portfolios".into(),
+            Relation::Iqa => "Internal quality assurers cannot change a learner's evidence or decisions".into(),
+            Relation::Learner => "Only the learner's assessor can record assessment decisions".into(),
+            Relation::Assessor => "Only the learner can add evidence to their portfolio".into(),
+        }));
+    }
+    if relation == Relation::Verifier {
+        let (action, subject_type, subject_id, details) = match viewed {
+            Viewed::Portfolio => ("verifier.viewed_portfolio", "enrolment", row.id, serde_json::json!({})),
+            Viewed::History => ("verifier.viewed_history", "enrolment", row.id, serde_json::json!({})),
+            Viewed::Evidence(id) => ("verifier.viewed_evidence", "evidence", id, serde_json::json!({})),
+            Viewed::File(evidence, file) => {
+                ("verifier.opened_file", "evidence_file", file, serde_json::json!({"evidence_id": evidence}))
+            }
+        };
+        audit::record(
+            conn,
+            Event::new(Some(actor), action, subject_type, Some(subject_id))
+                .as_role(Role::Eqa)
+                .enrolment(row.id)
+                .details(details),
+        )
+        .await?;
+    }
+    Ok(EnrolmentAccess {
+        id: row.id,
+        centre_id: row.centre_id,
+        unit_id: row.unit_id,
+        learner_id: row.learner_id,
+        assessor_id: row.assessor_id,
+        iqa_id: row.iqa_id,
+        relation,
+    })
+}
+
+/// Loads the enrolment an evidence item belongs to, for `action` on that item.
+pub async fn evidence(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    evidence_id: Uuid,
+    action: Action,
+    viewed: Viewed,
+) -> AppResult<EnrolmentAccess> {
+    let enrolment_id = sqlx::query_scalar!("SELECT enrolment_id FROM evidence_items WHERE id = $1", evidence_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound("evidence item"))?;
+    enrolment(conn, actor, enrolment_id, action, viewed).await.map_err(|error| match error {
+        AppError::NotFound(_) => AppError::NotFound("evidence item"),
+        other => other,
+    })
+}
+
+/// Enrolment ids the caller may see, for lists and dashboards.
+pub async fn visible_enrolments(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
+    let eqa_centres: Vec<Uuid> =
+        actor.roles.iter().filter(|r| r.role == Role::Eqa).map(|r| r.centre_id).collect();
+    sqlx::query_scalar!(
+        "SELECT id FROM enrolments
+         WHERE learner_id = $1 OR assessor_id = $1 OR iqa_id = $1 OR centre_id = ANY($2)
+         ORDER BY enrolled_at",
+        actor.id,
+        &eqa_centres
+    )
+    .fetch_all(conn)
+    .await
+}

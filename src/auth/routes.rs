@@ -1,0 +1,129 @@
+//! Signing in and out: the login page, the session API and `/api/v1/me`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use askama::Template;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{Actor, begin_session, end_session, password};
+use crate::AppState;
+use crate::error::{AppError, AppResult, FieldError};
+use crate::web::{Nav, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login_form))
+        .route("/logout", post(logout_form))
+        .route("/api/v1/session", post(api_login).delete(api_logout))
+        .route("/api/v1/me", get(me))
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    nav: Nav,
+    email: String,
+    next: String,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local paths are followed after sign-in, never another site.
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/".to_string()
+    }
+}
+
+async fn login_page(Query(query): Query<NextQuery>) -> AppResult<Response> {
+    let next = safe_next(query.next.as_deref().unwrap_or("/"));
+    render(StatusCode::OK, &LoginPage { nav: Nav::signed_out(), email: String::new(), next, errors: vec![] })
+}
+
+/// Checks an email and password; the same message for an unknown email and a wrong password.
+async fn authenticate(state: &AppState, credentials: &Credentials) -> AppResult<uuid::Uuid> {
+    let mut missing = Vec::new();
+    if credentials.email.trim().is_empty() {
+        missing.push(FieldError::new("email", "Enter your email address"));
+    }
+    if credentials.password.is_empty() {
+        missing.push(FieldError::new("password", "Enter your password"));
+    }
+    if !missing.is_empty() {
+        return Err(AppError::Invalid(missing));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let found = crate::accounts::credentials(&mut conn, &credentials.email).await?;
+    drop(conn);
+    // Verify against a dummy hash for unknown emails so timing does not reveal which exist.
+    let (user_id, hash) = match found {
+        Some((id, hash)) => (Some(id), hash),
+        None => (None, state.dummy_hash.clone()),
+    };
+    let ok = password::verify(credentials.password.clone(), hash).await?;
+    match (user_id, ok) {
+        (Some(id), true) => Ok(id),
+        _ => Err(AppError::BadCredentials("The email address or password is not correct".into())),
+    }
+}
+
+async fn login_form(State(state): State<AppState>, session: Session, Form(form): Form<Credentials>) -> AppResult<Response> {
+    match authenticate(&state, &form).await {
+        Ok(user_id) => {
+            begin_session(&session, user_id).await?;
+            Ok(Redirect::to(&safe_next(&form.next)).into_response())
+        }
+        Err(AppError::Invalid(errors)) => {
+            let page = LoginPage { nav: Nav::signed_out(), email: form.email, next: safe_next(&form.next), errors };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(AppError::BadCredentials(message)) => {
+            let errors = vec![FieldError::new("email", message)];
+            let page = LoginPage { nav: Nav::signed_out(), email: form.email, next: safe_next(&form.next), errors };
+            render(StatusCode::UNAUTHORIZED, &page)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn logout_form(session: Session) -> AppResult<Redirect> {
+    end_session(&session).await?;
+    Ok(Redirect::to("/login"))
+}
+
+async fn api_login(State(state): State<AppState>, session: Session, Json(credentials): Json<Credentials>) -> AppResult<Json<Actor>> {
+    let user_id = authenticate(&state, &credentials).await?;
+    begin_session(&session, user_id).await?;
+    let mut conn = state.pool.acquire().await?;
+    let actor = crate::accounts::load_actor(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    Ok(Json(actor))
+}
+
+async fn api_logout(session: Session) -> AppResult<StatusCode> {
+    end_session(&session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(actor: Actor) -> Json<Actor> {
+    Json(actor)
+}

@@ -1,0 +1,83 @@
+//! Server-side sessions for `tower-sessions`, kept in PostgreSQL so that any server process can
+//! serve any request.
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+#[derive(Debug, Clone)]
+pub struct PgSessionStore {
+    pool: PgPool,
+}
+
+impl PgSessionStore {
+    pub fn new(pool: PgPool) -> Self {
+        PgSessionStore { pool }
+    }
+}
+
+fn backend(error: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(error.to_string())
+}
+
+fn expires_at(record: &Record) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(record.expiry_date.unix_timestamp(), 0).unwrap_or_default()
+}
+
+#[async_trait]
+impl SessionStore for PgSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let json = serde_json::to_value(&*record).map_err(backend)?;
+            let inserted = sqlx::query!(
+                "INSERT INTO sessions (id, record, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                record.id.to_string(),
+                json,
+                expires_at(record),
+            )
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(());
+            }
+            // Session id collision: vanishingly rare, but never share a session.
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let json = serde_json::to_value(record).map_err(backend)?;
+        sqlx::query!(
+            "INSERT INTO sessions (id, record, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET record = $2, expires_at = $3",
+            record.id.to_string(),
+            json,
+            expires_at(record),
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let record = sqlx::query_scalar!(
+            "SELECT record FROM sessions WHERE id = $1 AND expires_at > now()",
+            id.to_string()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        record.map(|json| serde_json::from_value(json).map_err(backend)).transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query!("DELETE FROM sessions WHERE id = $1", id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

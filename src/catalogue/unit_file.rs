@@ -1,0 +1,120 @@
+//! The unit file format (TOML): what a unit file must hold, checked before anything is stored.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use super::CriterionNumber;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitFile {
+    pub code: String,
+    pub reference: String,
+    pub title: String,
+    pub awarding_body: String,
+    pub level: i32,
+    pub credits: i32,
+    pub guided_learning_hours: i32,
+    pub purpose: String,
+    pub assessment_guidance: String,
+    pub outcomes: Vec<OutcomeEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeEntry {
+    pub number: i32,
+    pub title: String,
+    pub criteria: Vec<CriterionEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionEntry {
+    #[serde(deserialize_with = "criterion_number")]
+    pub number: CriterionNumber,
+    pub text: String,
+    pub guidance: String,
+}
+
+fn criterion_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CriterionNumber, D::Error> {
+    let text = String::deserialize(d)?;
+    CriterionNumber::parse(&text).map_err(serde::de::Error::custom)
+}
+
+impl UnitFile {
+    /// Parses and checks a unit file: a code, numbered outcomes 1..n, criteria numbered under
+    /// their outcome without gaps or repeats, and no empty wording.
+    pub fn parse(source: &str) -> anyhow::Result<Self> {
+        let file: UnitFile = toml::from_str(source).context("not a valid unit file")?;
+        let code_ok = !file.code.is_empty()
+            && file.code.len() <= 20
+            && file.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !code_ok {
+            bail!("unit code {:?} must be 1-20 letters, digits, '-' or '_'", file.code);
+        }
+        if file.title.trim().is_empty() {
+            bail!("unit {} has no title", file.code);
+        }
+        if file.outcomes.is_empty() {
+            bail!("unit {} has no learning outcomes", file.code);
+        }
+        for (index, outcome) in file.outcomes.iter().enumerate() {
+            if outcome.number != index as i32 + 1 {
+                bail!("unit {}: learning outcome {} should be numbered {}", file.code, outcome.number, index + 1);
+            }
+            if outcome.criteria.is_empty() {
+                bail!("unit {}: learning outcome {} has no criteria", file.code, outcome.number);
+            }
+            for (index, criterion) in outcome.criteria.iter().enumerate() {
+                let expected = CriterionNumber { outcome: outcome.number as u16, criterion: index as u16 + 1 };
+                if criterion.number != expected {
+                    bail!("unit {}: criterion {} should be numbered {expected}", file.code, criterion.number);
+                }
+                if criterion.text.trim().is_empty() {
+                    bail!("unit {}: criterion {} has no wording", file.code, criterion.number);
+                }
+            }
+        }
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_cc20_has_four_outcomes_and_22_criteria() {
+        let file = UnitFile::parse(include_str!("../../units/cc20.toml")).unwrap();
+        assert_eq!(file.reference, "D/503/0397");
+        assert_eq!(file.outcomes.len(), 4);
+        let counts: Vec<usize> = file.outcomes.iter().map(|o| o.criteria.len()).collect();
+        assert_eq!(counts, vec![8, 3, 5, 6]);
+        assert!(file.outcomes.iter().flat_map(|o| &o.criteria).all(|c| !c.guidance.trim().is_empty()));
+    }
+
+    #[test]
+    fn misnumbered_criteria_are_refused() {
+        let source = r#"
+            code = "X1"
+            reference = ""
+            title = "T"
+            awarding_body = "B"
+            level = 1
+            credits = 1
+            guided_learning_hours = 1
+            purpose = ""
+            assessment_guidance = ""
+            [[outcomes]]
+            number = 1
+            title = "O"
+            [[outcomes.criteria]]
+            number = "1.2"
+            text = "t"
+            guidance = "g"
+        "#;
+        let error = UnitFile::parse(source).unwrap_err().to_string();
+        assert!(error.contains("should be numbered 1.1"), "{error}");
+    }
+}

@@ -1,0 +1,42 @@
+//! Configuration, read once from flags with environment fallbacks. Nothing else reads the
+//! environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// PostgreSQL server to use. Without it the binary runs its own cluster in the data dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where the embedded database, stored files and server lock live.
+    #[arg(long, env = "EPORTFOLIO_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Address the web server listens on.
+    #[arg(long, env = "EPORTFOLIO_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    pub addr: SocketAddr,
+
+    /// Largest file accepted in one upload, in bytes (default 2 GiB).
+    #[arg(long, env = "EPORTFOLIO_MAX_UPLOAD", default_value_t = 2 * 1024 * 1024 * 1024, global = true)]
+    pub max_upload: u64,
+}
+
+impl Config {
+    /// Folder that holds stored evidence files.
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+
+    /// Configuration for a test or embedded use, with everything under `data_dir`.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Config {
+            database_url: None,
+            data_dir,
+            addr: "127.0.0.1:0".parse().expect("valid address"),
+            max_upload: 2 * 1024 * 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The database: a pool on `DATABASE_URL` or on the embedded cluster, and the schema migrations
+//! embedded in the binary.
+
+pub mod embedded;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
+
+use crate::config::Config;
+pub use embedded::{EmbeddedPostgres, Owner};
+
+/// An open database: the pool, and the embedded cluster behind it when there is one.
+pub struct Database {
+    pub pool: PgPool,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts (or joins) the embedded cluster in the data dir.
+    pub async fn open(config: &Config, owner: Owner) -> anyhow::Result<Self> {
+        match &config.database_url {
+            Some(url) => {
+                let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                Ok(Database { pool: pool(options).await?, embedded: None })
+            }
+            None => {
+                let data_dir = config.data_dir.clone();
+                let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir, owner))
+                    .await??;
+                create_database_if_missing(&cluster).await?;
+                let options = cluster.connect_options(embedded::NAME);
+                Ok(Database { pool: pool(options).await?, embedded: Some(cluster) })
+            }
+        }
+    }
+
+    /// Closes the pool, then stops the embedded cluster if this process started it.
+    pub async fn close(mut self) {
+        self.pool.close().await;
+        if let Some(mut cluster) = self.embedded.take() {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+        }
+    }
+}
+
+async fn pool(options: PgConnectOptions) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("cannot connect to PostgreSQL")
+}
+
+async fn create_database_if_missing(cluster: &EmbeddedPostgres) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(embedded::NAME)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        sqlx::query("CREATE DATABASE eportfolio").execute(&mut conn).await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Brings the schema up to date and loads the units that ship with the binary.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await.context("database migration failed")?;
+    crate::catalogue::import_bundled(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! One error type for every handler. It renders as RFC 9457 problem details; on the HTML side
+//! `web::html_errors` turns the same error into a page.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A problem with one input field, shown next to that field and in the error summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("you need to sign in")]
+    Unauthenticated,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    BadCredentials(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the request has {} problem(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(String, Vec<String>),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedType(String),
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unauthenticated | AppError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(..) => StatusCode::CONFLICT,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => AppError::Unavailable,
+            other => AppError::Unexpected(other.into()),
+        }
+    }
+}
+
+/// What an error page needs; attached to every error response for `web::html_errors`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            AppError::Unexpected(error) => {
+                tracing::error!(error = format!("{error:#}"), "request failed");
+                "The server could not complete the request. It has been logged.".to_string()
+            }
+            AppError::Unavailable => {
+                "The database cannot be reached just now. Please try again in a minute.".to_string()
+            }
+            other => other.to_string(),
+        };
+        let (errors, missing) = match self {
+            AppError::Invalid(errors) => (errors, Vec::new()),
+            AppError::Conflict(_, missing) => (Vec::new(), missing),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let problem = Problem { kind: "about:blank", title: AppError::title_for(status), status: status.as_u16(), detail, errors, missing };
+        let mut response = (status, Json(&problem)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.extensions_mut().insert(problem);
+        response
+    }
+}
+
+impl AppError {
+    fn title_for(status: StatusCode) -> &'static str {
+        // Titles depend only on the kind of problem, as RFC 9457 asks.
+        match status {
+            StatusCode::UNAUTHORIZED => "Sign in required",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::UNPROCESSABLE_ENTITY => "There is a problem with what you sent",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "File type not accepted",
+            StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
+            StatusCode::BAD_REQUEST => "Bad request",
+            _ => "Something went wrong",
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,140 @@
+//! eportfolio: evidence, assessment, internal quality assurance and external verification for
+//! vocational qualifications. `app` builds the web application; `serve` runs it.
+
+pub mod accounts;
+pub mod assessment;
+pub mod audit;
+pub mod auth;
+pub mod catalogue;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod evidence;
+pub mod web;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use sqlx::PgPool;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use config::Config;
+use evidence::FileStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub store: FileStore,
+    /// Verified against when an email is unknown, so failed sign-ins take the same time.
+    pub dummy_hash: String,
+}
+
+impl AppState {
+    pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
+        let store = FileStore::new(config.files_dir())?;
+        let dummy_hash = auth::password::hash(auth::password::generate()).await?;
+        Ok(AppState { pool, config: Arc::new(config), store, dummy_hash })
+    }
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; media-src 'self'; \
+    object-src 'none'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'";
+
+/// The whole web application: pages, API, sessions, security headers and request tracing.
+pub fn app(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(auth::session_store::PgSessionStore::new(state.pool.clone()))
+        .with_name("eportfolio_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(false)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
+    Router::new()
+        .merge(web::router())
+        .merge(auth::router())
+        .merge(catalogue::router())
+        .merge(evidence::router())
+        .merge(assessment::router())
+        .merge(audit::router())
+        .fallback(|| async { error::AppError::NotFound("page") })
+        .layer(axum::middleware::from_fn(web::html_errors))
+        .layer(sessions)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), actor = tracing::field::Empty)
+        }))
+        .with_state(state)
+}
+
+/// Opens the database (embedded unless `DATABASE_URL`), migrates, optionally loads the
+/// demonstration centre, and serves until SIGINT or SIGTERM; then stops the embedded cluster.
+pub async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
+    let database = db::Database::open(&config, db::Owner::Server).await?;
+    let result = serve_on(&database, config, with_demo).await;
+    database.close().await;
+    result
+}
+
+async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> anyhow::Result<()> {
+    db::migrate(&database.pool).await?;
+    let state = AppState::new(database.pool.clone(), config.clone()).await?;
+    let swept = state.store.sweep_abandoned_uploads()?;
+    if swept > 0 {
+        tracing::info!(swept, "removed abandoned partial uploads");
+    }
+    if with_demo {
+        let logins = demo::load_if_empty(&state.pool, &state.store, &config.data_dir).await?;
+        demo::print_logins(&logins);
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let address = listener.local_addr()?;
+    println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
+    let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    cleanup.abort();
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+async fn expire_sessions(pool: PgPool) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        if let Err(error) = sqlx::query!("DELETE FROM sessions WHERE expires_at < now()").execute(&pool).await {
+            tracing::warn!(%error, "could not remove expired sessions");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

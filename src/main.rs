@@ -1,0 +1,232 @@
+//! The `eportfolio` command: parses the command line and calls into the library.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use eportfolio::accounts::{self, Email};
+use eportfolio::auth::{Role, password, tokens};
+use eportfolio::config::Config;
+use eportfolio::db::{self, Database, Owner};
+
+#[derive(Parser)]
+#[command(name = "eportfolio", version, about = "E-portfolio for vocational qualifications")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve the web application
+    Serve {
+        /// Load the demonstration centre first if the database is empty, and print its logins
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Bring the database schema up to date and load the bundled units
+    Migrate,
+    /// Manage user accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Enrol a learner on a unit with an assessor (and an IQA); prints the enrolment id
+    Enrol {
+        #[arg(long)]
+        learner: String,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        assessor: String,
+        #[arg(long)]
+        iqa: Option<String>,
+    },
+    /// Personal API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Qualification units
+    #[command(subcommand)]
+    Unit(UnitCommand),
+    /// Load the demonstration centre into an empty database and print its logins
+    Demo,
+    /// The tamper-evident audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; prints a generated password unless --password-stdin is given
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+        /// Centre the role is held at
+        #[arg(long, default_value = accounts::DEFAULT_CENTRE)]
+        centre: String,
+    },
+    /// List every account with its roles
+    List,
+    /// Set a new password (generated and printed unless --password-stdin); ends the user's sessions
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a personal API token for a user; it is printed once
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "command line")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnitCommand {
+    /// Import a unit file (TOML); importing the same file again changes nothing
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 if intact, 1 with the first broken event otherwise
+    Verify,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        return Ok((password::generate(), true));
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
+    Ok((text.trim_end_matches(['\r', '\n']).to_string(), false))
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "eportfolio=info,tower_http=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let config = cli.config;
+    if let Command::Serve { demo } = cli.command {
+        eportfolio::serve(config, demo).await?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let database = Database::open(&config, Owner::Tool).await?;
+    let result = run_tool(&database, &config, cli.command).await;
+    database.close().await;
+    result
+}
+
+async fn run_tool(database: &Database, config: &Config, command: Command) -> anyhow::Result<std::process::ExitCode> {
+    let pool = &database.pool;
+    db::migrate(pool).await?;
+    match command {
+        Command::Serve { .. } => unreachable!("handled before the database is opened"),
+        Command::Migrate => println!("database is up to date"),
+        Command::User(UserCommand::Add { email, name, role, password_stdin, centre }) => {
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let (password, generated) = read_password(password_stdin)?;
+            let mut tx = pool.begin().await?;
+            let centre_id = accounts::ensure_centre(&mut tx, &centre).await?;
+            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, &password).await?;
+            tx.commit().await?;
+            println!("created {role} {} ({id})", email.as_str());
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::User(UserCommand::List) => {
+            let mut conn = pool.acquire().await?;
+            for user in accounts::list_users(&mut conn).await? {
+                let disabled = if user.disabled { " (disabled)" } else { "" };
+                println!("{}\t{}\t{}{disabled}", user.email, user.name, user.roles.join(","));
+            }
+        }
+        Command::User(UserCommand::ResetPassword { email, password_stdin }) => {
+            let mut tx = pool.begin().await?;
+            let id = accounts::find_user_id(&mut tx, &email).await?.with_context(|| format!("no user with email {email}"))?;
+            let (password, generated) = read_password(password_stdin)?;
+            accounts::set_password(&mut tx, id, &password).await?;
+            tx.commit().await?;
+            println!("password changed for {email}; their sessions have ended");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        Command::Enrol { learner, unit, assessor, iqa } => {
+            let mut tx = pool.begin().await?;
+            let id = accounts::enrol(&mut tx, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
+            tx.commit().await?;
+            println!("{id}");
+        }
+        Command::Token(TokenCommand::Create { email, label }) => {
+            let mut tx = pool.begin().await?;
+            let id = accounts::find_user_id(&mut tx, &email).await?.with_context(|| format!("no user with email {email}"))?;
+            let token = tokens::create(&mut tx, id, &label).await?;
+            tx.commit().await?;
+            println!("{token}");
+        }
+        Command::Unit(UnitCommand::Import { file }) => {
+            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut tx = pool.begin().await?;
+            let (code, outcome) = eportfolio::catalogue::import(&mut tx, &source).await?;
+            tx.commit().await?;
+            println!("unit {code}: {}", match outcome {
+                eportfolio::catalogue::ImportOutcome::Added => "imported",
+                eportfolio::catalogue::ImportOutcome::Updated => "updated",
+                eportfolio::catalogue::ImportOutcome::Unchanged => "unchanged",
+            });
+        }
+        Command::Demo => {
+            let store = eportfolio::evidence::FileStore::new(config.files_dir())?;
+            let logins = eportfolio::demo::load_if_empty(pool, &store, &config.data_dir).await?;
+            eportfolio::demo::print_logins(&logins);
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let mut conn = pool.acquire().await?;
+            let report = eportfolio::audit::verify(&mut conn).await?;
+            match report.first_broken {
+                None => println!("audit trail intact: {} events", report.events),
+                Some(broken) => {
+                    println!("audit trail BROKEN at event {}: {}", broken.seq, broken.reason);
+                    return Ok(std::process::ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,61 @@
+//! Each person's starting page: their own units (learner), their caseload (assessor), the
+//! learners they quality-assure (IQA), the portfolios they may verify (EQA), or the centre's
+//! people (admin). One person can hold several roles; each gets its section.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{Nav, render};
+use crate::AppState;
+use crate::accounts::{self, UserSummary};
+use crate::assessment::{self, EnrolmentSummary};
+use crate::auth::{Actor, Role};
+use crate::error::AppResult;
+
+#[derive(Template)]
+#[template(path = "web/dashboard.html")]
+struct Dashboard {
+    nav: Nav,
+    first_name: String,
+    own: Vec<EnrolmentSummary>,
+    caseload: Vec<EnrolmentSummary>,
+    quality_assured: Vec<EnrolmentSummary>,
+    verifiable: Vec<EnrolmentSummary>,
+    is_assessor: bool,
+    is_iqa: bool,
+    is_eqa: bool,
+    users: Option<Vec<UserSummary>>,
+}
+
+impl Dashboard {
+    fn awaiting_total(&self) -> i64 {
+        self.caseload.iter().map(|s| s.items_awaiting).sum()
+    }
+}
+
+pub async fn show(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let visible = crate::auth::policy::visible_enrolments(&mut conn, &actor).await?;
+    let all = assessment::summaries(&mut conn, &visible).await?;
+    let eqa_centres: Vec<_> = actor.roles.iter().filter(|r| r.role == Role::Eqa).map(|r| r.centre_id).collect();
+    let enrolment_centres = sqlx::query!("SELECT id, centre_id, assessor_id, iqa_id FROM enrolments WHERE id = ANY($1)", &visible)
+        .fetch_all(&mut *conn)
+        .await?;
+    let pick = |test: &dyn Fn(&EnrolmentSummary) -> bool| all.iter().filter(|s| test(s)).cloned().collect::<Vec<_>>();
+    let row = |id| enrolment_centres.iter().find(|r| r.id == id);
+    let dashboard = Dashboard {
+        nav: Nav::for_actor(&actor),
+        first_name: actor.name.split_whitespace().next().unwrap_or(&actor.name).to_string(),
+        own: pick(&|s| s.learner_id == actor.id),
+        caseload: pick(&|s| row(s.id).is_some_and(|r| r.assessor_id == actor.id)),
+        quality_assured: pick(&|s| row(s.id).is_some_and(|r| r.iqa_id == Some(actor.id))),
+        verifiable: pick(&|s| row(s.id).is_some_and(|r| eqa_centres.contains(&r.centre_id))),
+        is_assessor: actor.has_role(Role::Assessor),
+        is_iqa: actor.has_role(Role::Iqa),
+        is_eqa: actor.has_role(Role::Eqa),
+        users: if actor.has_role(Role::Admin) { Some(accounts::list_users(&mut conn).await?) } else { None },
+    };
+    render(StatusCode::OK, &dashboard)
+}

@@ -1,0 +1,115 @@
+//! The HTML side's shared pieces: the layout's navigation, rendering, error pages, static
+//! files, health checks and the home page that sends each person to their dashboard.
+
+mod dashboard;
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::AppState;
+use crate::auth::Actor;
+use crate::error::{AppError, AppResult, Problem};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/dashboard", get(dashboard::show))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/static/app.css", get(stylesheet))
+}
+
+/// What the layout shows about the signed-in person.
+pub struct Nav {
+    pub user: Option<NavUser>,
+}
+
+pub struct NavUser {
+    pub name: String,
+    pub roles: String,
+}
+
+impl Nav {
+    pub fn signed_out() -> Self {
+        Nav { user: None }
+    }
+
+    pub fn for_actor(actor: &Actor) -> Self {
+        let mut roles: Vec<&str> = actor.roles.iter().map(|r| r.role.label()).collect();
+        roles.dedup();
+        Nav { user: Some(NavUser { name: actor.name.clone(), roles: roles.join(", ") }) }
+    }
+}
+
+pub fn render(status: StatusCode, page: &impl Template) -> AppResult<Response> {
+    let html = page.render().map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok((status, Html(html)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "web/error.html")]
+struct ErrorPage<'a> {
+    nav: Nav,
+    problem: &'a Problem,
+}
+
+/// Turns problem+json errors from HTML routes into pages; a missing sign-in becomes a redirect
+/// to the login page that comes back afterwards.
+pub async fn html_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let wanted = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let response = next.run(request).await;
+    if path.starts_with("/api/") {
+        return response;
+    }
+    let Some(problem) = response.extensions().get::<Problem>().cloned() else {
+        return response;
+    };
+    if problem.status == StatusCode::UNAUTHORIZED.as_u16() {
+        let target = format!("/login?next={}", url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>());
+        return Redirect::to(&target).into_response();
+    }
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let page = ErrorPage { nav: Nav::signed_out(), problem: &problem };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => (status, problem.detail.clone()).into_response(),
+    }
+}
+
+async fn home(actor: Option<Actor>) -> Redirect {
+    match actor {
+        Some(_) => Redirect::to("/dashboard"),
+        None => Redirect::to("/login"),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
