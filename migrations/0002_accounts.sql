@@ -37,7 +37,7 @@ CREATE TABLE api_tokens (
 -- Server-side sessions (tower-sessions records), shared by every server process.
 CREATE TABLE sessions (
     id text PRIMARY KEY,
-    record jsonb NOT NULL,
+    data jsonb NOT NULL,
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX sessions_expires_at ON sessions (expires_at);

@@ -15,7 +15,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -69,7 +72,9 @@ impl AppError {
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => AppError::Unavailable,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                AppError::Unavailable
+            }
             other => AppError::Unexpected(other.into()),
         }
     }
@@ -107,11 +112,19 @@ impl IntoResponse for AppError {
             AppError::Conflict(_, missing) => (Vec::new(), missing),
             _ => (Vec::new(), Vec::new()),
         };
-        let problem = Problem { kind: "about:blank", title: AppError::title_for(status), status: status.as_u16(), detail, errors, missing };
+        let problem = Problem {
+            kind: "about:blank",
+            title: AppError::title_for(status),
+            status: status.as_u16(),
+            detail,
+            errors,
+            missing,
+        };
         let mut response = (status, Json(&problem)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         response.extensions_mut().insert(problem);
         response
     }

@@ -11,7 +11,11 @@ use eportfolio::config::Config;
 use eportfolio::db::{self, Database, Owner};
 
 #[derive(Parser)]
-#[command(name = "eportfolio", version, about = "E-portfolio for vocational qualifications")]
+#[command(
+    name = "eportfolio",
+    version,
+    about = "E-portfolio for vocational qualifications"
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -116,7 +120,9 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
         return Ok((password::generate(), true));
     }
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from standard input")?;
     Ok((text.trim_end_matches(['\r', '\n']).to_string(), false))
 }
 
@@ -151,18 +157,29 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     result
 }
 
-async fn run_tool(database: &Database, config: &Config, command: Command) -> anyhow::Result<std::process::ExitCode> {
+async fn run_tool(
+    database: &Database,
+    config: &Config,
+    command: Command,
+) -> anyhow::Result<std::process::ExitCode> {
     let pool = &database.pool;
     db::migrate(pool).await?;
     match command {
         Command::Serve { .. } => unreachable!("handled before the database is opened"),
         Command::Migrate => println!("database is up to date"),
-        Command::User(UserCommand::Add { email, name, role, password_stdin, centre }) => {
+        Command::User(UserCommand::Add {
+            email,
+            name,
+            role,
+            password_stdin,
+            centre,
+        }) => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let (password, generated) = read_password(password_stdin)?;
             let mut tx = pool.begin().await?;
             let centre_id = accounts::ensure_centre(&mut tx, &centre).await?;
-            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, &password).await?;
+            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, &password)
+                .await?;
             tx.commit().await?;
             println!("created {role} {} ({id})", email.as_str());
             if generated {
@@ -173,12 +190,22 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             let mut conn = pool.acquire().await?;
             for user in accounts::list_users(&mut conn).await? {
                 let disabled = if user.disabled { " (disabled)" } else { "" };
-                println!("{}\t{}\t{}{disabled}", user.email, user.name, user.roles.join(","));
+                println!(
+                    "{}\t{}\t{}{disabled}",
+                    user.email,
+                    user.name,
+                    user.roles.join(",")
+                );
             }
         }
-        Command::User(UserCommand::ResetPassword { email, password_stdin }) => {
+        Command::User(UserCommand::ResetPassword {
+            email,
+            password_stdin,
+        }) => {
             let mut tx = pool.begin().await?;
-            let id = accounts::find_user_id(&mut tx, &email).await?.with_context(|| format!("no user with email {email}"))?;
+            let id = accounts::find_user_id(&mut tx, &email)
+                .await?
+                .with_context(|| format!("no user with email {email}"))?;
             let (password, generated) = read_password(password_stdin)?;
             accounts::set_password(&mut tx, id, &password).await?;
             tx.commit().await?;
@@ -187,29 +214,41 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
                 println!("password: {password}");
             }
         }
-        Command::Enrol { learner, unit, assessor, iqa } => {
+        Command::Enrol {
+            learner,
+            unit,
+            assessor,
+            iqa,
+        } => {
             let mut tx = pool.begin().await?;
-            let id = accounts::enrol(&mut tx, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
+            let id =
+                accounts::enrol(&mut tx, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
             tx.commit().await?;
             println!("{id}");
         }
         Command::Token(TokenCommand::Create { email, label }) => {
             let mut tx = pool.begin().await?;
-            let id = accounts::find_user_id(&mut tx, &email).await?.with_context(|| format!("no user with email {email}"))?;
+            let id = accounts::find_user_id(&mut tx, &email)
+                .await?
+                .with_context(|| format!("no user with email {email}"))?;
             let token = tokens::create(&mut tx, id, &label).await?;
             tx.commit().await?;
             println!("{token}");
         }
         Command::Unit(UnitCommand::Import { file }) => {
-            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let mut tx = pool.begin().await?;
             let (code, outcome) = eportfolio::catalogue::import(&mut tx, &source).await?;
             tx.commit().await?;
-            println!("unit {code}: {}", match outcome {
-                eportfolio::catalogue::ImportOutcome::Added => "imported",
-                eportfolio::catalogue::ImportOutcome::Updated => "updated",
-                eportfolio::catalogue::ImportOutcome::Unchanged => "unchanged",
-            });
+            println!(
+                "unit {code}: {}",
+                match outcome {
+                    eportfolio::catalogue::ImportOutcome::Added => "imported",
+                    eportfolio::catalogue::ImportOutcome::Updated => "updated",
+                    eportfolio::catalogue::ImportOutcome::Unchanged => "unchanged",
+                }
+            );
         }
         Command::Demo => {
             let store = eportfolio::evidence::FileStore::new(config.files_dir())?;
@@ -222,7 +261,10 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             match report.first_broken {
                 None => println!("audit trail intact: {} events", report.events),
                 Some(broken) => {
-                    println!("audit trail BROKEN at event {}: {}", broken.seq, broken.reason);
+                    println!(
+                        "audit trail BROKEN at event {}: {}",
+                        broken.seq, broken.reason
+                    );
                     return Ok(std::process::ExitCode::FAILURE);
                 }
             }

@@ -107,7 +107,11 @@ pub struct CriterionDecisions {
     pub history: Vec<DecisionInfo>,
 }
 
-pub async fn decisions_for_evidence(conn: &mut PgConnection, unit: &Unit, item: &EvidenceItem) -> AppResult<Vec<CriterionDecisions>> {
+pub async fn decisions_for_evidence(
+    conn: &mut PgConnection,
+    unit: &Unit,
+    item: &EvidenceItem,
+) -> AppResult<Vec<CriterionDecisions>> {
     let rows = sqlx::query!(
         "SELECT d.id, c.number, d.outcome, d.feedback, d.assessor_id, u.name AS assessor_name, d.decided_at, d.supersedes
          FROM decisions d JOIN criteria c ON c.id = d.criterion_id JOIN users u ON u.id = d.assessor_id
@@ -133,7 +137,12 @@ pub async fn decisions_for_evidence(conn: &mut PgConnection, unit: &Unit, item: 
                     supersedes: r.supersedes,
                 })
                 .collect();
-            CriterionDecisions { criterion: c.number.clone(), text: c.text.clone(), current: history.first().cloned(), history }
+            CriterionDecisions {
+                criterion: c.number.clone(),
+                text: c.text.clone(),
+                current: history.first().cloned(),
+                history,
+            }
         })
         .collect())
 }
@@ -160,7 +169,10 @@ pub async fn record_decisions(
     let mut errors = Vec::new();
     let mut checked = Vec::new();
     if inputs.is_empty() {
-        errors.push(FieldError::new("outcome", "Choose met or not yet for at least one criterion"));
+        errors.push(FieldError::new(
+            "outcome",
+            "Choose met or not yet for at least one criterion",
+        ));
     }
     for input in inputs {
         let field = |name: &str| format!("{name}-{}", input.criterion.trim());
@@ -172,18 +184,27 @@ pub async fn record_decisions(
             }
         };
         let Some(outcome) = Outcome::parse(input.outcome.trim()) else {
-            errors.push(FieldError::new(field("outcome"), format!("Choose met or not yet for {}", criterion.number)));
+            errors.push(FieldError::new(
+                field("outcome"),
+                format!("Choose met or not yet for {}", criterion.number),
+            ));
             continue;
         };
         let feedback = input.feedback.trim().to_string();
         if outcome == Outcome::NotYet && feedback.is_empty() {
             errors.push(FieldError::new(
                 field("feedback"),
-                format!("Give feedback for {}: say what is missing so the learner can act on it", criterion.number),
+                format!(
+                    "Give feedback for {}: say what is missing so the learner can act on it",
+                    criterion.number
+                ),
             ));
         }
         if feedback.chars().count() > 10_000 {
-            errors.push(FieldError::new(field("feedback"), "Feedback must be 10,000 characters or fewer"));
+            errors.push(FieldError::new(
+                field("feedback"),
+                "Feedback must be 10,000 characters or fewer",
+            ));
         }
         checked.push((criterion, outcome, feedback));
     }
@@ -191,12 +212,16 @@ pub async fn record_decisions(
         return Err(AppError::Invalid(errors));
     }
     // One assessor action at a time per item: a double submit waits and then supersedes.
-    sqlx::query!("SELECT id FROM evidence_items WHERE id = $1 FOR UPDATE", evidence_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "SELECT id FROM evidence_items WHERE id = $1 FOR UPDATE",
+        evidence_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let mut ids = Vec::new();
     for (criterion, outcome, feedback) in checked {
-        let mapped_now = crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
+        let mapped_now =
+            crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
         let current = sqlx::query!(
             "SELECT id, outcome, feedback FROM decisions WHERE evidence_id = $1 AND criterion_id = $2 ORDER BY seq DESC LIMIT 1",
             evidence_id,
@@ -228,17 +253,22 @@ pub async fn record_decisions(
         .await?;
         audit::record(
             conn,
-            Event::new(Some(actor), "decision.recorded", "evidence", Some(evidence_id))
-                .as_role(access.relation.role())
-                .enrolment(access.id)
-                .details(serde_json::json!({
-                    "decision_id": id,
-                    "criterion": criterion.number,
-                    "outcome": outcome,
-                    "feedback": feedback,
-                    "supersedes": current.as_ref().map(|c| c.id),
-                    "criterion_added_by_assessor": mapped_now,
-                })),
+            Event::new(
+                Some(actor),
+                "decision.recorded",
+                "evidence",
+                Some(evidence_id),
+            )
+            .as_role(access.relation.role())
+            .enrolment(access.id)
+            .details(serde_json::json!({
+                "decision_id": id,
+                "criterion": criterion.number,
+                "outcome": outcome,
+                "feedback": feedback,
+                "supersedes": current.as_ref().map(|c| c.id),
+                "criterion_added_by_assessor": mapped_now,
+            })),
         )
         .await?;
         ids.push(id);
@@ -284,7 +314,11 @@ pub struct Progress {
 /// Each criterion's status: met if any item's current decision says so; otherwise awaiting
 /// assessment if an item mapped to it has no decision yet; otherwise not yet met if judged so;
 /// otherwise not started.
-pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Progress> {
+pub async fn progress(
+    conn: &mut PgConnection,
+    enrolment_id: Uuid,
+    unit: &Unit,
+) -> AppResult<Progress> {
     let rows = sqlx::query!(
         r#"WITH items AS (SELECT id FROM evidence_items WHERE enrolment_id = $1),
                 current AS (
@@ -341,7 +375,10 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) 
     Ok(Progress {
         enrolment_id,
         unit: unit.summary.code.clone(),
-        met: criteria.iter().filter(|c| c.status == CriterionStatus::Met).count(),
+        met: criteria
+            .iter()
+            .filter(|c| c.status == CriterionStatus::Met)
+            .count(),
         total: criteria.len(),
         criteria,
         outcomes,
@@ -368,10 +405,14 @@ pub struct EnrolmentSummary {
 
 impl EnrolmentSummary {
     pub fn waiting_since(&self) -> String {
-        self.oldest_awaiting.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_default()
+        self.oldest_awaiting
+            .map(|t| t.format("%d %b %Y").to_string())
+            .unwrap_or_default()
     }
     pub fn last_activity_text(&self) -> String {
-        self.last_activity.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_else(|| "None yet".into())
+        self.last_activity
+            .map(|t| t.format("%d %b %Y").to_string())
+            .unwrap_or_else(|| "None yet".into())
     }
 }
 

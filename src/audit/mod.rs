@@ -32,7 +32,12 @@ pub struct Event {
 
 impl Event {
     /// `actor` None means the command line or the system itself.
-    pub fn new(actor: Option<&Actor>, action: &'static str, subject_type: &'static str, subject_id: Option<Uuid>) -> Self {
+    pub fn new(
+        actor: Option<&Actor>,
+        action: &'static str,
+        subject_type: &'static str,
+        subject_id: Option<Uuid>,
+    ) -> Self {
         Event {
             actor_id: actor.map(|a| a.id),
             actor_role: actor
@@ -82,7 +87,9 @@ pub struct RecordedEvent {
 
 /// Appends an event to the chain inside the caller's transaction.
 pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::Error> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK).execute(&mut *conn).await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await?;
     let last = sqlx::query!("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -172,7 +179,14 @@ fn canonical_json(value: &Value) -> String {
                 .collect();
             format!("{{{}}}", fields.join(","))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -207,13 +221,18 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
         let broken = |reason: String| Verification {
             events,
             intact: false,
-            first_broken: Some(BrokenEvent { seq: row.seq, reason }),
+            first_broken: Some(BrokenEvent {
+                seq: row.seq,
+                reason,
+            }),
         };
         if row.seq != expected_seq {
             return Ok(broken(format!("event {expected_seq} is missing")));
         }
         if row.prev_hash != expected_prev {
-            return Ok(broken("its link to the previous event does not match".into()));
+            return Ok(broken(
+                "its link to the previous event does not match".into(),
+            ));
         }
         let recomputed = Hashed {
             prev_hash: &row.prev_hash,
@@ -229,16 +248,26 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
         }
         .hash();
         if recomputed != row.hash {
-            return Ok(broken("its contents do not match its hash (the event was changed)".into()));
+            return Ok(broken(
+                "its contents do not match its hash (the event was changed)".into(),
+            ));
         }
         expected_prev = row.hash.clone();
         expected_seq += 1;
     }
-    Ok(Verification { events, intact: true, first_broken: None })
+    Ok(Verification {
+        events,
+        intact: true,
+        first_broken: None,
+    })
 }
 
 /// Events about one enrolment (or everything when `enrolment_id` is None), newest first.
-pub async fn history(conn: &mut PgConnection, enrolment_id: Option<Uuid>, limit: i64) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+pub async fn history(
+    conn: &mut PgConnection,
+    enrolment_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     sqlx::query_as!(
         RecordedEvent,
         "SELECT e.seq, e.occurred_at, e.actor_id, u.name AS \"actor_name?\", e.actor_role, e.action,

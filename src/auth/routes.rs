@@ -1,11 +1,11 @@
 //! Signing in and out: the login page, the session API and `/api/v1/me`.
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use askama::Template;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -57,7 +57,15 @@ fn safe_next(next: &str) -> String {
 
 async fn login_page(Query(query): Query<NextQuery>) -> AppResult<Response> {
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
-    render(StatusCode::OK, &LoginPage { nav: Nav::signed_out(), email: String::new(), next, errors: vec![] })
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            nav: Nav::signed_out(),
+            email: String::new(),
+            next,
+            errors: vec![],
+        },
+    )
 }
 
 /// Checks an email and password; the same message for an unknown email and a wrong password.
@@ -83,23 +91,39 @@ async fn authenticate(state: &AppState, credentials: &Credentials) -> AppResult<
     let ok = password::verify(credentials.password.clone(), hash).await?;
     match (user_id, ok) {
         (Some(id), true) => Ok(id),
-        _ => Err(AppError::BadCredentials("The email address or password is not correct".into())),
+        _ => Err(AppError::BadCredentials(
+            "The email address or password is not correct".into(),
+        )),
     }
 }
 
-async fn login_form(State(state): State<AppState>, session: Session, Form(form): Form<Credentials>) -> AppResult<Response> {
+async fn login_form(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<Credentials>,
+) -> AppResult<Response> {
     match authenticate(&state, &form).await {
         Ok(user_id) => {
             begin_session(&session, user_id).await?;
             Ok(Redirect::to(&safe_next(&form.next)).into_response())
         }
         Err(AppError::Invalid(errors)) => {
-            let page = LoginPage { nav: Nav::signed_out(), email: form.email, next: safe_next(&form.next), errors };
+            let page = LoginPage {
+                nav: Nav::signed_out(),
+                email: form.email,
+                next: safe_next(&form.next),
+                errors,
+            };
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(AppError::BadCredentials(message)) => {
             let errors = vec![FieldError::new("email", message)];
-            let page = LoginPage { nav: Nav::signed_out(), email: form.email, next: safe_next(&form.next), errors };
+            let page = LoginPage {
+                nav: Nav::signed_out(),
+                email: form.email,
+                next: safe_next(&form.next),
+                errors,
+            };
             render(StatusCode::UNAUTHORIZED, &page)
         }
         Err(other) => Err(other),
@@ -111,11 +135,17 @@ async fn logout_form(session: Session) -> AppResult<Redirect> {
     Ok(Redirect::to("/login"))
 }
 
-async fn api_login(State(state): State<AppState>, session: Session, Json(credentials): Json<Credentials>) -> AppResult<Json<Actor>> {
+async fn api_login(
+    State(state): State<AppState>,
+    session: Session,
+    Json(credentials): Json<Credentials>,
+) -> AppResult<Json<Actor>> {
     let user_id = authenticate(&state, &credentials).await?;
     begin_session(&session, user_id).await?;
     let mut conn = state.pool.acquire().await?;
-    let actor = crate::accounts::load_actor(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let actor = crate::accounts::load_actor(&mut conn, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     Ok(Json(actor))
 }
 

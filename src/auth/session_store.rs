@@ -25,13 +25,19 @@ fn expires_at(record: &Record) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(record.expiry_date.unix_timestamp(), 0).unwrap_or_default()
 }
 
+// The id is a 128-bit number JSON cannot hold, so the id and expiry are columns and only the
+// session's data is a JSON document.
+fn data(record: &Record) -> session_store::Result<serde_json::Value> {
+    serde_json::to_value(&record.data).map_err(backend)
+}
+
 #[async_trait]
 impl SessionStore for PgSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         loop {
-            let json = serde_json::to_value(&*record).map_err(backend)?;
+            let json = data(record)?;
             let inserted = sqlx::query!(
-                "INSERT INTO sessions (id, record, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
                 record.id.to_string(),
                 json,
                 expires_at(record),
@@ -48,10 +54,10 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let json = serde_json::to_value(record).map_err(backend)?;
+        let json = data(record)?;
         sqlx::query!(
-            "INSERT INTO sessions (id, record, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (id) DO UPDATE SET record = $2, expires_at = $3",
+            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET data = $2, expires_at = $3",
             record.id.to_string(),
             json,
             expires_at(record),
@@ -63,14 +69,20 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let record = sqlx::query_scalar!(
-            "SELECT record FROM sessions WHERE id = $1 AND expires_at > now()",
+        let row = sqlx::query!(
+            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > now()",
             id.to_string()
         )
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        record.map(|json| serde_json::from_value(json).map_err(backend)).transpose()
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_value(row.data).map_err(backend)?,
+            expiry_date: time::OffsetDateTime::from_unix_timestamp(row.expires_at.timestamp())
+                .map_err(backend)?,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {

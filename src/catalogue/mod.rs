@@ -19,7 +19,10 @@ pub use unit_file::UnitFile;
 /// Units that ship with the binary and load on every migrate.
 const BUNDLED: &[(&str, &str)] = &[
     ("units/cc20.toml", include_str!("../../units/cc20.toml")),
-    ("units/pearson-manage-direct-sales.toml", include_str!("../../units/pearson-manage-direct-sales.toml")),
+    (
+        "units/pearson-manage-direct-sales.toml",
+        include_str!("../../units/pearson-manage-direct-sales.toml"),
+    ),
 ];
 
 /// An assessment criterion number such as `1.4`: learning outcome, then criterion.
@@ -38,7 +41,9 @@ impl CriterionNumber {
         let part = |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0);
         match (part(outcome), part(criterion)) {
             (Some(outcome), Some(criterion)) => Ok(CriterionNumber { outcome, criterion }),
-            _ => Err(format!("\"{text}\" is not a criterion number; write it like 1.4")),
+            _ => Err(format!(
+                "\"{text}\" is not a criterion number; write it like 1.4"
+            )),
         }
     }
 }
@@ -93,9 +98,9 @@ impl Unit {
     /// The criterion with this number, or a message a learner can act on.
     pub fn criterion(&self, number: &str) -> Result<&Criterion, String> {
         let parsed = CriterionNumber::parse(number)?.to_string();
-        self.criteria().find(|c| c.number == parsed).ok_or_else(|| {
-            format!("unit {} has no criterion {parsed}", self.summary.code)
-        })
+        self.criteria()
+            .find(|c| c.number == parsed)
+            .ok_or_else(|| format!("unit {} has no criterion {parsed}", self.summary.code))
     }
 }
 
@@ -108,7 +113,10 @@ pub enum ImportOutcome {
 }
 
 /// Imports (or re-imports) a unit file. Criteria already used by evidence cannot disappear.
-pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(String, ImportOutcome)> {
+pub async fn import(
+    conn: &mut PgConnection,
+    source: &str,
+) -> anyhow::Result<(String, ImportOutcome)> {
     let file = UnitFile::parse(source)?;
     let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
     let unit_id = unit_id(&file.code);
@@ -189,10 +197,18 @@ pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(St
             dropped.join(", ")
         );
     }
-    sqlx::query!("DELETE FROM criteria WHERE unit_id = $1 AND NOT (id = ANY($2))", unit_id, &kept)
-        .execute(&mut *conn)
-        .await?;
-    let outcome = if existing.is_some() { ImportOutcome::Updated } else { ImportOutcome::Added };
+    sqlx::query!(
+        "DELETE FROM criteria WHERE unit_id = $1 AND NOT (id = ANY($2))",
+        unit_id,
+        &kept
+    )
+    .execute(&mut *conn)
+    .await?;
+    let outcome = if existing.is_some() {
+        ImportOutcome::Updated
+    } else {
+        ImportOutcome::Added
+    };
     Ok((file.code, outcome))
 }
 
@@ -227,7 +243,11 @@ pub async fn list_units(conn: &mut PgConnection) -> AppResult<Vec<UnitSummary>> 
 }
 
 /// A unit with its outcomes and criteria, by code (case-insensitive) or id.
-pub async fn find_unit(conn: &mut PgConnection, code: Option<&str>, id: Option<Uuid>) -> AppResult<Unit> {
+pub async fn find_unit(
+    conn: &mut PgConnection,
+    code: Option<&str>,
+    id: Option<Uuid>,
+) -> AppResult<Unit> {
     let row = sqlx::query!(
         "SELECT id, code, reference, title, awarding_body, level, credits, guided_learning_hours,
                 purpose, assessment_guidance
@@ -259,7 +279,12 @@ pub async fn find_unit(conn: &mut PgConnection, code: Option<&str>, id: Option<U
             criteria: criteria
                 .iter()
                 .filter(|c| c.outcome == o.number)
-                .map(|c| Criterion { id: c.id, number: c.number.clone(), text: c.text.clone(), guidance: c.guidance.clone() })
+                .map(|c| Criterion {
+                    id: c.id,
+                    number: c.number.clone(),
+                    text: c.text.clone(),
+                    guidance: c.guidance.clone(),
+                })
                 .collect(),
             title: o.title,
         })
@@ -288,9 +313,18 @@ mod tests {
     #[test]
     fn criterion_numbers_parse_and_reject() {
         assert_eq!(CriterionNumber::parse(" 1.4 ").unwrap().to_string(), "1.4");
-        assert_eq!(CriterionNumber::parse("4.6").unwrap(), CriterionNumber { outcome: 4, criterion: 6 });
+        assert_eq!(
+            CriterionNumber::parse("4.6").unwrap(),
+            CriterionNumber {
+                outcome: 4,
+                criterion: 6
+            }
+        );
         for bad in ["", "1", "1.", ".2", "a.b", "0.1", "1.0", "1.2.3"] {
-            assert!(CriterionNumber::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                CriterionNumber::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

@@ -20,7 +20,11 @@ async fn list(State(state): State<AppState>, _actor: Actor) -> AppResult<Json<Ve
     Ok(Json(super::list_units(&mut conn).await?))
 }
 
-async fn show(State(state): State<AppState>, _actor: Actor, Path(code): Path<String>) -> AppResult<Json<Unit>> {
+async fn show(
+    State(state): State<AppState>,
+    _actor: Actor,
+    Path(code): Path<String>,
+) -> AppResult<Json<Unit>> {
     let mut conn = state.pool.acquire().await?;
     Ok(Json(super::find_unit(&mut conn, Some(&code), None).await?))
 }

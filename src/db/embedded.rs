@@ -55,7 +55,19 @@ pub struct EmbeddedPostgres {
 
 struct Postmaster {
     pid: Pid,
-    exited: mpsc::Receiver<std::io::Result<ExitStatus>>,
+    // In a Mutex only so that a cluster can be shared between threads (as the tests do).
+    exited: std::sync::Mutex<mpsc::Receiver<std::io::Result<ExitStatus>>>,
+}
+
+impl Postmaster {
+    fn exit_status(&self, wait: Duration) -> Option<std::io::Result<ExitStatus>> {
+        let exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        if wait.is_zero() {
+            exited.try_recv().ok()
+        } else {
+            exited.recv_timeout(wait).ok()
+        }
+    }
 }
 
 impl EmbeddedPostgres {
@@ -83,7 +95,11 @@ impl EmbeddedPostgres {
             Acquired::Owned(lock) => lock,
             Acquired::HeldByServer(pid) if owner == Owner::Tool => {
                 tracing::debug!(pid, "using the cluster of the running server");
-                return Ok(EmbeddedPostgres { cluster_dir, postmaster: None, _lock: None });
+                return Ok(EmbeddedPostgres {
+                    cluster_dir,
+                    postmaster: None,
+                    _lock: None,
+                });
             }
             Acquired::HeldByServer(pid) => bail!(
                 "another eportfolio server (pid {pid}) is already running on data dir {}; \
@@ -100,7 +116,11 @@ impl EmbeddedPostgres {
         }
         stop_leftover_postmaster(&cluster_dir)?;
         let postmaster = binaries.start_postmaster(&data_dir, &cluster_dir, run_as.as_ref())?;
-        let mut cluster = EmbeddedPostgres { cluster_dir, postmaster: Some(postmaster), _lock: Some(lock) };
+        let mut cluster = EmbeddedPostgres {
+            cluster_dir,
+            postmaster: Some(postmaster),
+            _lock: Some(lock),
+        };
         cluster.wait_until_ready()?;
         Ok(cluster)
     }
@@ -119,12 +139,14 @@ impl EmbeddedPostgres {
         let socket = self.cluster_dir.join(format!(".s.PGSQL.{PORT}"));
         loop {
             if let Some(postmaster) = &self.postmaster
-                && let Ok(status) = postmaster.exited.try_recv()
+                && let Some(status) = postmaster.exit_status(Duration::ZERO)
             {
                 self.postmaster = None;
                 bail!(
                     "PostgreSQL exited during start-up ({}); see {}",
-                    status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|e| e.to_string()),
                     self.log_path().display()
                 );
             }
@@ -132,7 +154,10 @@ impl EmbeddedPostgres {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("PostgreSQL did not become ready within 60 s; see {}", self.log_path().display());
+                bail!(
+                    "PostgreSQL did not become ready within 60 s; see {}",
+                    self.log_path().display()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -147,12 +172,12 @@ impl EmbeddedPostgres {
     pub fn stop(&mut self) {
         if let Some(postmaster) = self.postmaster.take() {
             let _ = kill(postmaster.pid, Signal::SIGINT);
-            match postmaster.exited.recv_timeout(Duration::from_secs(60)) {
-                Ok(_) => tracing::info!("embedded PostgreSQL stopped"),
-                Err(_) => {
+            match postmaster.exit_status(Duration::from_secs(60)) {
+                Some(_) => tracing::info!("embedded PostgreSQL stopped"),
+                None => {
                     tracing::warn!("embedded PostgreSQL did not stop within 60 s; sending SIGQUIT");
                     let _ = kill(postmaster.pid, Signal::SIGQUIT);
-                    let _ = postmaster.exited.recv_timeout(Duration::from_secs(10));
+                    let _ = postmaster.exit_status(Duration::from_secs(10));
                 }
             }
         }
@@ -227,7 +252,10 @@ fn acquire_lock(data_dir: &Path, owner: Owner) -> anyhow::Result<Acquired> {
                     return Ok(Acquired::HeldByServer(pid));
                 }
                 if Instant::now() > deadline {
-                    bail!("data dir {} stayed locked by {holder:?} for 60 s", data_dir.display());
+                    bail!(
+                        "data dir {} stayed locked by {holder:?} for 60 s",
+                        data_dir.display()
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -242,7 +270,13 @@ fn service_account() -> anyhow::Result<Option<(Uid, Gid)>> {
     }
     if User::from_name(NAME)?.is_none() {
         let status = Command::new("useradd")
-            .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
+            .args([
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+            ])
             .args(["--shell", "/usr/sbin/nologin", NAME])
             .status()
             .context("cannot run useradd to create the eportfolio system account")?;
@@ -267,7 +301,10 @@ fn prepare_cluster_dir(cluster_dir: &Path, run_as: Option<&(Uid, Gid)>) -> anyho
                 .arg(cluster_dir)
                 .status()?;
             if !status.success() {
-                bail!("cannot give {} to the {NAME} account", cluster_dir.display());
+                bail!(
+                    "cannot give {} to the {NAME} account",
+                    cluster_dir.display()
+                );
             }
         }
         let mut ancestor = cluster_dir.parent();
@@ -309,7 +346,11 @@ fn stop_leftover_postmaster(cluster_dir: &Path) -> anyhow::Result<()> {
     let Ok(contents) = fs::read_to_string(&pid_file) else {
         return Ok(());
     };
-    let Some(pid) = contents.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) else {
+    let Some(pid) = contents
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+    else {
         fs::remove_file(&pid_file)?;
         return Ok(());
     };
@@ -321,7 +362,10 @@ fn stop_leftover_postmaster(cluster_dir: &Path) -> anyhow::Result<()> {
         fs::remove_file(&pid_file)?;
         return Ok(());
     }
-    tracing::warn!(pid, "stopping a PostgreSQL left running by an earlier crash");
+    tracing::warn!(
+        pid,
+        "stopping a PostgreSQL left running by an earlier crash"
+    );
     let pid = Pid::from_raw(pid);
     let _ = kill(pid, Signal::SIGINT);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -330,7 +374,10 @@ fn stop_leftover_postmaster(cluster_dir: &Path) -> anyhow::Result<()> {
             let _ = kill(pid, Signal::SIGKILL);
         }
         if Instant::now() > deadline + Duration::from_secs(10) {
-            bail!("a leftover PostgreSQL (pid {pid}) on {} will not stop", cluster_dir.display());
+            bail!(
+                "a leftover PostgreSQL (pid {pid}) on {} will not stop",
+                cluster_dir.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -397,7 +444,15 @@ impl PostgresBinaries {
             .command("initdb", run_as)
             .arg("--pgdata")
             .arg(cluster_dir)
-            .args(["--username", NAME, "--auth", "trust", "--encoding", "UTF8", "--no-locale"])
+            .args([
+                "--username",
+                NAME,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-locale",
+            ])
             .output()
             .context("cannot run initdb")?;
         if !output.status.success() {
@@ -428,7 +483,12 @@ impl PostgresBinaries {
             .args(["-c", "listen_addresses="])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", cluster_dir.display()))
-            .args(["-c", "unix_socket_permissions=0700", "-c", &format!("port={PORT}")])
+            .args([
+                "-c",
+                "unix_socket_permissions=0700",
+                "-c",
+                &format!("port={PORT}"),
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -460,6 +520,9 @@ impl PostgresBinaries {
                 }
             })?;
         let pid = started_rx.recv()?.context("cannot start postgres")?;
-        Ok(Postmaster { pid: Pid::from_raw(pid as i32), exited: exited_rx })
+        Ok(Postmaster {
+            pid: Pid::from_raw(pid as i32),
+            exited: std::sync::Mutex::new(exited_rx),
+        })
     }
 }

@@ -1,12 +1,12 @@
 //! Evidence pages and API: the upload form, the item page, and file downloads.
 
 use askama::Template;
+use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Json;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
@@ -22,10 +22,7 @@ use crate::web::{Nav, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/enrolments/{id}/evidence/new",
-            get(new_page),
-        )
+        .route("/enrolments/{id}/evidence/new", get(new_page))
         .route(
             "/enrolments/{id}/evidence",
             axum::routing::post(create_form).layer(DefaultBodyLimit::disable()),
@@ -78,7 +75,14 @@ struct NewEvidencePage {
 }
 
 impl NewEvidencePage {
-    fn new(actor: &Actor, enrolment_id: Uuid, unit: &Unit, raw: &RawEvidence, errors: Vec<FieldError>, max_upload: u64) -> Self {
+    fn new(
+        actor: &Actor,
+        enrolment_id: Uuid,
+        unit: &Unit,
+        raw: &RawEvidence,
+        errors: Vec<FieldError>,
+        max_upload: u64,
+    ) -> Self {
         let chosen: Vec<String> = raw.criteria.iter().map(|c| c.trim().to_string()).collect();
         NewEvidencePage {
             nav: Nav::for_actor(actor),
@@ -92,7 +96,11 @@ impl NewEvidencePage {
             declaration: DECLARATION,
             methods: Method::ALL
                 .into_iter()
-                .map(|m| MethodOption { value: m.as_str(), label: m.label(), selected: raw.method == m.as_str() })
+                .map(|m| MethodOption {
+                    value: m.as_str(),
+                    label: m.label(),
+                    selected: raw.method == m.as_str(),
+                })
                 .collect(),
             outcomes: unit
                 .outcomes
@@ -118,29 +126,63 @@ impl NewEvidencePage {
     }
 
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        self.errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
     }
 }
 
-async fn new_page(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+async fn new_page(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
     let mut conn = state.pool.acquire().await?;
-    let access = policy::enrolment(&mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
+    let access = policy::enrolment(
+        &mut conn,
+        &actor,
+        id,
+        Action::AddEvidence,
+        Viewed::Portfolio,
+    )
+    .await?;
     let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await?;
-    let raw = RawEvidence { occurred_on: chrono::Local::now().date_naive().to_string(), ..Default::default() };
-    render(StatusCode::OK, &NewEvidencePage::new(&actor, id, &unit, &raw, vec![], state.config.max_upload))
+    let raw = RawEvidence {
+        occurred_on: chrono::Local::now().date_naive().to_string(),
+        ..Default::default()
+    };
+    render(
+        StatusCode::OK,
+        &NewEvidencePage::new(&actor, id, &unit, &raw, vec![], state.config.max_upload),
+    )
 }
 
 /// Receives an upload and stores it, shared by the form and the API.
-async fn receive(state: &AppState, actor: &Actor, enrolment_id: Uuid, multipart: Multipart) -> Result<Uuid, (AppError, RawEvidence, Option<Unit>)> {
+async fn receive(
+    state: &AppState,
+    actor: &Actor,
+    enrolment_id: Uuid,
+    multipart: Multipart,
+) -> Result<Uuid, (AppError, RawEvidence, Option<Unit>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
     let mut conn = state.pool.acquire().await.map_err(|e| fail(e.into()))?;
-    let access = policy::enrolment(&mut conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
+    let access = policy::enrolment(
+        &mut conn,
+        actor,
+        enrolment_id,
+        Action::AddEvidence,
+        Viewed::Portfolio,
+    )
+    .await
+    .map_err(fail)?;
+    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id))
         .await
         .map_err(fail)?;
-    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await.map_err(fail)?;
     // Do not hold a connection while a large file streams in.
     drop(conn);
-    let submission = match submission::read(multipart, &state.store, state.config.max_upload).await {
+    let submission = match submission::read(multipart, &state.store, state.config.max_upload).await
+    {
         Ok(submission) => submission,
         Err(error) => return Err((error, RawEvidence::default(), Some(unit))),
     };
@@ -151,7 +193,15 @@ async fn receive(state: &AppState, actor: &Actor, enrolment_id: Uuid, multipart:
     };
     let result = async {
         let mut tx = state.pool.begin().await?;
-        let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
+        let id = super::create(
+            &mut tx,
+            &state.store,
+            actor,
+            &access,
+            item,
+            submission.files,
+        )
+        .await?;
         tx.commit().await?;
         Ok::<Uuid, AppError>(id)
     }
@@ -159,30 +209,50 @@ async fn receive(state: &AppState, actor: &Actor, enrolment_id: Uuid, multipart:
     result.map_err(|error| (error, submission.raw, Some(unit)))
 }
 
-async fn create_form(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>, multipart: Multipart) -> AppResult<Response> {
+async fn create_form(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    multipart: Multipart,
+) -> AppResult<Response> {
     match receive(&state, &actor, id, multipart).await {
-        Ok(evidence_id) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response()),
+        Ok(evidence_id) => {
+            Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response())
+        }
         Err((error, raw, Some(unit))) => {
             let status = error.status();
             let errors = match error {
                 AppError::Invalid(errors) => errors,
-                AppError::TooLarge(message) | AppError::UnsupportedType(message) | AppError::BadRequest(message) => {
+                AppError::TooLarge(message)
+                | AppError::UnsupportedType(message)
+                | AppError::BadRequest(message) => {
                     vec![FieldError::new("file", message)]
                 }
                 other => return Err(other),
             };
-            render(status, &NewEvidencePage::new(&actor, id, &unit, &raw, errors, state.config.max_upload))
+            render(
+                status,
+                &NewEvidencePage::new(&actor, id, &unit, &raw, errors, state.config.max_upload),
+            )
         }
         Err((error, _, None)) => Err(error),
     }
 }
 
-async fn create_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>, multipart: Multipart) -> AppResult<Response> {
-    let evidence_id = receive(&state, &actor, id, multipart).await.map_err(|(error, _, _)| error)?;
+async fn create_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    multipart: Multipart,
+) -> AppResult<Response> {
+    let evidence_id = receive(&state, &actor, id, multipart)
+        .await
+        .map_err(|(error, _, _)| error)?;
     let mut conn = state.pool.acquire().await?;
     let item = super::load(&mut conn, evidence_id).await?;
     let mut response = (StatusCode::CREATED, Json(item)).into_response();
-    let location = HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
+    let location =
+        HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
@@ -195,15 +265,31 @@ struct EvidenceView {
     assessment: Vec<CriterionDecisions>,
 }
 
-async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EvidenceView, Relation, Unit)> {
+async fn load_view(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+) -> AppResult<(EvidenceView, Relation, Unit)> {
     let mut tx = state.pool.begin().await?;
     let access = policy::evidence(&mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
     let item = super::load(&mut tx, id).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let assessment = assessment::decisions_for_evidence(&mut tx, &unit, &item).await?;
     tx.commit().await?;
-    let status = if assessment.iter().any(|c| c.current.is_none()) { "awaiting_assessment" } else { "assessed" };
-    Ok((EvidenceView { item, status, assessment }, access.relation, unit))
+    let status = if assessment.iter().any(|c| c.current.is_none()) {
+        "awaiting_assessment"
+    } else {
+        "assessed"
+    };
+    Ok((
+        EvidenceView {
+            item,
+            status,
+            assessment,
+        },
+        access.relation,
+        unit,
+    ))
 }
 
 #[derive(Template)]
@@ -244,7 +330,12 @@ async fn detail_page(
 }
 
 /// Renders the item page with decision errors (used by the assessment form).
-pub async fn detail_with_errors(state: &AppState, actor: &Actor, id: Uuid, errors: Vec<FieldError>) -> AppResult<Response> {
+pub async fn detail_with_errors(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    errors: Vec<FieldError>,
+) -> AppResult<Response> {
     let (view, relation, unit) = load_view(state, actor, id).await?;
     let page = DetailPage {
         nav: Nav::for_actor(actor),
@@ -258,7 +349,11 @@ pub async fn detail_with_errors(state: &AppState, actor: &Actor, id: Uuid, error
     render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
-async fn detail_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<EvidenceView>> {
+async fn detail_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+) -> AppResult<Json<EvidenceView>> {
     Ok(Json(load_view(&state, &actor, id).await?.0))
 }
 
@@ -281,23 +376,46 @@ async fn download(
     let file = super::file(&mut tx, id, file_id).await?;
     tx.commit().await?;
     let path = state.store.blob_path(&file.sha256);
-    let mime: mime::Mime = file.content_type.parse().map_err(|_| AppError::Unexpected(anyhow::anyhow!("stored type {}", file.content_type)))?;
+    let mime: mime::Mime = file
+        .content_type
+        .parse()
+        .map_err(|_| AppError::Unexpected(anyhow::anyhow!("stored type {}", file.content_type)))?;
     let mut response = ServeFile::new_with_mime(path, &mime)
         .oneshot(request)
         .await
         .map_err(|e| AppError::Unexpected(e.into()))?
         .into_response();
     if response.status() == StatusCode::NOT_FOUND {
-        return Err(AppError::Unexpected(anyhow::anyhow!("stored file {} is missing", file.sha256)));
+        return Err(AppError::Unexpected(anyhow::anyhow!(
+            "stored file {} is missing",
+            file.sha256
+        )));
     }
-    let inline = query.download.is_none() && (file.is_pdf() || file.is_image() || file.is_audio() || file.is_video() || file.content_type.starts_with("text/"));
+    let inline = query.download.is_none()
+        && (file.is_pdf()
+            || file.is_image()
+            || file.is_audio()
+            || file.is_video()
+            || file.content_type.starts_with("text/"));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(inline, &file.name));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(inline, &file.name),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     if file.content_type.starts_with("text/") {
         let with_charset = format!("{}; charset=utf-8", file.content_type);
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&with_charset).expect("ascii"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&with_charset).expect("ascii"),
+        );
     }
     Ok(response)
 }
@@ -306,10 +424,20 @@ async fn download(
 fn content_disposition(inline: bool, name: &str) -> HeaderValue {
     let fallback: String = name
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20");
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
     let kind = if inline { "inline" } else { "attachment" };
-    HeaderValue::from_str(&format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }

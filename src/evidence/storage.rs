@@ -40,7 +40,8 @@ impl Drop for StagedFile {
 
 /// A source of file bytes, chunk by chunk (a multipart field, a file on disk).
 pub trait ChunkSource {
-    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<bytes::Bytes>, AppError>> + Send;
+    fn next_chunk(&mut self)
+    -> impl Future<Output = Result<Option<bytes::Bytes>, AppError>> + Send;
 }
 
 impl FileStore {
@@ -65,15 +66,32 @@ impl FileStore {
     }
 
     pub fn blob_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("blobs").join(&sha256[0..2]).join(&sha256[2..4]).join(sha256)
+        self.root
+            .join("blobs")
+            .join(&sha256[0..2])
+            .join(&sha256[2..4])
+            .join(sha256)
     }
 
     /// Streams one file into `tmp/`, hashing it and checking its type and size on the way. Stops
     /// reading as soon as the type is refused or the size passes `max_size`.
-    pub async fn stage(&self, name: &str, source: &mut impl ChunkSource, max_size: u64) -> Result<StagedFile, AppError> {
+    pub async fn stage(
+        &self,
+        name: &str,
+        source: &mut impl ChunkSource,
+        max_size: u64,
+    ) -> Result<StagedFile, AppError> {
         let path = self.root.join("tmp").join(Uuid::new_v4().to_string());
-        let mut staged = StagedFile { name: name.to_string(), content_type: "", size: 0, sha256: String::new(), path: Some(path.clone()) };
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| AppError::Unexpected(e.into()))?;
+        let mut staged = StagedFile {
+            name: name.to_string(),
+            content_type: "",
+            size: 0,
+            sha256: String::new(),
+            path: Some(path.clone()),
+        };
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| AppError::Unexpected(e.into()))?;
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
         let too_large = || {
@@ -96,21 +114,29 @@ impl FileStore {
                 }
             }
             if staged.content_type.is_empty() && (head.len() >= SNIFF_BYTES || at_end) {
-                staged.content_type = file_type::detect(&head, name).map_err(AppError::UnsupportedType)?;
+                staged.content_type =
+                    file_type::detect(&head, name).map_err(AppError::UnsupportedType)?;
             }
             match chunk {
-                Some(chunk) => file.write_all(&chunk).await.map_err(|e| AppError::Unexpected(e.into()))?,
+                Some(chunk) => file
+                    .write_all(&chunk)
+                    .await
+                    .map_err(|e| AppError::Unexpected(e.into()))?,
                 None => break,
             }
         }
-        file.sync_all().await.map_err(|e| AppError::Unexpected(e.into()))?;
+        file.sync_all()
+            .await
+            .map_err(|e| AppError::Unexpected(e.into()))?;
         staged.sha256 = hex::encode(hasher.finalize());
         Ok(staged)
     }
 
     /// Moves a staged file to its content address (identical bytes are kept once).
     pub async fn promote(&self, mut staged: StagedFile) -> std::io::Result<()> {
-        let Some(tmp) = staged.path.take() else { return Ok(()) };
+        let Some(tmp) = staged.path.take() else {
+            return Ok(());
+        };
         let target = self.blob_path(&staged.sha256);
         if tokio::fs::try_exists(&target).await? {
             tokio::fs::remove_file(&tmp).await?;
@@ -137,5 +163,9 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} bytes") } else { format!("{value:.1} {}", UNITS[unit]).replace(".0 ", " ") }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit]).replace(".0 ", " ")
+    }
 }

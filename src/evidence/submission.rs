@@ -28,7 +28,10 @@ fn interrupted(error: MultipartError) -> AppError {
     if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         AppError::TooLarge(error.body_text())
     } else {
-        AppError::BadRequest(format!("The upload could not be read ({}); nothing was saved", error.body_text()))
+        AppError::BadRequest(format!(
+            "The upload could not be read ({}); nothing was saved",
+            error.body_text()
+        ))
     }
 }
 
@@ -37,15 +40,23 @@ async fn read_text(field: &mut Field<'_>, name: &str) -> AppResult<String> {
     while let Some(chunk) = field.chunk().await.map_err(interrupted)? {
         bytes.extend_from_slice(&chunk);
         if bytes.len() > MAX_TEXT_FIELD {
-            return Err(AppError::invalid(name, format!("{name} must be {} KiB or less", MAX_TEXT_FIELD / 1024)));
+            return Err(AppError::invalid(
+                name,
+                format!("{name} must be {} KiB or less", MAX_TEXT_FIELD / 1024),
+            ));
         }
     }
-    String::from_utf8(bytes).map_err(|_| AppError::invalid(name, format!("{name} is not valid UTF-8 text")))
+    String::from_utf8(bytes)
+        .map_err(|_| AppError::invalid(name, format!("{name} is not valid UTF-8 text")))
 }
 
 /// Reads every part. Files larger than `max_file` or of a refused type stop the upload at once;
 /// any error drops (and so deletes) the files staged so far.
-pub async fn read(mut multipart: Multipart, store: &FileStore, max_file: u64) -> AppResult<Submission> {
+pub async fn read(
+    mut multipart: Multipart,
+    store: &FileStore,
+    max_file: u64,
+) -> AppResult<Submission> {
     let mut raw = RawEvidence::default();
     let mut files = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(interrupted)? {
@@ -59,7 +70,10 @@ pub async fn read(mut multipart: Multipart, store: &FileStore, max_file: u64) ->
                     continue;
                 }
                 if files.len() == MAX_FILES {
-                    return Err(AppError::invalid("file", format!("An evidence item can hold at most {MAX_FILES} files")));
+                    return Err(AppError::invalid(
+                        "file",
+                        format!("An evidence item can hold at most {MAX_FILES} files"),
+                    ));
                 }
                 let file_name = clean_file_name(&file_name);
                 files.push(store.stage(&file_name, &mut field, max_file).await?);
@@ -67,7 +81,10 @@ pub async fn read(mut multipart: Multipart, store: &FileStore, max_file: u64) ->
             "metadata" => {
                 let text = read_text(&mut field, "metadata").await?;
                 raw = serde_json::from_str(&text).map_err(|e| {
-                    AppError::Invalid(vec![FieldError::new("metadata", format!("metadata is not valid: {e}"))])
+                    AppError::Invalid(vec![FieldError::new(
+                        "metadata",
+                        format!("metadata is not valid: {e}"),
+                    )])
                 })?;
             }
             "title" => raw.title = read_text(&mut field, "title").await?,
@@ -92,7 +109,11 @@ pub async fn read(mut multipart: Multipart, store: &FileStore, max_file: u64) ->
 fn clean_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let cleaned: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
-    if cleaned.trim().is_empty() || cleaned == "." || cleaned == ".." { "file".into() } else { cleaned }
+    if cleaned.trim().is_empty() || cleaned == "." || cleaned == ".." {
+        "file".into()
+    } else {
+        cleaned
+    }
 }
 
 #[cfg(test)]

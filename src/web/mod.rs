@@ -4,12 +4,12 @@
 mod dashboard;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 
 use crate::AppState;
 use crate::auth::Actor;
@@ -42,7 +42,12 @@ impl Nav {
     pub fn for_actor(actor: &Actor) -> Self {
         let mut roles: Vec<&str> = actor.roles.iter().map(|r| r.role.label()).collect();
         roles.dedup();
-        Nav { user: Some(NavUser { name: actor.name.clone(), roles: roles.join(", ") }) }
+        Nav {
+            user: Some(NavUser {
+                name: actor.name.clone(),
+                roles: roles.join(", "),
+            }),
+        }
     }
 }
 
@@ -62,7 +67,11 @@ struct ErrorPage<'a> {
 /// to the login page that comes back afterwards.
 pub async fn html_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
-    let wanted = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let wanted = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let response = next.run(request).await;
     if path.starts_with("/api/") {
         return response;
@@ -71,11 +80,17 @@ pub async fn html_errors(request: Request, next: Next) -> Response {
         return response;
     };
     if problem.status == StatusCode::UNAUTHORIZED.as_u16() {
-        let target = format!("/login?next={}", url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>());
+        let target = format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>()
+        );
         return Redirect::to(&target).into_response();
     }
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let page = ErrorPage { nav: Nav::signed_out(), problem: &problem };
+    let page = ErrorPage {
+        nav: Nav::signed_out(),
+        problem: &problem,
+    };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(_) => (status, problem.detail.clone()).into_response(),
@@ -106,8 +121,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn stylesheet() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         include_str!("../../static/app.css"),
     )

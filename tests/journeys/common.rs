@@ -1,0 +1,413 @@
+//! The test harness: one embedded PostgreSQL cluster per test run (started with the product's
+//! own supervisor), a fresh database per test copied from a migrated template, and the real
+//! application served over HTTP on a free port.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use eportfolio::accounts::{self, Email};
+use eportfolio::auth::Role;
+use eportfolio::config::Config;
+use eportfolio::db::{self, EmbeddedPostgres, Owner};
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+const TEMPLATE: &str = "eportfolio_template";
+
+struct Cluster {
+    postgres: EmbeddedPostgres,
+    _dir: tempfile::TempDir,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static TEMPLATE_READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        // A short path: the socket path must fit in 107 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("epf-test-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let postgres =
+            EmbeddedPostgres::start(dir.path(), Owner::Server).expect("embedded PostgreSQL starts");
+        // The cluster is stopped by its parent-death signal when the test process exits.
+        Cluster {
+            postgres,
+            _dir: dir,
+        }
+    })
+}
+
+fn options(database: &str) -> PgConnectOptions {
+    cluster().postgres.connect_options(database)
+}
+
+async fn template() {
+    TEMPLATE_READY
+        .get_or_init(|| async {
+            let mut admin = PgConnection::connect_with(&options("postgres"))
+                .await
+                .expect("connect");
+            sqlx::query("DROP DATABASE IF EXISTS eportfolio_template")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            sqlx::query("CREATE DATABASE eportfolio_template")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options(TEMPLATE))
+                .await
+                .unwrap();
+            db::migrate(&pool).await.expect("migrations run");
+            pool.close().await;
+        })
+        .await;
+}
+
+/// A fresh database for one test.
+pub async fn fresh_database() -> PgPool {
+    template().await;
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&options("postgres"))
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {name} TEMPLATE {TEMPLATE}"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("create test database");
+    admin.close().await.ok();
+    PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options(&name))
+        .await
+        .expect("connect to test database")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub data_dir: PathBuf,
+    _data: tempfile::TempDir,
+    centre: Uuid,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub password: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let pool = fresh_database().await;
+        let data = tempfile::tempdir().expect("data dir");
+        let mut config = Config::for_data_dir(data.path().to_path_buf());
+        adjust(&mut config);
+        let state = eportfolio::AppState::new(pool.clone(), config)
+            .await
+            .expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(listener, eportfolio::app(state)).await.unwrap();
+        });
+        let mut conn = pool.acquire().await.unwrap();
+        let centre = accounts::ensure_centre(&mut conn, "Test Centre")
+            .await
+            .unwrap();
+        TestApp {
+            address,
+            pool,
+            data_dir: data.path().to_path_buf(),
+            _data: data,
+            centre,
+        }
+    }
+
+    pub async fn add_user(&self, role: Role, name: &str) -> TestUser {
+        let email = format!(
+            "{}.{}@example.org",
+            name.to_lowercase().replace(' ', "."),
+            &Uuid::new_v4().simple().to_string()[..6]
+        );
+        let password = format!("correct horse {}", Uuid::new_v4().simple());
+        let mut conn = self.pool.acquire().await.unwrap();
+        let id = accounts::add_user(
+            &mut conn,
+            None,
+            self.centre,
+            &Email::parse(&email).unwrap(),
+            name,
+            role,
+            &password,
+        )
+        .await
+        .unwrap();
+        TestUser {
+            id,
+            email,
+            password,
+        }
+    }
+
+    pub async fn enrol(
+        &self,
+        learner: &TestUser,
+        assessor: &TestUser,
+        iqa: Option<&TestUser>,
+    ) -> Uuid {
+        let mut conn = self.pool.acquire().await.unwrap();
+        accounts::enrol(
+            &mut conn,
+            None,
+            &learner.email,
+            "CC20",
+            &assessor.email,
+            iqa.map(|u| u.email.as_str()),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A learner, an assessor, an IQA and a verifier at the centre, the learner enrolled on CC20.
+    pub async fn cast(&self) -> Cast {
+        let learner = self.add_user(Role::Learner, "Lee Learner").await;
+        let assessor = self.add_user(Role::Assessor, "Ada Assessor").await;
+        let iqa = self.add_user(Role::Iqa, "Ian Quality").await;
+        let verifier = self.add_user(Role::Eqa, "Vera Verifier").await;
+        let enrolment = self.enrol(&learner, &assessor, Some(&iqa)).await;
+        Cast {
+            learner,
+            assessor,
+            iqa,
+            verifier,
+            enrolment,
+        }
+    }
+
+    /// A browser-like client (cookies, no automatic redirects) signed in as `user`.
+    pub async fn browser_for(&self, user: &TestUser) -> Browser {
+        let browser = Browser::new(self);
+        let response = browser
+            .post_form(
+                "/login",
+                &[
+                    ("email", &user.email),
+                    ("password", &user.password),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in as {} should redirect",
+            user.email
+        );
+        browser
+    }
+
+    /// An API client signed in with a session cookie.
+    pub async fn api_for(&self, user: &TestUser) -> Browser {
+        let api = Browser::new(self);
+        let response = api
+            .post_json(
+                "/api/v1/session",
+                &serde_json::json!({"email": user.email, "password": user.password}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "API sign-in as {}",
+            user.email
+        );
+        api
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Every file stored or being stored under the data dir.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out)
+                } else {
+                    out.push(path)
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.data_dir.join("files"), &mut files);
+        files
+    }
+}
+
+pub struct Cast {
+    pub learner: TestUser,
+    pub assessor: TestUser,
+    pub iqa: TestUser,
+    pub verifier: TestUser,
+    pub enrolment: Uuid,
+}
+
+/// An HTTP client with its own cookie jar, that does not follow redirects.
+pub struct Browser {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            base: app.address.clone(),
+            token: None,
+        }
+    }
+
+    pub fn with_token(app: &TestApp, token: &str) -> Browser {
+        let mut browser = Browser::new(app);
+        browser.token = Some(token.to_string());
+        browser
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut builder = self.request(reqwest::Method::GET, path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.send().await.unwrap()
+    }
+
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_multipart(&self, path: &str, form: Form) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// The upload form's fields for one file mapped to `criteria`.
+pub fn evidence_form(
+    title: &str,
+    criteria: &[&str],
+    declaration: bool,
+    file: Option<(&str, Vec<u8>)>,
+) -> Form {
+    let mut form = Form::new()
+        .text("title", title.to_string())
+        .text("method", "product")
+        .text("occurred_on", "2026-03-17")
+        .text("description", "");
+    for criterion in criteria {
+        form = form.text("criteria", criterion.to_string());
+    }
+    if declaration {
+        form = form.text("declaration", "yes");
+    }
+    if let Some((name, bytes)) = file {
+        form = form.part("file", Part::bytes(bytes).file_name(name.to_string()));
+    }
+    form
+}
+
+/// The API's multipart body: a `metadata` JSON part and file parts.
+pub fn api_evidence(metadata: Value, files: Vec<(&str, Vec<u8>)>) -> Form {
+    let mut form = Form::new().part(
+        "metadata",
+        Part::text(metadata.to_string())
+            .mime_str("application/json")
+            .unwrap(),
+    );
+    for (name, bytes) in files {
+        form = form.part("file", Part::bytes(bytes).file_name(name.to_string()));
+    }
+    form
+}
+
+/// A small real PDF.
+pub fn pdf() -> Vec<u8> {
+    include_bytes!("../../demo/files/sales-dashboard-march.pdf").to_vec()
+}
+
+/// A small real WAV recording.
+pub fn wav() -> Vec<u8> {
+    include_bytes!("../../demo/files/sales-call-recording.wav").to_vec()
+}

@@ -1,0 +1,8 @@
+//! User journeys over real HTTP against a real PostgreSQL, one module per capability.
+
+mod common;
+
+mod access;
+mod api;
+mod embedded_database;
+mod evidence_and_assessment;
