@@ -67,7 +67,9 @@ async fn portfolio_page(
         });
     }
     tx.commit().await?;
-    let percent = (progress.met * 100).checked_div(progress.total).unwrap_or(0);
+    let percent = (progress.met * 100)
+        .checked_div(progress.total)
+        .unwrap_or(0);
     let page = PortfolioPage {
         nav: Nav::for_actor(&actor),
         summary,

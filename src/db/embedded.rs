@@ -125,6 +125,14 @@ impl EmbeddedPostgres {
         Ok(cluster)
     }
 
+    /// A `postgres://` URL for `database` on this cluster (its socket directory as `host`).
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{NAME}@localhost:{PORT}/{database}?host={}",
+            self.cluster_dir.display()
+        )
+    }
+
     /// Connection options for `database` on this cluster.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
         PgConnectOptions::new()

@@ -72,6 +72,19 @@ async fn template() {
         .await;
 }
 
+/// A `DATABASE_URL` for a new, empty database on the test cluster.
+pub async fn empty_database_url() -> String {
+    let name = format!("empty_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&options("postgres"))
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    cluster().postgres.url(&name)
+}
+
 /// A fresh database for one test.
 pub async fn fresh_database() -> PgPool {
     template().await;

@@ -282,3 +282,59 @@ async fn unit_import_is_idempotent_and_refuses_bad_files() {
     assert!(!ok);
     assert!(err.contains("is not an email address"), "{err}");
 }
+
+#[tokio::test]
+async fn with_database_url_every_command_uses_that_server_and_no_cluster_is_made() {
+    let url = crate::common::empty_database_url().await;
+    let data = tempfile::Builder::new()
+        .prefix("epf-url-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let dir = data.path();
+    let with_url = |args: &[&str]| {
+        let mut command = binary(dir);
+        command.env("DATABASE_URL", &url).args(args);
+        command
+    };
+    let output = with_url(&["migrate"]).output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = with_url(&[
+        "user",
+        "add",
+        "--email",
+        "url@example.org",
+        "--name",
+        "Una Url",
+        "--role",
+        "admin",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = with_url(&["user", "list"]).output().await.unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("url@example.org"));
+    assert!(
+        !dir.join("postgres").exists(),
+        "no embedded cluster is created when DATABASE_URL is set"
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let units: i64 = sqlx::query_scalar("SELECT count(*) FROM units")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        units, 2,
+        "migrate loaded the bundled units into that server"
+    );
+}
