@@ -12,21 +12,11 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Where the embedded database, stored files and server lock live.
-    #[arg(
-        long,
-        env = "EPORTFOLIO_DATA_DIR",
-        default_value = "./data",
-        global = true
-    )]
+    #[arg(long, env = "EPORTFOLIO_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
     /// Address the web server listens on.
-    #[arg(
-        long,
-        env = "EPORTFOLIO_ADDR",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "EPORTFOLIO_ADDR", default_value = "127.0.0.1:8080", global = true)]
     pub addr: SocketAddr,
 
     /// Largest file accepted in one upload, in bytes (default 2 GiB).

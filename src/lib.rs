@@ -39,12 +39,7 @@ impl AppState {
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
         let store = FileStore::new(config.files_dir())?;
         let dummy_hash = auth::password::hash(auth::password::generate()).await?;
-        Ok(AppState {
-            pool,
-            config: Arc::new(config),
-            store,
-            dummy_hash,
-        })
+        Ok(AppState { pool, config: Arc::new(config), store, dummy_hash })
     }
 }
 
@@ -53,13 +48,12 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 
 /// The whole web application: pages, API, sessions, security headers and request tracing.
 pub fn app(state: AppState) -> Router {
-    let sessions =
-        SessionManagerLayer::new(auth::session_store::PgSessionStore::new(state.pool.clone()))
-            .with_name("eportfolio_session")
-            .with_http_only(true)
-            .with_same_site(SameSite::Lax)
-            .with_secure(false)
-            .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
+    let sessions = SessionManagerLayer::new(auth::session_store::PgSessionStore::new(state.pool.clone()))
+        .with_name("eportfolio_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(false)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
     Router::new()
         .merge(web::router())
         .merge(auth::router())
@@ -68,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(assessment::router())
         .merge(audit::router())
         .fallback(|| async { error::AppError::NotFound("page") })
+        .layer(axum::middleware::from_fn(auth::csrf::protect))
         .layer(axum::middleware::from_fn(web::html_errors))
         .layer(sessions)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -110,9 +105,7 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     let address = listener.local_addr()?;
     println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     cleanup.abort();
     tracing::info!("server stopped");
     Ok(())
@@ -122,10 +115,7 @@ async fn expire_sessions(pool: PgPool) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         every.tick().await;
-        if let Err(error) = sqlx::query!("DELETE FROM sessions WHERE expires_at < now()")
-            .execute(&pool)
-            .await
-        {
+        if let Err(error) = sqlx::query!("DELETE FROM sessions WHERE expires_at < now()").execute(&pool).await {
             tracing::warn!(%error, "could not remove expired sessions");
         }
     }

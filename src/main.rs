@@ -11,11 +11,7 @@ use eportfolio::config::Config;
 use eportfolio::db::{self, Database, Owner};
 
 #[derive(Parser)]
-#[command(
-    name = "eportfolio",
-    version,
-    about = "E-portfolio for vocational qualifications"
-)]
+#[command(name = "eportfolio", version, about = "E-portfolio for vocational qualifications")]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -120,9 +116,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
         return Ok((password::generate(), true));
     }
     let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .context("cannot read the password from standard input")?;
+    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
     Ok((text.trim_end_matches(['\r', '\n']).to_string(), false))
 }
 
@@ -157,29 +151,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     result
 }
 
-async fn run_tool(
-    database: &Database,
-    config: &Config,
-    command: Command,
-) -> anyhow::Result<std::process::ExitCode> {
+async fn run_tool(database: &Database, config: &Config, command: Command) -> anyhow::Result<std::process::ExitCode> {
     let pool = &database.pool;
     db::migrate(pool).await?;
     match command {
         Command::Serve { .. } => unreachable!("handled before the database is opened"),
         Command::Migrate => println!("database is up to date"),
-        Command::User(UserCommand::Add {
-            email,
-            name,
-            role,
-            password_stdin,
-            centre,
-        }) => {
+        Command::User(UserCommand::Add { email, name, role, password_stdin, centre }) => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let (password, generated) = read_password(password_stdin)?;
             let mut tx = pool.begin().await?;
             let centre_id = accounts::ensure_centre(&mut tx, &centre).await?;
-            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, &password)
-                .await?;
+            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, &password).await?;
             tx.commit().await?;
             println!("created {role} {} ({id})", email.as_str());
             if generated {
@@ -190,18 +173,10 @@ async fn run_tool(
             let mut conn = pool.acquire().await?;
             for user in accounts::list_users(&mut conn).await? {
                 let disabled = if user.disabled { " (disabled)" } else { "" };
-                println!(
-                    "{}\t{}\t{}{disabled}",
-                    user.email,
-                    user.name,
-                    user.roles.join(",")
-                );
+                println!("{}\t{}\t{}{disabled}", user.email, user.name, user.roles.join(","));
             }
         }
-        Command::User(UserCommand::ResetPassword {
-            email,
-            password_stdin,
-        }) => {
+        Command::User(UserCommand::ResetPassword { email, password_stdin }) => {
             let mut tx = pool.begin().await?;
             let id = accounts::find_user_id(&mut tx, &email)
                 .await?
@@ -214,15 +189,9 @@ async fn run_tool(
                 println!("password: {password}");
             }
         }
-        Command::Enrol {
-            learner,
-            unit,
-            assessor,
-            iqa,
-        } => {
+        Command::Enrol { learner, unit, assessor, iqa } => {
             let mut tx = pool.begin().await?;
-            let id =
-                accounts::enrol(&mut tx, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
+            let id = accounts::enrol(&mut tx, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
             tx.commit().await?;
             println!("{id}");
         }
@@ -236,8 +205,7 @@ async fn run_tool(
             println!("{token}");
         }
         Command::Unit(UnitCommand::Import { file }) => {
-            let source = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let mut tx = pool.begin().await?;
             let (code, outcome) = eportfolio::catalogue::import(&mut tx, &source).await?;
             tx.commit().await?;
@@ -261,10 +229,7 @@ async fn run_tool(
             match report.first_broken {
                 None => println!("audit trail intact: {} events", report.events),
                 Some(broken) => {
-                    println!(
-                        "audit trail BROKEN at event {}: {}",
-                        broken.seq, broken.reason
-                    );
+                    println!("audit trail BROKEN at event {}: {}", broken.seq, broken.reason);
                     return Ok(std::process::ExitCode::FAILURE);
                 }
             }

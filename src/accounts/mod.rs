@@ -20,17 +20,10 @@ impl Email {
         let text = text.trim();
         let valid = text.len() <= 254
             && text.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
             })
             && !text.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid {
-            Ok(Email(text.to_string()))
-        } else {
-            Err(format!("\"{text}\" is not an email address"))
-        }
+        if valid { Ok(Email(text.to_string())) } else { Err(format!("\"{text}\" is not an email address")) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -47,16 +40,10 @@ pub struct UserSummary {
     pub disabled: bool,
 }
 
-pub async fn load_actor(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-) -> Result<Option<Actor>, sqlx::Error> {
-    let Some(user) = sqlx::query!(
-        "SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL",
-        user_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
+pub async fn load_actor(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Actor>, sqlx::Error> {
+    let Some(user) = sqlx::query!("SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL", user_id)
+        .fetch_optional(&mut *conn)
+        .await?
     else {
         return Ok(None);
     };
@@ -69,27 +56,13 @@ pub async fn load_actor(
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .filter_map(|r| {
-        Some(CentreRole {
-            centre_id: r.centre_id,
-            centre_name: r.centre_name,
-            role: r.role.parse().ok()?,
-        })
-    })
+    .filter_map(|r| Some(CentreRole { centre_id: r.centre_id, centre_name: r.centre_name, role: r.role.parse().ok()? }))
     .collect();
-    Ok(Some(Actor {
-        id: user.id,
-        email: user.email,
-        name: user.name,
-        roles,
-    }))
+    Ok(Some(Actor { id: user.id, email: user.email, name: user.name, roles }))
 }
 
 /// The user id and password hash for a sign-in attempt.
-pub async fn credentials(
-    conn: &mut PgConnection,
-    email: &str,
-) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+pub async fn credentials(conn: &mut PgConnection, email: &str) -> Result<Option<(Uuid, String)>, sqlx::Error> {
     Ok(sqlx::query!(
         "SELECT id, password_hash FROM users WHERE lower(email) = lower($1) AND disabled_at IS NULL",
         email.trim()
@@ -99,16 +72,8 @@ pub async fn credentials(
     .map(|r| (r.id, r.password_hash)))
 }
 
-pub async fn find_user_id(
-    conn: &mut PgConnection,
-    email: &str,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!(
-        "SELECT id FROM users WHERE lower(email) = lower($1)",
-        email.trim()
-    )
-    .fetch_optional(conn)
-    .await
+pub async fn find_user_id(conn: &mut PgConnection, email: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE lower(email) = lower($1)", email.trim()).fetch_optional(conn).await
 }
 
 /// The centre with this name, created if new.
@@ -153,14 +118,9 @@ pub async fn add_user(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!(
-        "INSERT INTO user_roles (user_id, centre_id, role) VALUES ($1, $2, $3)",
-        id,
-        centre_id,
-        role.as_str()
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("INSERT INTO user_roles (user_id, centre_id, role) VALUES ($1, $2, $3)", id, centre_id, role.as_str())
+        .execute(&mut *conn)
+        .await?;
     audit::record(
         conn,
         Event::new(by, "user.created", "user", Some(id))
@@ -170,32 +130,13 @@ pub async fn add_user(
     Ok(id)
 }
 
-pub async fn set_password(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    password: &str,
-) -> anyhow::Result<()> {
+pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, password: &str) -> anyhow::Result<()> {
     password::check_new(password).map_err(anyhow::Error::msg)?;
     let hash = password::hash(password.to_string()).await?;
-    sqlx::query!(
-        "UPDATE users SET password_hash = $2 WHERE id = $1",
-        user_id,
-        hash
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, hash).execute(&mut *conn).await?;
     // A new password ends every session the old one opened.
-    sqlx::query!(
-        "DELETE FROM sessions WHERE data->>'user_id' = $1",
-        user_id.to_string()
-    )
-    .execute(&mut *conn)
-    .await?;
-    audit::record(
-        conn,
-        Event::new(None, "user.password_reset", "user", Some(user_id)),
-    )
-    .await?;
+    sqlx::query!("DELETE FROM sessions WHERE data->>'user_id' = $1", user_id.to_string()).execute(&mut *conn).await?;
+    audit::record(conn, Event::new(None, "user.password_reset", "user", Some(user_id))).await?;
     Ok(())
 }
 
@@ -210,13 +151,7 @@ pub async fn list_users(conn: &mut PgConnection) -> Result<Vec<UserSummary>, sql
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| UserSummary {
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            roles: r.roles,
-            disabled: r.disabled,
-        })
+        .map(|r| UserSummary { id: r.id, email: r.email, name: r.name, roles: r.roles, disabled: r.disabled })
         .collect())
 }
 
@@ -232,11 +167,7 @@ pub async fn enrol(
 ) -> anyhow::Result<Uuid> {
     let unit = crate::catalogue::find_unit(conn, Some(unit_code), None)
         .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "no unit with code {unit_code:?}; `eportfolio unit import FILE` adds one"
-            )
-        })?;
+        .map_err(|_| anyhow::anyhow!("no unit with code {unit_code:?}; `eportfolio unit import FILE` adds one"))?;
     let learner_id = person_with_role(conn, learner, Role::Learner).await?;
     let (assessor_id, centre_id) = {
         let id = person_with_role(conn, assessor, Role::Assessor).await?;
@@ -259,9 +190,7 @@ pub async fn enrol(
         Some(email) => {
             let id = person_with_role(conn, email, Role::Iqa).await?;
             if id == assessor_id {
-                anyhow::bail!(
-                    "the IQA must not be the learner's assessor: an IQA never samples their own decisions"
-                );
+                anyhow::bail!("the IQA must not be the learner's assessor: an IQA never samples their own decisions");
             }
             Some(id)
         }
@@ -287,23 +216,15 @@ pub async fn enrol(
         conn,
         Event::new(by, "enrolment.created", "enrolment", Some(id))
             .enrolment(id)
-            .details(
-                serde_json::json!({"unit": unit.summary.code, "learner_id": learner_id,
-                                        "assessor_id": assessor_id, "iqa_id": iqa_id}),
-            ),
+            .details(serde_json::json!({"unit": unit.summary.code, "learner_id": learner_id,
+                                        "assessor_id": assessor_id, "iqa_id": iqa_id})),
     )
     .await?;
     Ok(id)
 }
 
-async fn person_with_role(
-    conn: &mut PgConnection,
-    email: &str,
-    role: Role,
-) -> anyhow::Result<Uuid> {
-    let id = find_user_id(conn, email)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
+async fn person_with_role(conn: &mut PgConnection, email: &str, role: Role) -> anyhow::Result<Uuid> {
+    let id = find_user_id(conn, email).await?.ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
     let has = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM user_roles WHERE user_id = $1 AND role = $2) AS "has!""#,
         id,
@@ -323,10 +244,7 @@ mod tests {
 
     #[test]
     fn emails_are_checked() {
-        assert_eq!(
-            Email::parse(" a.b@example.org ").unwrap().as_str(),
-            "a.b@example.org"
-        );
+        assert_eq!(Email::parse(" a.b@example.org ").unwrap().as_str(), "a.b@example.org");
         for bad in ["", "a", "a@b", "@b.org", "a b@c.org", "a@.org"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

@@ -169,10 +169,7 @@ pub async fn record_decisions(
     let mut errors = Vec::new();
     let mut checked = Vec::new();
     if inputs.is_empty() {
-        errors.push(FieldError::new(
-            "outcome",
-            "Choose met or not yet for at least one criterion",
-        ));
+        errors.push(FieldError::new("outcome", "Choose met or not yet for at least one criterion"));
     }
     for input in inputs {
         let field = |name: &str| format!("{name}-{}", input.criterion.trim());
@@ -184,27 +181,18 @@ pub async fn record_decisions(
             }
         };
         let Some(outcome) = Outcome::parse(input.outcome.trim()) else {
-            errors.push(FieldError::new(
-                field("outcome"),
-                format!("Choose met or not yet for {}", criterion.number),
-            ));
+            errors.push(FieldError::new(field("outcome"), format!("Choose met or not yet for {}", criterion.number)));
             continue;
         };
         let feedback = input.feedback.trim().to_string();
         if outcome == Outcome::NotYet && feedback.is_empty() {
             errors.push(FieldError::new(
                 field("feedback"),
-                format!(
-                    "Give feedback for {}: say what is missing so the learner can act on it",
-                    criterion.number
-                ),
+                format!("Give feedback for {}: say what is missing so the learner can act on it", criterion.number),
             ));
         }
         if feedback.chars().count() > 10_000 {
-            errors.push(FieldError::new(
-                field("feedback"),
-                "Feedback must be 10,000 characters or fewer",
-            ));
+            errors.push(FieldError::new(field("feedback"), "Feedback must be 10,000 characters or fewer"));
         }
         checked.push((criterion, outcome, feedback));
     }
@@ -212,16 +200,10 @@ pub async fn record_decisions(
         return Err(AppError::Invalid(errors));
     }
     // One assessor action at a time per item: a double submit waits and then supersedes.
-    sqlx::query!(
-        "SELECT id FROM evidence_items WHERE id = $1 FOR UPDATE",
-        evidence_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    sqlx::query!("SELECT id FROM evidence_items WHERE id = $1 FOR UPDATE", evidence_id).fetch_one(&mut *conn).await?;
     let mut ids = Vec::new();
     for (criterion, outcome, feedback) in checked {
-        let mapped_now =
-            crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
+        let mapped_now = crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
         let current = sqlx::query!(
             "SELECT id, outcome, feedback FROM decisions WHERE evidence_id = $1 AND criterion_id = $2 ORDER BY seq DESC LIMIT 1",
             evidence_id,
@@ -253,22 +235,17 @@ pub async fn record_decisions(
         .await?;
         audit::record(
             conn,
-            Event::new(
-                Some(actor),
-                "decision.recorded",
-                "evidence",
-                Some(evidence_id),
-            )
-            .as_role(access.relation.role())
-            .enrolment(access.id)
-            .details(serde_json::json!({
-                "decision_id": id,
-                "criterion": criterion.number,
-                "outcome": outcome,
-                "feedback": feedback,
-                "supersedes": current.as_ref().map(|c| c.id),
-                "criterion_added_by_assessor": mapped_now,
-            })),
+            Event::new(Some(actor), "decision.recorded", "evidence", Some(evidence_id))
+                .as_role(access.relation.role())
+                .enrolment(access.id)
+                .details(serde_json::json!({
+                    "decision_id": id,
+                    "criterion": criterion.number,
+                    "outcome": outcome,
+                    "feedback": feedback,
+                    "supersedes": current.as_ref().map(|c| c.id),
+                    "criterion_added_by_assessor": mapped_now,
+                })),
         )
         .await?;
         ids.push(id);
@@ -314,11 +291,7 @@ pub struct Progress {
 /// Each criterion's status: met if any item's current decision says so; otherwise awaiting
 /// assessment if an item mapped to it has no decision yet; otherwise not yet met if judged so;
 /// otherwise not started.
-pub async fn progress(
-    conn: &mut PgConnection,
-    enrolment_id: Uuid,
-    unit: &Unit,
-) -> AppResult<Progress> {
+pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Progress> {
     let rows = sqlx::query!(
         r#"WITH items AS (SELECT id FROM evidence_items WHERE enrolment_id = $1),
                 current AS (
@@ -365,20 +338,13 @@ pub async fn progress(
         .map(|o| OutcomeProgress {
             number: o.number,
             title: o.title.clone(),
-            criteria: criteria
-                .iter()
-                .filter(|p| o.criteria.iter().any(|c| c.number == p.number))
-                .cloned()
-                .collect(),
+            criteria: criteria.iter().filter(|p| o.criteria.iter().any(|c| c.number == p.number)).cloned().collect(),
         })
         .collect();
     Ok(Progress {
         enrolment_id,
         unit: unit.summary.code.clone(),
-        met: criteria
-            .iter()
-            .filter(|c| c.status == CriterionStatus::Met)
-            .count(),
+        met: criteria.iter().filter(|c| c.status == CriterionStatus::Met).count(),
         total: criteria.len(),
         criteria,
         outcomes,
@@ -405,14 +371,10 @@ pub struct EnrolmentSummary {
 
 impl EnrolmentSummary {
     pub fn waiting_since(&self) -> String {
-        self.oldest_awaiting
-            .map(|t| t.format("%d %b %Y").to_string())
-            .unwrap_or_default()
+        self.oldest_awaiting.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_default()
     }
     pub fn last_activity_text(&self) -> String {
-        self.last_activity
-            .map(|t| t.format("%d %b %Y").to_string())
-            .unwrap_or_else(|| "None yet".into())
+        self.last_activity.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_else(|| "None yet".into())
     }
 }
 

@@ -46,6 +46,7 @@ struct PortfolioPage {
 
 async fn portfolio_page(
     State(state): State<AppState>,
+    nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
@@ -53,25 +54,17 @@ async fn portfolio_page(
     let access = policy::enrolment(&mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let progress = super::progress(&mut tx, id, &unit).await?;
-    let summary = super::summaries(&mut tx, &[id])
-        .await?
-        .pop()
-        .ok_or(AppError::NotFound("enrolment"))?;
+    let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
     let items = evidence::list_for_enrolment(&mut tx, id).await?;
     let mut rows = Vec::new();
     for item in items {
         let decisions = super::decisions_for_evidence(&mut tx, &unit, &item).await?;
-        rows.push(EvidenceRow {
-            awaiting: decisions.iter().any(|d| d.current.is_none()),
-            item,
-        });
+        rows.push(EvidenceRow { awaiting: decisions.iter().any(|d| d.current.is_none()), item });
     }
     tx.commit().await?;
-    let percent = (progress.met * 100)
-        .checked_div(progress.total)
-        .unwrap_or(0);
+    let percent = (progress.met * 100).checked_div(progress.total).unwrap_or(0);
     let page = PortfolioPage {
-        nav: Nav::for_actor(&actor),
+        nav,
         summary,
         progress,
         evidence: rows,
@@ -96,30 +89,14 @@ fn decisions_from_form(fields: &[(String, String)]) -> Vec<DecisionInput> {
                 .find(|(n, _)| n.strip_prefix("feedback-") == Some(criterion))
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
-            Some(DecisionInput {
-                criterion: criterion.to_string(),
-                outcome: value.clone(),
-                feedback,
-            })
+            Some(DecisionInput { criterion: criterion.to_string(), outcome: value.clone(), feedback })
         })
         .collect()
 }
 
-async fn decide(
-    state: &AppState,
-    actor: &Actor,
-    evidence_id: Uuid,
-    inputs: &[DecisionInput],
-) -> AppResult<Vec<Uuid>> {
+async fn decide(state: &AppState, actor: &Actor, evidence_id: Uuid, inputs: &[DecisionInput]) -> AppResult<Vec<Uuid>> {
     let mut tx = state.pool.begin().await?;
-    let access = policy::evidence(
-        &mut tx,
-        actor,
-        evidence_id,
-        Action::Assess,
-        Viewed::Evidence(evidence_id),
-    )
-    .await?;
+    let access = policy::evidence(&mut tx, actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let ids = record_decisions(&mut tx, actor, &access, &unit, evidence_id, inputs).await?;
     tx.commit().await?;
@@ -128,6 +105,7 @@ async fn decide(
 
 async fn decide_form(
     State(state): State<AppState>,
+    nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
@@ -135,9 +113,7 @@ async fn decide_form(
     let inputs = decisions_from_form(&fields);
     match decide(&state, &actor, id, &inputs).await {
         Ok(_) => Ok(Redirect::to(&format!("/evidence/{id}?assessed=1")).into_response()),
-        Err(AppError::Invalid(errors)) => {
-            evidence::detail_with_errors(&state, &actor, id, errors).await
-        }
+        Err(AppError::Invalid(errors)) => evidence::detail_with_errors(&state, nav, &actor, id, errors).await,
         Err(other) => Err(other),
     }
 }
@@ -151,15 +127,10 @@ async fn decide_api(
     let ids = decide(&state, &actor, id, std::slice::from_ref(&input)).await?;
     let mut conn = state.pool.acquire().await?;
     let item = evidence::load(&mut conn, id).await?;
-    let unit_id = policy::evidence(&mut conn, &actor, id, Action::View, Viewed::Evidence(id))
-        .await?
-        .unit_id;
+    let unit_id = policy::evidence(&mut conn, &actor, id, Action::View, Viewed::Evidence(id)).await?.unit_id;
     let unit = catalogue::find_unit(&mut conn, None, Some(unit_id)).await?;
     let decisions = super::decisions_for_evidence(&mut conn, &unit, &item).await?;
-    let decision = decisions
-        .iter()
-        .flat_map(|c| c.history.iter())
-        .find(|d| Some(&d.id) == ids.first());
+    let decision = decisions.iter().flat_map(|c| c.history.iter()).find(|d| Some(&d.id) == ids.first());
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({
@@ -170,20 +141,13 @@ async fn decide_api(
     ))
 }
 
-async fn list_api(
-    State(state): State<AppState>,
-    actor: Actor,
-) -> AppResult<Json<Vec<EnrolmentSummary>>> {
+async fn list_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<EnrolmentSummary>>> {
     let mut conn = state.pool.acquire().await?;
     let ids = policy::visible_enrolments(&mut conn, &actor).await?;
     Ok(Json(super::summaries(&mut conn, &ids).await?))
 }
 
-async fn progress_api(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<Uuid>,
-) -> AppResult<Json<Progress>> {
+async fn progress_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Progress>> {
     let mut tx = state.pool.begin().await?;
     let access = policy::enrolment(&mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
@@ -194,10 +158,6 @@ async fn progress_api(
 
 impl PortfolioPage {
     fn count(&self, status: &str) -> usize {
-        self.progress
-            .criteria
-            .iter()
-            .filter(|c| c.status.as_str() == status)
-            .count()
+        self.progress.criteria.iter().filter(|c| c.status.as_str() == status).count()
     }
 }

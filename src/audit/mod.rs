@@ -87,12 +87,9 @@ pub struct RecordedEvent {
 
 /// Appends an event to the chain inside the caller's transaction.
 pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::Error> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    let last = sqlx::query!("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK).execute(&mut *conn).await?;
+    let last =
+        sqlx::query!("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
     let (seq, prev_hash) = match last {
         Some(row) => (row.seq + 1, row.hash),
         None => (1, GENESIS.to_string()),
@@ -173,20 +170,11 @@ fn canonical_json(value: &Value) -> String {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let fields: Vec<String> = keys
-                .into_iter()
-                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
-                .collect();
+            let fields: Vec<String> =
+                keys.into_iter().map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k]))).collect();
             format!("{{{}}}", fields.join(","))
         }
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(canonical_json)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
         other => other.to_string(),
     }
 }
@@ -221,18 +209,13 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
         let broken = |reason: String| Verification {
             events,
             intact: false,
-            first_broken: Some(BrokenEvent {
-                seq: row.seq,
-                reason,
-            }),
+            first_broken: Some(BrokenEvent { seq: row.seq, reason }),
         };
         if row.seq != expected_seq {
             return Ok(broken(format!("event {expected_seq} is missing")));
         }
         if row.prev_hash != expected_prev {
-            return Ok(broken(
-                "its link to the previous event does not match".into(),
-            ));
+            return Ok(broken("its link to the previous event does not match".into()));
         }
         let recomputed = Hashed {
             prev_hash: &row.prev_hash,
@@ -248,18 +231,12 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
         }
         .hash();
         if recomputed != row.hash {
-            return Ok(broken(
-                "its contents do not match its hash (the event was changed)".into(),
-            ));
+            return Ok(broken("its contents do not match its hash (the event was changed)".into()));
         }
         expected_prev = row.hash.clone();
         expected_seq += 1;
     }
-    Ok(Verification {
-        events,
-        intact: true,
-        first_broken: None,
-    })
+    Ok(Verification { events, intact: true, first_broken: None })
 }
 
 /// Events about one enrolment (or everything when `enrolment_id` is None), newest first.

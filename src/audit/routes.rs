@@ -41,23 +41,14 @@ async fn load(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Vec<Recor
 
 async fn history_page(
     State(state): State<AppState>,
+    nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
     let (events, learner_id) = load(&state, &actor, id).await?;
     let mut conn = state.pool.acquire().await?;
-    let learner = crate::accounts::load_actor(&mut conn, learner_id)
-        .await?
-        .ok_or(AppError::NotFound("learner"))?;
-    render(
-        StatusCode::OK,
-        &HistoryPage {
-            nav: Nav::for_actor(&actor),
-            enrolment_id: id,
-            learner_name: learner.name,
-            events,
-        },
-    )
+    let learner = crate::accounts::load_actor(&mut conn, learner_id).await?.ok_or(AppError::NotFound("learner"))?;
+    render(StatusCode::OK, &HistoryPage { nav, enrolment_id: id, learner_name: learner.name, events })
 }
 
 async fn history_api(
@@ -71,9 +62,7 @@ async fn history_api(
 /// The chain check, for administrators and external verifiers.
 async fn verify_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Verification>> {
     if !(actor.has_role(Role::Admin) || actor.has_role(Role::Eqa)) {
-        return Err(AppError::Forbidden(
-            "Only administrators and external verifiers can check the audit trail".into(),
-        ));
+        return Err(AppError::Forbidden("Only administrators and external verifiers can check the audit trail".into()));
     }
     let mut conn = state.pool.acquire().await?;
     Ok(Json(super::verify(&mut conn).await?))
@@ -90,24 +79,14 @@ impl RecordedEvent {
 
     /// A sentence a person can read, from the event's action and details.
     pub fn summary(&self) -> String {
-        let detail = |key: &str| {
-            self.details
-                .get(key)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
+        let detail = |key: &str| self.details.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
         match self.action.as_str() {
             "enrolment.created" => format!("Enrolled on {}", detail("unit")),
             "evidence.submitted" => {
                 format!("Submitted evidence \u{201c}{}\u{201d}", detail("title"))
             }
             "decision.recorded" => {
-                let outcome = if detail("outcome") == "met" {
-                    "met"
-                } else {
-                    "not yet met"
-                };
+                let outcome = if detail("outcome") == "met" { "met" } else { "not yet met" };
                 format!("Judged criterion {} {outcome}", detail("criterion"))
             }
             "verifier.viewed_portfolio" => "External verifier viewed the portfolio".into(),

@@ -1,5 +1,6 @@
 //! Who is asking: passwords, sessions, API tokens, and the policy that decides what they may do.
 
+pub mod csrf;
 pub mod password;
 pub mod policy;
 mod routes;
@@ -34,13 +35,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Learner,
-        Role::Assessor,
-        Role::Iqa,
-        Role::Eqa,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 5] = [Role::Learner, Role::Assessor, Role::Iqa, Role::Eqa, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -102,9 +97,7 @@ impl Actor {
     }
 
     pub fn has_role_at(&self, role: Role, centre_id: Uuid) -> bool {
-        self.roles
-            .iter()
-            .any(|r| r.role == role && r.centre_id == centre_id)
+        self.roles.iter().any(|r| r.role == role && r.centre_id == centre_id)
     }
 
     /// The role to name in records when no relation to a particular learner applies.
@@ -116,10 +109,7 @@ impl Actor {
 impl FromRequestParts<AppState> for Actor {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(actor) = parts.extensions.get::<Actor>() {
             return Ok(actor.clone());
         }
@@ -128,30 +118,19 @@ impl FromRequestParts<AppState> for Actor {
                 .to_str()
                 .ok()
                 .and_then(|h| h.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    AppError::BadCredentials("Authorization must be `Bearer <token>`".into())
-                })?;
+                .ok_or_else(|| AppError::BadCredentials("Authorization must be `Bearer <token>`".into()))?;
             tokens::authenticate(&state.pool, token.trim())
                 .await?
-                .ok_or_else(|| {
-                    AppError::BadCredentials(
-                        "The API token is not valid or has been revoked".into(),
-                    )
-                })?
+                .ok_or_else(|| AppError::BadCredentials("The API token is not valid or has been revoked".into()))?
         } else {
             let session = Session::from_request_parts(parts, state)
                 .await
                 .map_err(|(_, message)| AppError::Unexpected(anyhow::anyhow!(message)))?;
-            let user_id: Option<Uuid> = session
-                .get(USER_KEY)
-                .await
-                .map_err(|e| AppError::Unexpected(e.into()))?;
+            let user_id: Option<Uuid> = session.get(USER_KEY).await.map_err(|e| AppError::Unexpected(e.into()))?;
             user_id.ok_or(AppError::Unauthenticated)?
         };
         let mut conn = state.pool.acquire().await?;
-        let actor = crate::accounts::load_actor(&mut conn, user_id)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        let actor = crate::accounts::load_actor(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
         tracing::Span::current().record("actor", tracing::field::display(actor.id));
         parts.extensions.insert(actor.clone());
         Ok(actor)
@@ -159,32 +138,20 @@ impl FromRequestParts<AppState> for Actor {
 }
 
 /// Starts a signed-in session under a fresh session id (no fixation).
-pub async fn begin_session(session: &Session, user_id: Uuid) -> Result<(), AppError> {
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| AppError::Unexpected(e.into()))?;
-    session
-        .insert(USER_KEY, user_id)
-        .await
-        .map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok(())
+pub async fn begin_session(session: &Session, user_id: Uuid) -> Result<String, AppError> {
+    session.cycle_id().await.map_err(|e| AppError::Unexpected(e.into()))?;
+    session.insert(USER_KEY, user_id).await.map_err(|e| AppError::Unexpected(e.into()))?;
+    csrf::renew(session).await
 }
 
 pub async fn end_session(session: &Session) -> Result<(), AppError> {
-    session
-        .flush()
-        .await
-        .map_err(|e| AppError::Unexpected(e.into()))
+    session.flush().await.map_err(|e| AppError::Unexpected(e.into()))
 }
 
 impl axum::extract::OptionalFromRequestParts<AppState> for Actor {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
         match <Actor as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(actor) => Ok(Some(actor)),
             Err(AppError::Unauthenticated | AppError::BadCredentials(_)) => Ok(None),

@@ -11,9 +11,7 @@ pub const MIN_LENGTH: usize = 10;
 pub fn check_new(password: &str) -> Result<(), String> {
     let length = password.chars().count();
     if length < MIN_LENGTH {
-        return Err(format!(
-            "Password must be at least {MIN_LENGTH} characters long"
-        ));
+        return Err(format!("Password must be at least {MIN_LENGTH} characters long"));
     }
     if length > 256 {
         return Err("Password must be 256 characters or fewer".into());
@@ -23,8 +21,8 @@ pub fn check_new(password: &str) -> Result<(), String> {
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::rng().random::<[u8; 16]>())
-            .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+        let salt =
+            SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -36,9 +34,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await?
 }
@@ -47,7 +43,5 @@ pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
 pub fn generate() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }

@@ -96,41 +96,19 @@ pub async fn enrolment(
     if !relation.allows(action) {
         return Err(AppError::Forbidden(match relation {
             Relation::Verifier => "External verifiers have read-only access to portfolios".into(),
-            Relation::Iqa => {
-                "Internal quality assurers cannot change a learner's evidence or decisions".into()
-            }
-            Relation::Learner => {
-                "Only the learner's assessor can record assessment decisions".into()
-            }
+            Relation::Iqa => "Internal quality assurers cannot change a learner's evidence or decisions".into(),
+            Relation::Learner => "Only the learner's assessor can record assessment decisions".into(),
             Relation::Assessor => "Only the learner can add evidence to their portfolio".into(),
         }));
     }
     if relation == Relation::Verifier {
         let (action, subject_type, subject_id, details) = match viewed {
-            Viewed::Portfolio => (
-                "verifier.viewed_portfolio",
-                "enrolment",
-                row.id,
-                serde_json::json!({}),
-            ),
-            Viewed::History => (
-                "verifier.viewed_history",
-                "enrolment",
-                row.id,
-                serde_json::json!({}),
-            ),
-            Viewed::Evidence(id) => (
-                "verifier.viewed_evidence",
-                "evidence",
-                id,
-                serde_json::json!({}),
-            ),
-            Viewed::File(evidence, file) => (
-                "verifier.opened_file",
-                "evidence_file",
-                file,
-                serde_json::json!({"evidence_id": evidence}),
-            ),
+            Viewed::Portfolio => ("verifier.viewed_portfolio", "enrolment", row.id, serde_json::json!({})),
+            Viewed::History => ("verifier.viewed_history", "enrolment", row.id, serde_json::json!({})),
+            Viewed::Evidence(id) => ("verifier.viewed_evidence", "evidence", id, serde_json::json!({})),
+            Viewed::File(evidence, file) => {
+                ("verifier.opened_file", "evidence_file", file, serde_json::json!({"evidence_id": evidence}))
+            }
         };
         audit::record(
             conn,
@@ -160,32 +138,19 @@ pub async fn evidence(
     action: Action,
     viewed: Viewed,
 ) -> AppResult<EnrolmentAccess> {
-    let enrolment_id = sqlx::query_scalar!(
-        "SELECT enrolment_id FROM evidence_items WHERE id = $1",
-        evidence_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(AppError::NotFound("evidence item"))?;
-    enrolment(conn, actor, enrolment_id, action, viewed)
-        .await
-        .map_err(|error| match error {
-            AppError::NotFound(_) => AppError::NotFound("evidence item"),
-            other => other,
-        })
+    let enrolment_id = sqlx::query_scalar!("SELECT enrolment_id FROM evidence_items WHERE id = $1", evidence_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound("evidence item"))?;
+    enrolment(conn, actor, enrolment_id, action, viewed).await.map_err(|error| match error {
+        AppError::NotFound(_) => AppError::NotFound("evidence item"),
+        other => other,
+    })
 }
 
 /// Enrolment ids the caller may see, for lists and dashboards.
-pub async fn visible_enrolments(
-    conn: &mut PgConnection,
-    actor: &Actor,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    let eqa_centres: Vec<Uuid> = actor
-        .roles
-        .iter()
-        .filter(|r| r.role == Role::Eqa)
-        .map(|r| r.centre_id)
-        .collect();
+pub async fn visible_enrolments(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
+    let eqa_centres: Vec<Uuid> = actor.roles.iter().filter(|r| r.role == Role::Eqa).map(|r| r.centre_id).collect();
     sqlx::query_scalar!(
         "SELECT id FROM enrolments
          WHERE learner_id = $1 OR assessor_id = $1 OR iqa_id = $1 OR centre_id = ANY($2)

@@ -55,17 +55,9 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-async fn login_page(Query(query): Query<NextQuery>) -> AppResult<Response> {
+async fn login_page(nav: Nav, Query(query): Query<NextQuery>) -> AppResult<Response> {
     let next = safe_next(query.next.as_deref().unwrap_or("/"));
-    render(
-        StatusCode::OK,
-        &LoginPage {
-            nav: Nav::signed_out(),
-            email: String::new(),
-            next,
-            errors: vec![],
-        },
-    )
+    render(StatusCode::OK, &LoginPage { nav, email: String::new(), next, errors: vec![] })
 }
 
 /// Checks an email and password; the same message for an unknown email and a wrong password.
@@ -91,14 +83,13 @@ async fn authenticate(state: &AppState, credentials: &Credentials) -> AppResult<
     let ok = password::verify(credentials.password.clone(), hash).await?;
     match (user_id, ok) {
         (Some(id), true) => Ok(id),
-        _ => Err(AppError::BadCredentials(
-            "The email address or password is not correct".into(),
-        )),
+        _ => Err(AppError::BadCredentials("The email address or password is not correct".into())),
     }
 }
 
 async fn login_form(
     State(state): State<AppState>,
+    nav: Nav,
     session: Session,
     Form(form): Form<Credentials>,
 ) -> AppResult<Response> {
@@ -108,22 +99,12 @@ async fn login_form(
             Ok(Redirect::to(&safe_next(&form.next)).into_response())
         }
         Err(AppError::Invalid(errors)) => {
-            let page = LoginPage {
-                nav: Nav::signed_out(),
-                email: form.email,
-                next: safe_next(&form.next),
-                errors,
-            };
+            let page = LoginPage { nav, email: form.email, next: safe_next(&form.next), errors };
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(AppError::BadCredentials(message)) => {
             let errors = vec![FieldError::new("email", message)];
-            let page = LoginPage {
-                nav: Nav::signed_out(),
-                email: form.email,
-                next: safe_next(&form.next),
-                errors,
-            };
+            let page = LoginPage { nav, email: form.email, next: safe_next(&form.next), errors };
             render(StatusCode::UNAUTHORIZED, &page)
         }
         Err(other) => Err(other),
@@ -139,14 +120,19 @@ async fn api_login(
     State(state): State<AppState>,
     session: Session,
     Json(credentials): Json<Credentials>,
-) -> AppResult<Json<Actor>> {
+) -> AppResult<Json<ApiSession>> {
     let user_id = authenticate(&state, &credentials).await?;
-    begin_session(&session, user_id).await?;
+    let csrf_token = begin_session(&session, user_id).await?;
     let mut conn = state.pool.acquire().await?;
-    let actor = crate::accounts::load_actor(&mut conn, user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    Ok(Json(actor))
+    let user = crate::accounts::load_actor(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    Ok(Json(ApiSession { user, csrf_token }))
+}
+
+/// A signed-in API session: who, and the token to send as `X-CSRF-Token` on writes.
+#[derive(serde::Serialize)]
+struct ApiSession {
+    user: Actor,
+    csrf_token: String,
 }
 
 async fn api_logout(session: Session) -> AppResult<StatusCode> {

@@ -69,19 +69,16 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sqlx::query!(
-            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > now()",
-            id.to_string()
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row =
+            sqlx::query!("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > now()", id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(Record {
             id: *id,
             data: serde_json::from_value(row.data).map_err(backend)?,
-            expiry_date: time::OffsetDateTime::from_unix_timestamp(row.expires_at.timestamp())
-                .map_err(backend)?,
+            expiry_date: time::OffsetDateTime::from_unix_timestamp(row.expires_at.timestamp()).map_err(backend)?,
         }))
     }
 

@@ -19,10 +19,7 @@ pub use unit_file::UnitFile;
 /// Units that ship with the binary and load on every migrate.
 const BUNDLED: &[(&str, &str)] = &[
     ("units/cc20.toml", include_str!("../../units/cc20.toml")),
-    (
-        "units/pearson-manage-direct-sales.toml",
-        include_str!("../../units/pearson-manage-direct-sales.toml"),
-    ),
+    ("units/pearson-manage-direct-sales.toml", include_str!("../../units/pearson-manage-direct-sales.toml")),
 ];
 
 /// An assessment criterion number such as `1.4`: learning outcome, then criterion.
@@ -35,15 +32,12 @@ pub struct CriterionNumber {
 impl CriterionNumber {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let (outcome, criterion) = text
-            .split_once('.')
-            .ok_or_else(|| format!("\"{text}\" is not a criterion number; write it like 1.4"))?;
+        let (outcome, criterion) =
+            text.split_once('.').ok_or_else(|| format!("\"{text}\" is not a criterion number; write it like 1.4"))?;
         let part = |s: &str| s.parse::<u16>().ok().filter(|n| *n > 0);
         match (part(outcome), part(criterion)) {
             (Some(outcome), Some(criterion)) => Ok(CriterionNumber { outcome, criterion }),
-            _ => Err(format!(
-                "\"{text}\" is not a criterion number; write it like 1.4"
-            )),
+            _ => Err(format!("\"{text}\" is not a criterion number; write it like 1.4")),
         }
     }
 }
@@ -113,10 +107,7 @@ pub enum ImportOutcome {
 }
 
 /// Imports (or re-imports) a unit file. Criteria already used by evidence cannot disappear.
-pub async fn import(
-    conn: &mut PgConnection,
-    source: &str,
-) -> anyhow::Result<(String, ImportOutcome)> {
+pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(String, ImportOutcome)> {
     let file = UnitFile::parse(source)?;
     let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
     let unit_id = unit_id(&file.code);
@@ -191,24 +182,12 @@ pub async fn import(
     .fetch_all(&mut *conn)
     .await?;
     if !dropped.is_empty() {
-        anyhow::bail!(
-            "unit {} would lose criteria that evidence is mapped to: {}",
-            file.code,
-            dropped.join(", ")
-        );
+        anyhow::bail!("unit {} would lose criteria that evidence is mapped to: {}", file.code, dropped.join(", "));
     }
-    sqlx::query!(
-        "DELETE FROM criteria WHERE unit_id = $1 AND NOT (id = ANY($2))",
-        unit_id,
-        &kept
-    )
-    .execute(&mut *conn)
-    .await?;
-    let outcome = if existing.is_some() {
-        ImportOutcome::Updated
-    } else {
-        ImportOutcome::Added
-    };
+    sqlx::query!("DELETE FROM criteria WHERE unit_id = $1 AND NOT (id = ANY($2))", unit_id, &kept)
+        .execute(&mut *conn)
+        .await?;
+    let outcome = if existing.is_some() { ImportOutcome::Updated } else { ImportOutcome::Added };
     Ok((file.code, outcome))
 }
 
@@ -216,9 +195,8 @@ pub async fn import(
 pub async fn import_bundled(pool: &PgPool) -> anyhow::Result<()> {
     for (name, source) in BUNDLED {
         let mut tx = pool.begin().await?;
-        let (code, outcome) = import(&mut tx, source)
-            .await
-            .map_err(|e| e.context(format!("bundled unit file {name}")))?;
+        let (code, outcome) =
+            import(&mut tx, source).await.map_err(|e| e.context(format!("bundled unit file {name}")))?;
         tx.commit().await?;
         if outcome != ImportOutcome::Unchanged {
             tracing::info!(%code, ?outcome, "unit loaded");
@@ -243,11 +221,7 @@ pub async fn list_units(conn: &mut PgConnection) -> AppResult<Vec<UnitSummary>> 
 }
 
 /// A unit with its outcomes and criteria, by code (case-insensitive) or id.
-pub async fn find_unit(
-    conn: &mut PgConnection,
-    code: Option<&str>,
-    id: Option<Uuid>,
-) -> AppResult<Unit> {
+pub async fn find_unit(conn: &mut PgConnection, code: Option<&str>, id: Option<Uuid>) -> AppResult<Unit> {
     let row = sqlx::query!(
         "SELECT id, code, reference, title, awarding_body, level, credits, guided_learning_hours,
                 purpose, assessment_guidance
@@ -258,12 +232,10 @@ pub async fn find_unit(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound("unit"))?;
-    let outcomes = sqlx::query!(
-        "SELECT number, title FROM learning_outcomes WHERE unit_id = $1 ORDER BY number",
-        row.id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let outcomes =
+        sqlx::query!("SELECT number, title FROM learning_outcomes WHERE unit_id = $1 ORDER BY number", row.id)
+            .fetch_all(&mut *conn)
+            .await?;
     let criteria = sqlx::query!(
         "SELECT c.id, c.number, c.text, c.guidance, o.number AS outcome
          FROM criteria c JOIN learning_outcomes o ON o.id = c.outcome_id
@@ -313,18 +285,9 @@ mod tests {
     #[test]
     fn criterion_numbers_parse_and_reject() {
         assert_eq!(CriterionNumber::parse(" 1.4 ").unwrap().to_string(), "1.4");
-        assert_eq!(
-            CriterionNumber::parse("4.6").unwrap(),
-            CriterionNumber {
-                outcome: 4,
-                criterion: 6
-            }
-        );
+        assert_eq!(CriterionNumber::parse("4.6").unwrap(), CriterionNumber { outcome: 4, criterion: 6 });
         for bad in ["", "1", "1.", ".2", "a.b", "0.1", "1.0", "1.2.3"] {
-            assert!(
-                CriterionNumber::parse(bad).is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(CriterionNumber::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 }

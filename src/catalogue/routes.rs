@@ -10,9 +10,7 @@ use crate::auth::Actor;
 use crate::error::AppResult;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/units", get(list))
-        .route("/api/v1/units/{code}", get(show))
+    Router::new().route("/api/v1/units", get(list)).route("/api/v1/units/{code}", get(show))
 }
 
 async fn list(State(state): State<AppState>, _actor: Actor) -> AppResult<Json<Vec<UnitSummary>>> {
@@ -20,11 +18,7 @@ async fn list(State(state): State<AppState>, _actor: Actor) -> AppResult<Json<Ve
     Ok(Json(super::list_units(&mut conn).await?))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    _actor: Actor,
-    Path(code): Path<String>,
-) -> AppResult<Json<Unit>> {
+async fn show(State(state): State<AppState>, _actor: Actor, Path(code): Path<String>) -> AppResult<Json<Unit>> {
     let mut conn = state.pool.acquire().await?;
     Ok(Json(super::find_unit(&mut conn, Some(&code), None).await?))
 }

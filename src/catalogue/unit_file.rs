@@ -49,15 +49,9 @@ impl UnitFile {
         let file: UnitFile = toml::from_str(source).context("not a valid unit file")?;
         let code_ok = !file.code.is_empty()
             && file.code.len() <= 20
-            && file
-                .code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && file.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !code_ok {
-            bail!(
-                "unit code {:?} must be 1-20 letters, digits, '-' or '_'",
-                file.code
-            );
+            bail!("unit code {:?} must be 1-20 letters, digits, '-' or '_'", file.code);
         }
         if file.title.trim().is_empty() {
             bail!("unit {} has no title", file.code);
@@ -67,38 +61,18 @@ impl UnitFile {
         }
         for (index, outcome) in file.outcomes.iter().enumerate() {
             if outcome.number != index as i32 + 1 {
-                bail!(
-                    "unit {}: learning outcome {} should be numbered {}",
-                    file.code,
-                    outcome.number,
-                    index + 1
-                );
+                bail!("unit {}: learning outcome {} should be numbered {}", file.code, outcome.number, index + 1);
             }
             if outcome.criteria.is_empty() {
-                bail!(
-                    "unit {}: learning outcome {} has no criteria",
-                    file.code,
-                    outcome.number
-                );
+                bail!("unit {}: learning outcome {} has no criteria", file.code, outcome.number);
             }
             for (index, criterion) in outcome.criteria.iter().enumerate() {
-                let expected = CriterionNumber {
-                    outcome: outcome.number as u16,
-                    criterion: index as u16 + 1,
-                };
+                let expected = CriterionNumber { outcome: outcome.number as u16, criterion: index as u16 + 1 };
                 if criterion.number != expected {
-                    bail!(
-                        "unit {}: criterion {} should be numbered {expected}",
-                        file.code,
-                        criterion.number
-                    );
+                    bail!("unit {}: criterion {} should be numbered {expected}", file.code, criterion.number);
                 }
                 if criterion.text.trim().is_empty() {
-                    bail!(
-                        "unit {}: criterion {} has no wording",
-                        file.code,
-                        criterion.number
-                    );
+                    bail!("unit {}: criterion {} has no wording", file.code, criterion.number);
                 }
             }
         }
@@ -117,12 +91,7 @@ mod tests {
         assert_eq!(file.outcomes.len(), 4);
         let counts: Vec<usize> = file.outcomes.iter().map(|o| o.criteria.len()).collect();
         assert_eq!(counts, vec![8, 3, 5, 6]);
-        assert!(
-            file.outcomes
-                .iter()
-                .flat_map(|o| &o.criteria)
-                .all(|c| !c.guidance.trim().is_empty())
-        );
+        assert!(file.outcomes.iter().flat_map(|o| &o.criteria).all(|c| !c.guidance.trim().is_empty()));
     }
 
     #[test]

@@ -62,11 +62,7 @@ struct Postmaster {
 impl Postmaster {
     fn exit_status(&self, wait: Duration) -> Option<std::io::Result<ExitStatus>> {
         let exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
-        if wait.is_zero() {
-            exited.try_recv().ok()
-        } else {
-            exited.recv_timeout(wait).ok()
-        }
+        if wait.is_zero() { exited.try_recv().ok() } else { exited.recv_timeout(wait).ok() }
     }
 }
 
@@ -74,11 +70,9 @@ impl EmbeddedPostgres {
     /// Creates (first run) and starts the cluster in `data_dir`, or joins the one a running server
     /// owns when `owner` is a tool.
     pub fn start(data_dir: &Path, owner: Owner) -> anyhow::Result<Self> {
-        fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        let data_dir = data_dir
-            .canonicalize()
-            .with_context(|| format!("cannot resolve data dir {}", data_dir.display()))?;
+        fs::create_dir_all(data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        let data_dir =
+            data_dir.canonicalize().with_context(|| format!("cannot resolve data dir {}", data_dir.display()))?;
         let cluster_dir = data_dir.join("postgres");
         let socket = cluster_dir.join(format!(".s.PGSQL.{PORT}"));
         if socket.as_os_str().len() > MAX_SOCKET_PATH {
@@ -95,11 +89,7 @@ impl EmbeddedPostgres {
             Acquired::Owned(lock) => lock,
             Acquired::HeldByServer(pid) if owner == Owner::Tool => {
                 tracing::debug!(pid, "using the cluster of the running server");
-                return Ok(EmbeddedPostgres {
-                    cluster_dir,
-                    postmaster: None,
-                    _lock: None,
-                });
+                return Ok(EmbeddedPostgres { cluster_dir, postmaster: None, _lock: None });
             }
             Acquired::HeldByServer(pid) => bail!(
                 "another eportfolio server (pid {pid}) is already running on data dir {}; \
@@ -116,30 +106,19 @@ impl EmbeddedPostgres {
         }
         stop_leftover_postmaster(&cluster_dir)?;
         let postmaster = binaries.start_postmaster(&data_dir, &cluster_dir, run_as.as_ref())?;
-        let mut cluster = EmbeddedPostgres {
-            cluster_dir,
-            postmaster: Some(postmaster),
-            _lock: Some(lock),
-        };
+        let mut cluster = EmbeddedPostgres { cluster_dir, postmaster: Some(postmaster), _lock: Some(lock) };
         cluster.wait_until_ready()?;
         Ok(cluster)
     }
 
     /// A `postgres://` URL for `database` on this cluster (its socket directory as `host`).
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{NAME}@localhost:{PORT}/{database}?host={}",
-            self.cluster_dir.display()
-        )
+        format!("postgres://{NAME}@localhost:{PORT}/{database}?host={}", self.cluster_dir.display())
     }
 
     /// Connection options for `database` on this cluster.
     pub fn connect_options(&self, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(&self.cluster_dir)
-            .port(PORT)
-            .username(NAME)
-            .database(database)
+        PgConnectOptions::new().socket(&self.cluster_dir).port(PORT).username(NAME).database(database)
     }
 
     fn wait_until_ready(&mut self) -> anyhow::Result<()> {
@@ -152,9 +131,7 @@ impl EmbeddedPostgres {
                 self.postmaster = None;
                 bail!(
                     "PostgreSQL exited during start-up ({}); see {}",
-                    status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|e| e.to_string()),
+                    status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                     self.log_path().display()
                 );
             }
@@ -162,10 +139,7 @@ impl EmbeddedPostgres {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
-                    "PostgreSQL did not become ready within 60 s; see {}",
-                    self.log_path().display()
-                );
+                bail!("PostgreSQL did not become ready within 60 s; see {}", self.log_path().display());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -260,10 +234,7 @@ fn acquire_lock(data_dir: &Path, owner: Owner) -> anyhow::Result<Acquired> {
                     return Ok(Acquired::HeldByServer(pid));
                 }
                 if Instant::now() > deadline {
-                    bail!(
-                        "data dir {} stayed locked by {holder:?} for 60 s",
-                        data_dir.display()
-                    );
+                    bail!("data dir {} stayed locked by {holder:?} for 60 s", data_dir.display());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -278,13 +249,7 @@ fn service_account() -> anyhow::Result<Option<(Uid, Gid)>> {
     }
     if User::from_name(NAME)?.is_none() {
         let status = Command::new("useradd")
-            .args([
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                "/nonexistent",
-            ])
+            .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
             .args(["--shell", "/usr/sbin/nologin", NAME])
             .status()
             .context("cannot run useradd to create the eportfolio system account")?;
@@ -297,22 +262,14 @@ fn service_account() -> anyhow::Result<Option<(Uid, Gid)>> {
 }
 
 fn prepare_cluster_dir(cluster_dir: &Path, run_as: Option<&(Uid, Gid)>) -> anyhow::Result<()> {
-    fs::create_dir_all(cluster_dir)
-        .with_context(|| format!("cannot create {}", cluster_dir.display()))?;
+    fs::create_dir_all(cluster_dir).with_context(|| format!("cannot create {}", cluster_dir.display()))?;
     fs::set_permissions(cluster_dir, fs::Permissions::from_mode(0o700))?;
     if let Some((uid, gid)) = run_as {
         let meta = fs::metadata(cluster_dir)?;
         if meta.uid() != uid.as_raw() {
-            let status = Command::new("chown")
-                .arg("-R")
-                .arg(format!("{uid}:{gid}"))
-                .arg(cluster_dir)
-                .status()?;
+            let status = Command::new("chown").arg("-R").arg(format!("{uid}:{gid}")).arg(cluster_dir).status()?;
             if !status.success() {
-                bail!(
-                    "cannot give {} to the {NAME} account",
-                    cluster_dir.display()
-                );
+                bail!("cannot give {} to the {NAME} account", cluster_dir.display());
             }
         }
         let mut ancestor = cluster_dir.parent();
@@ -334,11 +291,7 @@ fn grant_traverse(dir: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
     if passable {
         return Ok(());
     }
-    let acl = Command::new("setfacl")
-        .args(["-m", &format!("u:{NAME}:x")])
-        .arg(dir)
-        .stderr(Stdio::null())
-        .status();
+    let acl = Command::new("setfacl").args(["-m", &format!("u:{NAME}:x")]).arg(dir).stderr(Stdio::null()).status();
     if matches!(acl, Ok(status) if status.success()) {
         tracing::warn!(dir = %dir.display(), "granted the {NAME} account passage (ACL u:{NAME}:x)");
     } else {
@@ -354,11 +307,7 @@ fn stop_leftover_postmaster(cluster_dir: &Path) -> anyhow::Result<()> {
     let Ok(contents) = fs::read_to_string(&pid_file) else {
         return Ok(());
     };
-    let Some(pid) = contents
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse::<i32>().ok())
-    else {
+    let Some(pid) = contents.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) else {
         fs::remove_file(&pid_file)?;
         return Ok(());
     };
@@ -370,10 +319,7 @@ fn stop_leftover_postmaster(cluster_dir: &Path) -> anyhow::Result<()> {
         fs::remove_file(&pid_file)?;
         return Ok(());
     }
-    tracing::warn!(
-        pid,
-        "stopping a PostgreSQL left running by an earlier crash"
-    );
+    tracing::warn!(pid, "stopping a PostgreSQL left running by an earlier crash");
     let pid = Pid::from_raw(pid);
     let _ = kill(pid, Signal::SIGINT);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -382,10 +328,7 @@ fn stop_leftover_postmaster(cluster_dir: &Path) -> anyhow::Result<()> {
             let _ = kill(pid, Signal::SIGKILL);
         }
         if Instant::now() > deadline + Duration::from_secs(10) {
-            bail!(
-                "a leftover PostgreSQL (pid {pid}) on {} will not stop",
-                cluster_dir.display()
-            );
+            bail!("a leftover PostgreSQL (pid {pid}) on {} will not stop", cluster_dir.display());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -400,9 +343,8 @@ struct PostgresBinaries {
 impl PostgresBinaries {
     /// `initdb` and `postgres` from `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
     fn find() -> anyhow::Result<Self> {
-        let on_path = std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-            .unwrap_or_default();
+        let on_path =
+            std::env::var_os("PATH").map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>()).unwrap_or_default();
         for dir in on_path {
             if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
                 return Ok(PostgresBinaries { dir });
@@ -452,23 +394,11 @@ impl PostgresBinaries {
             .command("initdb", run_as)
             .arg("--pgdata")
             .arg(cluster_dir)
-            .args([
-                "--username",
-                NAME,
-                "--auth",
-                "trust",
-                "--encoding",
-                "UTF8",
-                "--no-locale",
-            ])
+            .args(["--username", NAME, "--auth", "trust", "--encoding", "UTF8", "--no-locale"])
             .output()
             .context("cannot run initdb")?;
         if !output.status.success() {
-            bail!(
-                "initdb failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            bail!("initdb failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
         }
         Ok(())
     }
@@ -491,12 +421,7 @@ impl PostgresBinaries {
             .args(["-c", "listen_addresses="])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", cluster_dir.display()))
-            .args([
-                "-c",
-                "unix_socket_permissions=0700",
-                "-c",
-                &format!("port={PORT}"),
-            ])
+            .args(["-c", "unix_socket_permissions=0700", "-c", &format!("port={PORT}")])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -516,21 +441,16 @@ impl PostgresBinaries {
         // exactly as long as the postmaster.
         let (started_tx, started_rx) = mpsc::channel();
         let (exited_tx, exited_rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("postgres".into())
-            .spawn(move || match command.spawn() {
-                Ok(mut child) => {
-                    let _ = started_tx.send(Ok(child.id()));
-                    let _ = exited_tx.send(child.wait());
-                }
-                Err(error) => {
-                    let _ = started_tx.send(Err(error));
-                }
-            })?;
+        std::thread::Builder::new().name("postgres".into()).spawn(move || match command.spawn() {
+            Ok(mut child) => {
+                let _ = started_tx.send(Ok(child.id()));
+                let _ = exited_tx.send(child.wait());
+            }
+            Err(error) => {
+                let _ = started_tx.send(Err(error));
+            }
+        })?;
         let pid = started_rx.recv()?.context("cannot start postgres")?;
-        Ok(Postmaster {
-            pid: Pid::from_raw(pid as i32),
-            exited: std::sync::Mutex::new(exited_rx),
-        })
+        Ok(Postmaster { pid: Pid::from_raw(pid as i32), exited: std::sync::Mutex::new(exited_rx) })
     }
 }

@@ -23,25 +23,15 @@ impl Database {
     pub async fn open(config: &Config, owner: Owner) -> anyhow::Result<Self> {
         match &config.database_url {
             Some(url) => {
-                let options: PgConnectOptions = url
-                    .parse()
-                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-                Ok(Database {
-                    pool: pool(options).await?,
-                    embedded: None,
-                })
+                let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                Ok(Database { pool: pool(options).await?, embedded: None })
             }
             None => {
                 let data_dir = config.data_dir.clone();
-                let cluster =
-                    tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir, owner))
-                        .await??;
+                let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir, owner)).await??;
                 create_database_if_missing(&cluster).await?;
                 let options = cluster.connect_options(embedded::NAME);
-                Ok(Database {
-                    pool: pool(options).await?,
-                    embedded: Some(cluster),
-                })
+                Ok(Database { pool: pool(options).await?, embedded: Some(cluster) })
             }
         }
     }
@@ -66,15 +56,12 @@ async fn pool(options: PgConnectOptions) -> anyhow::Result<PgPool> {
 
 async fn create_database_if_missing(cluster: &EmbeddedPostgres) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect_with(&cluster.connect_options("postgres")).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(embedded::NAME)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(embedded::NAME)
+        .fetch_one(&mut conn)
+        .await?;
     if !exists {
-        sqlx::query("CREATE DATABASE eportfolio")
-            .execute(&mut conn)
-            .await?;
+        sqlx::query("CREATE DATABASE eportfolio").execute(&mut conn).await?;
     }
     conn.close().await?;
     Ok(())
@@ -82,10 +69,7 @@ async fn create_database_if_missing(cluster: &EmbeddedPostgres) -> anyhow::Resul
 
 /// Brings the schema up to date and loads the units that ship with the binary.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("database migration failed")?;
+    sqlx::migrate!("./migrations").run(pool).await.context("database migration failed")?;
     crate::catalogue::import_bundled(pool).await?;
     Ok(())
 }

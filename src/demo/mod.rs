@@ -32,30 +32,18 @@ struct DemoFile {
     bytes: &'static [u8],
 }
 
-const CALL_LOG: DemoFile = DemoFile {
-    name: "call-log-week-12.csv",
-    bytes: include_bytes!("../../demo/files/call-log-week-12.csv"),
-};
-const DASHBOARD: DemoFile = DemoFile {
-    name: "sales-dashboard-march.pdf",
-    bytes: include_bytes!("../../demo/files/sales-dashboard-march.pdf"),
-};
-const BRIEFING: DemoFile = DemoFile {
-    name: "team-briefing.png",
-    bytes: include_bytes!("../../demo/files/team-briefing.png"),
-};
-const RECORDING: DemoFile = DemoFile {
-    name: "sales-call-recording.wav",
-    bytes: include_bytes!("../../demo/files/sales-call-recording.wav"),
-};
-const REFLECTION: DemoFile = DemoFile {
-    name: "reflective-account.txt",
-    bytes: include_bytes!("../../demo/files/reflective-account.txt"),
-};
-const WITNESS: DemoFile = DemoFile {
-    name: "witness-statement.txt",
-    bytes: include_bytes!("../../demo/files/witness-statement.txt"),
-};
+const CALL_LOG: DemoFile =
+    DemoFile { name: "call-log-week-12.csv", bytes: include_bytes!("../../demo/files/call-log-week-12.csv") };
+const DASHBOARD: DemoFile =
+    DemoFile { name: "sales-dashboard-march.pdf", bytes: include_bytes!("../../demo/files/sales-dashboard-march.pdf") };
+const BRIEFING: DemoFile =
+    DemoFile { name: "team-briefing.png", bytes: include_bytes!("../../demo/files/team-briefing.png") };
+const RECORDING: DemoFile =
+    DemoFile { name: "sales-call-recording.wav", bytes: include_bytes!("../../demo/files/sales-call-recording.wav") };
+const REFLECTION: DemoFile =
+    DemoFile { name: "reflective-account.txt", bytes: include_bytes!("../../demo/files/reflective-account.txt") };
+const WITNESS: DemoFile =
+    DemoFile { name: "witness-statement.txt", bytes: include_bytes!("../../demo/files/witness-statement.txt") };
 
 struct Bytes(Option<bytes::Bytes>);
 
@@ -67,14 +55,8 @@ impl ChunkSource for Bytes {
 
 /// Loads the demonstration centre if the database has no users yet, and returns the logins
 /// (read back from the data dir when the demo was loaded earlier).
-pub async fn load_if_empty(
-    pool: &PgPool,
-    store: &FileStore,
-    data_dir: &Path,
-) -> anyhow::Result<Vec<Login>> {
-    let users: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#)
-        .fetch_one(pool)
-        .await?;
+pub async fn load_if_empty(pool: &PgPool, store: &FileStore, data_dir: &Path) -> anyhow::Result<Vec<Login>> {
+    let users: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users"#).fetch_one(pool).await?;
     let saved = data_dir.join(LOGINS_FILE);
     if users > 0 {
         return Ok(read_logins(&saved));
@@ -91,34 +73,16 @@ pub fn print_logins(logins: &[Login]) {
     }
     println!("Demonstration centre \u{201c}{CENTRE}\u{201d}: sign in with any of these");
     for login in logins {
-        println!(
-            "  {:<10} {:<38} {}   ({})",
-            login.role.as_str(),
-            login.email,
-            login.password,
-            login.name
-        );
+        println!("  {:<10} {:<38} {}   ({})", login.role.as_str(), login.email, login.password, login.name);
     }
 }
 
 fn write_logins(path: &Path, logins: &[Login]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path)?;
     for login in logins {
-        writeln!(
-            file,
-            "{}\t{}\t{}\t{}",
-            login.role.as_str(),
-            login.email,
-            login.password,
-            login.name
-        )?;
+        writeln!(file, "{}\t{}\t{}\t{}", login.role.as_str(), login.email, login.password, login.name)?;
     }
     Ok(())
 }
@@ -141,29 +105,13 @@ fn read_logins(path: &Path) -> Vec<Login> {
 
 const PEOPLE: &[(Role, &str, &str)] = &[
     (Role::Admin, "Priya Shah", "admin@northgate.example"),
-    (
-        Role::Assessor,
-        "Marcus Bell",
-        "marcus.bell@northgate.example",
-    ),
-    (
-        Role::Assessor,
-        "Helen Carter",
-        "helen.carter@northgate.example",
-    ),
+    (Role::Assessor, "Marcus Bell", "marcus.bell@northgate.example"),
+    (Role::Assessor, "Helen Carter", "helen.carter@northgate.example"),
     (Role::Iqa, "Aisha Rahman", "aisha.rahman@northgate.example"),
     (Role::Eqa, "David Okoro", "david.okoro@ocr-verifier.example"),
-    (
-        Role::Learner,
-        "Jordan Ellis",
-        "jordan.ellis@learner.example",
-    ),
+    (Role::Learner, "Jordan Ellis", "jordan.ellis@learner.example"),
     (Role::Learner, "Sam Patel", "sam.patel@learner.example"),
-    (
-        Role::Learner,
-        "Chloe Morgan",
-        "chloe.morgan@learner.example",
-    ),
+    (Role::Learner, "Chloe Morgan", "chloe.morgan@learner.example"),
     (Role::Learner, "Ryan Hughes", "ryan.hughes@learner.example"),
     (Role::Learner, "Amira Khan", "amira.khan@learner.example"),
     (Role::Learner, "Tom Walsh", "tom.walsh@learner.example"),
@@ -185,36 +133,21 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
             &password,
         )
         .await?;
-        logins.push(Login {
-            role: *role,
-            name: name.to_string(),
-            email: email.to_string(),
-            password,
-        });
+        logins.push(Login { role: *role, name: name.to_string(), email: email.to_string(), password });
     }
-    let learners: Vec<&str> = PEOPLE
-        .iter()
-        .filter(|p| p.0 == Role::Learner)
-        .map(|p| p.2)
-        .collect();
+    let learners: Vec<&str> = PEOPLE.iter().filter(|p| p.0 == Role::Learner).map(|p| p.2).collect();
     let mut enrolments = Vec::new();
     for (index, learner) in learners.iter().enumerate() {
-        let assessor = if index % 2 == 0 {
-            PEOPLE[1].2
-        } else {
-            PEOPLE[2].2
-        };
-        enrolments.push(
-            accounts::enrol(&mut tx, None, learner, "CC20", assessor, Some(PEOPLE[3].2)).await?,
-        );
+        let assessor = if index % 2 == 0 { PEOPLE[1].2 } else { PEOPLE[2].2 };
+        enrolments.push(accounts::enrol(&mut tx, None, learner, "CC20", assessor, Some(PEOPLE[3].2)).await?);
     }
     tx.commit().await?;
 
     let today = Utc::now().date_naive();
     let weeks_ago = |n: i64| today - Duration::weeks(n);
     let all: Vec<&str> = [
-        "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "2.1", "2.2", "2.3", "3.1", "3.2",
-        "3.3", "3.4", "3.5", "4.1", "4.2", "4.3", "4.4", "4.5", "4.6",
+        "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "2.1", "2.2", "2.3", "3.1", "3.2", "3.3", "3.4", "3.5",
+        "4.1", "4.2", "4.3", "4.4", "4.5", "4.6",
     ]
     .to_vec();
 
@@ -236,34 +169,33 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         pool,
         item,
         &[
-            (
-                "1.1",
-                true,
-                "Clear preparation notes and call targets set against the campaign brief.",
-            ),
+            ("1.1", true, "Clear preparation notes and call targets set against the campaign brief."),
             ("1.2", true, "Needs are recorded for every call."),
             ("1.6", true, "Every confirmed order has a reference."),
             ("1.8", true, "Payment authorisations logged correctly."),
         ],
     )
     .await?;
-    let item = add(pool, store, jordan, "Recorded sales call with a broadband customer", Method::Product, weeks_ago(5), &["1.3", "1.4", "1.5", "1.7"], &[&RECORDING], "Recording of a call where I matched a package to the customer's needs and closed the sale.").await?;
+    let item = add(
+        pool,
+        store,
+        jordan,
+        "Recorded sales call with a broadband customer",
+        Method::Product,
+        weeks_ago(5),
+        &["1.3", "1.4", "1.5", "1.7"],
+        &[&RECORDING],
+        "Recording of a call where I matched a package to the customer's needs and closed the sale.",
+    )
+    .await?;
     judge(
         pool,
         item,
         &[
-            (
-                "1.3",
-                true,
-                "Options clearly linked to what the customer said.",
-            ),
+            ("1.3", true, "Options clearly linked to what the customer said."),
             ("1.4", true, "Good mirroring of the customer's pace."),
             ("1.5", true, "Sale closed with explicit agreement."),
-            (
-                "1.7",
-                true,
-                "Recording disclosure and cooling-off rights stated.",
-            ),
+            ("1.7", true, "Recording disclosure and cooling-off rights stated."),
         ],
     )
     .await?;
@@ -285,11 +217,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         &[
             ("2.1", true, "Data identified from the right sources."),
             ("2.2", true, "Analysis of conversion by agent is sound."),
-            (
-                "2.3",
-                false,
-                "Add how you reported this to your manager: minutes or an email would do.",
-            ),
+            ("2.3", false, "Add how you reported this to your manager: minutes or an email would do."),
         ],
     )
     .await?;
@@ -357,10 +285,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         pool,
         item,
         PEOPLE[1].2,
-        &all[..11]
-            .iter()
-            .map(|c| (*c, true, "Observed and confirmed."))
-            .collect::<Vec<_>>(),
+        &all[..11].iter().map(|c| (*c, true, "Observed and confirmed.")).collect::<Vec<_>>(),
     )
     .await?;
     let item = add(
@@ -379,10 +304,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         pool,
         item,
         PEOPLE[1].2,
-        &all[11..]
-            .iter()
-            .map(|c| (*c, true, "Confirmed in discussion with good examples."))
-            .collect::<Vec<_>>(),
+        &all[11..].iter().map(|c| (*c, true, "Confirmed in discussion with good examples.")).collect::<Vec<_>>(),
     )
     .await?;
 
@@ -399,13 +321,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         "The briefing I prepared before my shift.",
     )
     .await?;
-    judge_as(
-        pool,
-        item,
-        PEOPLE[2].2,
-        &[("1.1", true, "Thorough preparation.")],
-    )
-    .await?;
+    judge_as(pool, item, PEOPLE[2].2, &[("1.1", true, "Thorough preparation.")]).await?;
     add(
         pool,
         store,
@@ -435,23 +351,11 @@ async fn add(
     description: &str,
 ) -> anyhow::Result<uuid::Uuid> {
     let mut tx = pool.begin().await?;
-    let learner_id = sqlx::query_scalar!(
-        "SELECT learner_id FROM enrolments WHERE id = $1",
-        enrolment_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let actor = accounts::load_actor(&mut tx, learner_id)
-        .await?
-        .expect("demo learner exists");
-    let access = policy::enrolment(
-        &mut tx,
-        &actor,
-        enrolment_id,
-        Action::AddEvidence,
-        Viewed::Portfolio,
-    )
-    .await?;
+    let learner_id = sqlx::query_scalar!("SELECT learner_id FROM enrolments WHERE id = $1", enrolment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let actor = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
+    let access = policy::enrolment(&mut tx, &actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let raw = RawEvidence {
         title: title.into(),
@@ -473,11 +377,7 @@ async fn add(
     Ok(id)
 }
 
-async fn judge(
-    pool: &PgPool,
-    evidence_id: uuid::Uuid,
-    decisions: &[(&str, bool, &str)],
-) -> anyhow::Result<()> {
+async fn judge(pool: &PgPool, evidence_id: uuid::Uuid, decisions: &[(&str, bool, &str)]) -> anyhow::Result<()> {
     judge_as(pool, evidence_id, PEOPLE[1].2, decisions).await
 }
 
@@ -488,20 +388,9 @@ async fn judge_as(
     decisions: &[(&str, bool, &str)],
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let assessor_id = accounts::find_user_id(&mut tx, assessor)
-        .await?
-        .expect("demo assessor exists");
-    let actor = accounts::load_actor(&mut tx, assessor_id)
-        .await?
-        .expect("demo assessor exists");
-    let access = policy::evidence(
-        &mut tx,
-        &actor,
-        evidence_id,
-        Action::Assess,
-        Viewed::Evidence(evidence_id),
-    )
-    .await?;
+    let assessor_id = accounts::find_user_id(&mut tx, assessor).await?.expect("demo assessor exists");
+    let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
+    let access = policy::evidence(&mut tx, &actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let inputs: Vec<DecisionInput> = decisions
         .iter()

@@ -22,12 +22,8 @@ pub fn detect(head: &[u8], name: &str) -> Result<&'static str, String> {
                 "application/vnd.openxmlformats-officedocument.presentationml.presentation"
             }
             "application/vnd.oasis.opendocument.text" => "application/vnd.oasis.opendocument.text",
-            "application/vnd.oasis.opendocument.spreadsheet" => {
-                "application/vnd.oasis.opendocument.spreadsheet"
-            }
-            "application/vnd.oasis.opendocument.presentation" => {
-                "application/vnd.oasis.opendocument.presentation"
-            }
+            "application/vnd.oasis.opendocument.spreadsheet" => "application/vnd.oasis.opendocument.spreadsheet",
+            "application/vnd.oasis.opendocument.presentation" => "application/vnd.oasis.opendocument.presentation",
             "image/jpeg" => "image/jpeg",
             "image/png" => "image/png",
             "image/webp" => "image/webp",
@@ -52,9 +48,7 @@ pub fn detect(head: &[u8], name: &str) -> Result<&'static str, String> {
 }
 
 fn refusal(name: &str, detected: Option<&str>) -> String {
-    let what = detected
-        .map(|t| format!(" (it looks like {t})"))
-        .unwrap_or_default();
+    let what = detected.map(|t| format!(" (it looks like {t})")).unwrap_or_default();
     format!(
         "\"{name}\" is not a file type we accept{what}. Upload a PDF, Word, Excel, PowerPoint or \
          OpenDocument file, plain text or CSV, a JPEG, PNG, WebP or HEIC image, MP3, WAV, M4A or OGG \
@@ -72,10 +66,7 @@ fn looks_like_text(head: &[u8]) -> bool {
         }
         Err(_) => return false,
     };
-    !text.is_empty()
-        && text
-            .chars()
-            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))
+    !text.is_empty() && text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'))
 }
 
 #[cfg(test)]
@@ -84,22 +75,11 @@ mod tests {
 
     #[test]
     fn types_come_from_content_not_name() {
-        assert_eq!(
-            detect(b"%PDF-1.7\n...", "report.txt").unwrap(),
-            "application/pdf"
-        );
-        assert_eq!(
-            detect(b"date,agent\n2025-03-17,JE\n", "log.csv").unwrap(),
-            "text/csv"
-        );
-        assert_eq!(
-            detect("café notes".as_bytes(), "notes").unwrap(),
-            "text/plain"
-        );
+        assert_eq!(detect(b"%PDF-1.7\n...", "report.txt").unwrap(), "application/pdf");
+        assert_eq!(detect(b"date,agent\n2025-03-17,JE\n", "log.csv").unwrap(), "text/csv");
+        assert_eq!(detect("café notes".as_bytes(), "notes").unwrap(), "text/plain");
         assert!(
-            detect(b"MZ\x90\x00\x03\x00\x00\x00", "invoice.pdf")
-                .unwrap_err()
-                .contains("not a file type we accept")
+            detect(b"MZ\x90\x00\x03\x00\x00\x00", "invoice.pdf").unwrap_err().contains("not a file type we accept")
         );
         assert!(detect(b"\x00\x01\x02binary", "x.txt").is_err());
         assert!(detect(b"", "empty.pdf").unwrap_err().contains("empty"));

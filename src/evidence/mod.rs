@@ -111,50 +111,30 @@ pub struct NewEvidence {
 
 impl NewEvidence {
     /// Checks every field against the unit and today's date, collecting every problem at once.
-    pub fn parse(
-        raw: &RawEvidence,
-        unit: &Unit,
-        today: NaiveDate,
-        file_count: usize,
-    ) -> Result<Self, Vec<FieldError>> {
+    pub fn parse(raw: &RawEvidence, unit: &Unit, today: NaiveDate, file_count: usize) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let title = raw.title.trim().to_string();
         if title.is_empty() {
             errors.push(FieldError::new("title", "Enter a title for the evidence"));
         } else if title.chars().count() > 200 {
-            errors.push(FieldError::new(
-                "title",
-                "Title must be 200 characters or fewer",
-            ));
+            errors.push(FieldError::new("title", "Title must be 200 characters or fewer"));
         }
         let description = raw.description.trim().to_string();
         if description.chars().count() > 20_000 {
-            errors.push(FieldError::new(
-                "description",
-                "Description must be 20,000 characters or fewer",
-            ));
+            errors.push(FieldError::new("description", "Description must be 20,000 characters or fewer"));
         }
         let method = Method::parse(raw.method.trim());
         if method.is_none() {
-            errors.push(FieldError::new(
-                "method",
-                "Select how the evidence was produced (the assessment method)",
-            ));
+            errors.push(FieldError::new("method", "Select how the evidence was produced (the assessment method)"));
         }
         let occurred_on = match NaiveDate::parse_from_str(raw.occurred_on.trim(), "%Y-%m-%d") {
             Ok(date) if date > today => {
-                errors.push(FieldError::new(
-                    "occurred_on",
-                    "The date of the activity must be today or in the past",
-                ));
+                errors.push(FieldError::new("occurred_on", "The date of the activity must be today or in the past"));
                 None
             }
             Ok(date) => Some(date),
             Err(_) if raw.occurred_on.trim().is_empty() => {
-                errors.push(FieldError::new(
-                    "occurred_on",
-                    "Enter the date of the activity",
-                ));
+                errors.push(FieldError::new("occurred_on", "Enter the date of the activity"));
                 None
             }
             Err(_) => {
@@ -169,8 +149,7 @@ impl NewEvidence {
         for number in &raw.criteria {
             match unit.criterion(number) {
                 Ok(criterion) => {
-                    let parsed = CriterionNumber::parse(&criterion.number)
-                        .expect("stored numbers are valid");
+                    let parsed = CriterionNumber::parse(&criterion.number).expect("stored numbers are valid");
                     if !criteria.iter().any(|(n, _)| *n == parsed) {
                         criteria.push((parsed, criterion.id));
                     }
@@ -179,32 +158,19 @@ impl NewEvidence {
             }
         }
         if raw.criteria.is_empty() {
-            errors.push(FieldError::new(
-                "criteria",
-                "Select at least one criterion this evidence covers",
-            ));
+            errors.push(FieldError::new("criteria", "Select at least one criterion this evidence covers"));
         }
         criteria.sort();
         if !raw.declaration {
-            errors.push(FieldError::new(
-                "declaration",
-                "Confirm the declaration that this evidence is your own work",
-            ));
+            errors.push(FieldError::new("declaration", "Confirm the declaration that this evidence is your own work"));
         }
         if file_count == 0 && description.is_empty() {
-            errors.push(FieldError::new(
-                "file",
-                "Choose a file to upload, or write the evidence in the description",
-            ));
+            errors.push(FieldError::new("file", "Choose a file to upload, or write the evidence in the description"));
         }
         match (errors.is_empty(), method, occurred_on) {
-            (true, Some(method), Some(occurred_on)) => Ok(NewEvidence {
-                title,
-                description,
-                method,
-                occurred_on,
-                criteria,
-            }),
+            (true, Some(method), Some(occurred_on)) => {
+                Ok(NewEvidence { title, description, method, occurred_on, criteria })
+            }
             _ => Err(errors),
         }
     }
@@ -336,10 +302,7 @@ pub async fn create(
         .execute(&mut *conn)
         .await?;
         file_ids.push(serde_json::json!({"id": file_id, "name": file.name, "sha256": file.sha256, "size": file.size}));
-        store
-            .promote(file)
-            .await
-            .map_err(|e| crate::error::AppError::Unexpected(e.into()))?;
+        store.promote(file).await.map_err(|e| crate::error::AppError::Unexpected(e.into()))?;
     }
     for (_, criterion_id) in &item.criteria {
         sqlx::query!(
@@ -370,10 +333,7 @@ pub async fn create(
 }
 
 /// Every evidence item of an enrolment, newest first, with files and mapped criteria.
-pub async fn list_for_enrolment(
-    conn: &mut PgConnection,
-    enrolment_id: Uuid,
-) -> AppResult<Vec<EvidenceItem>> {
+pub async fn list_for_enrolment(conn: &mut PgConnection, enrolment_id: Uuid) -> AppResult<Vec<EvidenceItem>> {
     let ids = sqlx::query_scalar!(
         "SELECT id FROM evidence_items WHERE enrolment_id = $1 ORDER BY created_at DESC",
         enrolment_id
@@ -384,10 +344,7 @@ pub async fn list_for_enrolment(
 }
 
 pub async fn load(conn: &mut PgConnection, id: Uuid) -> AppResult<EvidenceItem> {
-    load_many(conn, &[id])
-        .await?
-        .pop()
-        .ok_or(crate::error::AppError::NotFound("evidence item"))
+    load_many(conn, &[id]).await?.pop().ok_or(crate::error::AppError::NotFound("evidence item"))
 }
 
 async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<EvidenceItem>> {
@@ -429,11 +386,7 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
                     sha256: f.sha256.clone(),
                 })
                 .collect(),
-            criteria: mappings
-                .iter()
-                .filter(|m| m.evidence_id == row.id)
-                .map(|m| m.number.clone())
-                .collect(),
+            criteria: mappings.iter().filter(|m| m.evidence_id == row.id).map(|m| m.number.clone()).collect(),
             id: row.id,
             enrolment_id: row.enrolment_id,
             title: row.title,
@@ -462,11 +415,7 @@ struct FileInfoRow {
 }
 
 /// A stored file of an item, for download.
-pub async fn file(
-    conn: &mut PgConnection,
-    evidence_id: Uuid,
-    file_id: Uuid,
-) -> AppResult<FileInfo> {
+pub async fn file(conn: &mut PgConnection, evidence_id: Uuid, file_id: Uuid) -> AppResult<FileInfo> {
     sqlx::query_as!(
         FileInfo,
         "SELECT id, name, content_type, size, sha256 FROM evidence_files WHERE id = $1 AND evidence_id = $2",

@@ -1,6 +1,7 @@
 //! Evidence pages and API: the upload form, the item page, and file downloads.
 
 use askama::Template;
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
@@ -15,6 +16,7 @@ use super::{DECLARATION, EvidenceItem, Method, NewEvidence, RawEvidence, submiss
 use crate::AppState;
 use crate::assessment::{self, CriterionDecisions};
 use crate::auth::Actor;
+use crate::auth::csrf::PendingCheck;
 use crate::auth::policy::{self, Action, Relation, Viewed};
 use crate::catalogue::{self, Unit};
 use crate::error::{AppError, AppResult, FieldError};
@@ -23,16 +25,10 @@ use crate::web::{Nav, render};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/enrolments/{id}/evidence/new", get(new_page))
-        .route(
-            "/enrolments/{id}/evidence",
-            axum::routing::post(create_form).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/enrolments/{id}/evidence", axum::routing::post(create_form).layer(DefaultBodyLimit::disable()))
         .route("/evidence/{id}", get(detail_page))
         .route("/evidence/{id}/files/{file_id}", get(download))
-        .route(
-            "/api/v1/enrolments/{id}/evidence",
-            axum::routing::post(create_api).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/api/v1/enrolments/{id}/evidence", axum::routing::post(create_api).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/evidence/{id}", get(detail_api))
         .route("/api/v1/evidence/{id}/files/{file_id}", get(download))
 }
@@ -76,7 +72,7 @@ struct NewEvidencePage {
 
 impl NewEvidencePage {
     fn new(
-        actor: &Actor,
+        nav: Nav,
         enrolment_id: Uuid,
         unit: &Unit,
         raw: &RawEvidence,
@@ -85,7 +81,7 @@ impl NewEvidencePage {
     ) -> Self {
         let chosen: Vec<String> = raw.criteria.iter().map(|c| c.trim().to_string()).collect();
         NewEvidencePage {
-            nav: Nav::for_actor(actor),
+            nav,
             enrolment_id,
             unit_code: unit.summary.code.clone(),
             unit_title: unit.summary.title.clone(),
@@ -96,11 +92,7 @@ impl NewEvidencePage {
             declaration: DECLARATION,
             methods: Method::ALL
                 .into_iter()
-                .map(|m| MethodOption {
-                    value: m.as_str(),
-                    label: m.label(),
-                    selected: raw.method == m.as_str(),
-                })
+                .map(|m| MethodOption { value: m.as_str(), label: m.label(), selected: raw.method == m.as_str() })
                 .collect(),
             outcomes: unit
                 .outcomes
@@ -126,36 +118,16 @@ impl NewEvidencePage {
     }
 
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
 }
 
-async fn new_page(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<Uuid>,
-) -> AppResult<Response> {
+async fn new_page(State(state): State<AppState>, nav: Nav, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let mut conn = state.pool.acquire().await?;
-    let access = policy::enrolment(
-        &mut conn,
-        &actor,
-        id,
-        Action::AddEvidence,
-        Viewed::Portfolio,
-    )
-    .await?;
+    let access = policy::enrolment(&mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await?;
-    let raw = RawEvidence {
-        occurred_on: chrono::Local::now().date_naive().to_string(),
-        ..Default::default()
-    };
-    render(
-        StatusCode::OK,
-        &NewEvidencePage::new(&actor, id, &unit, &raw, vec![], state.config.max_upload),
-    )
+    let raw = RawEvidence { occurred_on: chrono::Local::now().date_naive().to_string(), ..Default::default() };
+    render(StatusCode::OK, &NewEvidencePage::new(nav, id, &unit, &raw, vec![], state.config.max_upload))
 }
 
 /// Receives an upload and stores it, shared by the form and the API.
@@ -164,25 +136,17 @@ async fn receive(
     actor: &Actor,
     enrolment_id: Uuid,
     multipart: Multipart,
+    csrf: Option<&PendingCheck>,
 ) -> Result<Uuid, (AppError, RawEvidence, Option<Unit>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
     let mut conn = state.pool.acquire().await.map_err(|e| fail(e.into()))?;
-    let access = policy::enrolment(
-        &mut conn,
-        actor,
-        enrolment_id,
-        Action::AddEvidence,
-        Viewed::Portfolio,
-    )
-    .await
-    .map_err(fail)?;
-    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id))
+    let access = policy::enrolment(&mut conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
         .await
         .map_err(fail)?;
+    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await.map_err(fail)?;
     // Do not hold a connection while a large file streams in.
     drop(conn);
-    let submission = match submission::read(multipart, &state.store, state.config.max_upload).await
-    {
+    let submission = match submission::read(multipart, &state.store, state.config.max_upload, csrf).await {
         Ok(submission) => submission,
         Err(error) => return Err((error, RawEvidence::default(), Some(unit))),
     };
@@ -193,15 +157,7 @@ async fn receive(
     };
     let result = async {
         let mut tx = state.pool.begin().await?;
-        let id = super::create(
-            &mut tx,
-            &state.store,
-            actor,
-            &access,
-            item,
-            submission.files,
-        )
-        .await?;
+        let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
         tx.commit().await?;
         Ok::<Uuid, AppError>(id)
     }
@@ -211,29 +167,24 @@ async fn receive(
 
 async fn create_form(
     State(state): State<AppState>,
+    nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
+    csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
-    match receive(&state, &actor, id, multipart).await {
-        Ok(evidence_id) => {
-            Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response())
-        }
+    match receive(&state, &actor, id, multipart, csrf.as_deref()).await {
+        Ok(evidence_id) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response()),
         Err((error, raw, Some(unit))) => {
             let status = error.status();
             let errors = match error {
                 AppError::Invalid(errors) => errors,
-                AppError::TooLarge(message)
-                | AppError::UnsupportedType(message)
-                | AppError::BadRequest(message) => {
+                AppError::TooLarge(message) | AppError::UnsupportedType(message) | AppError::BadRequest(message) => {
                     vec![FieldError::new("file", message)]
                 }
                 other => return Err(other),
             };
-            render(
-                status,
-                &NewEvidencePage::new(&actor, id, &unit, &raw, errors, state.config.max_upload),
-            )
+            render(status, &NewEvidencePage::new(nav, id, &unit, &raw, errors, state.config.max_upload))
         }
         Err((error, _, None)) => Err(error),
     }
@@ -243,16 +194,14 @@ async fn create_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
+    csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
-    let evidence_id = receive(&state, &actor, id, multipart)
-        .await
-        .map_err(|(error, _, _)| error)?;
+    let evidence_id = receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
     let mut conn = state.pool.acquire().await?;
     let item = super::load(&mut conn, evidence_id).await?;
     let mut response = (StatusCode::CREATED, Json(item)).into_response();
-    let location =
-        HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
+    let location = HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
@@ -265,31 +214,15 @@ struct EvidenceView {
     assessment: Vec<CriterionDecisions>,
 }
 
-async fn load_view(
-    state: &AppState,
-    actor: &Actor,
-    id: Uuid,
-) -> AppResult<(EvidenceView, Relation, Unit)> {
+async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EvidenceView, Relation, Unit)> {
     let mut tx = state.pool.begin().await?;
     let access = policy::evidence(&mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
     let item = super::load(&mut tx, id).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let assessment = assessment::decisions_for_evidence(&mut tx, &unit, &item).await?;
     tx.commit().await?;
-    let status = if assessment.iter().any(|c| c.current.is_none()) {
-        "awaiting_assessment"
-    } else {
-        "assessed"
-    };
-    Ok((
-        EvidenceView {
-            item,
-            status,
-            assessment,
-        },
-        access.relation,
-        unit,
-    ))
+    let status = if assessment.iter().any(|c| c.current.is_none()) { "awaiting_assessment" } else { "assessed" };
+    Ok((EvidenceView { item, status, assessment }, access.relation, unit))
 }
 
 #[derive(Template)]
@@ -312,13 +245,14 @@ struct DetailQuery {
 
 async fn detail_page(
     State(state): State<AppState>,
+    nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
     axum::extract::Query(query): axum::extract::Query<DetailQuery>,
 ) -> AppResult<Response> {
     let (view, relation, unit) = load_view(&state, &actor, id).await?;
     let page = DetailPage {
-        nav: Nav::for_actor(&actor),
+        nav,
         view,
         unit_code: unit.summary.code,
         can_assess: relation == Relation::Assessor,
@@ -332,13 +266,14 @@ async fn detail_page(
 /// Renders the item page with decision errors (used by the assessment form).
 pub async fn detail_with_errors(
     state: &AppState,
+    nav: Nav,
     actor: &Actor,
     id: Uuid,
     errors: Vec<FieldError>,
 ) -> AppResult<Response> {
     let (view, relation, unit) = load_view(state, actor, id).await?;
     let page = DetailPage {
-        nav: Nav::for_actor(actor),
+        nav,
         view,
         unit_code: unit.summary.code,
         can_assess: relation == Relation::Assessor,
@@ -386,10 +321,7 @@ async fn download(
         .map_err(|e| AppError::Unexpected(e.into()))?
         .into_response();
     if response.status() == StatusCode::NOT_FOUND {
-        return Err(AppError::Unexpected(anyhow::anyhow!(
-            "stored file {} is missing",
-            file.sha256
-        )));
+        return Err(AppError::Unexpected(anyhow::anyhow!("stored file {} is missing", file.sha256)));
     }
     let inline = query.download.is_none()
         && (file.is_pdf()
@@ -398,46 +330,22 @@ async fn download(
             || file.is_video()
             || file.content_type.starts_with("text/"));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        content_disposition(inline, &file.name),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
+    headers.insert(header::CONTENT_DISPOSITION, content_disposition(inline, &file.name));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     if file.content_type.starts_with("text/") {
         let with_charset = format!("{}; charset=utf-8", file.content_type);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(&with_charset).expect("ascii"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&with_charset).expect("ascii"));
     }
     Ok(response)
 }
 
 /// `inline` or `attachment`, with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
 fn content_disposition(inline: bool, name: &str) -> HeaderValue {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20");
+    let fallback: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>().replace('+', "%20");
     let kind = if inline { "inline" } else { "attachment" };
-    HeaderValue::from_str(&format!(
-        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }

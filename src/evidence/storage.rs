@@ -40,8 +40,7 @@ impl Drop for StagedFile {
 
 /// A source of file bytes, chunk by chunk (a multipart field, a file on disk).
 pub trait ChunkSource {
-    fn next_chunk(&mut self)
-    -> impl Future<Output = Result<Option<bytes::Bytes>, AppError>> + Send;
+    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<bytes::Bytes>, AppError>> + Send;
 }
 
 impl FileStore {
@@ -66,11 +65,7 @@ impl FileStore {
     }
 
     pub fn blob_path(&self, sha256: &str) -> PathBuf {
-        self.root
-            .join("blobs")
-            .join(&sha256[0..2])
-            .join(&sha256[2..4])
-            .join(sha256)
+        self.root.join("blobs").join(&sha256[0..2]).join(&sha256[2..4]).join(sha256)
     }
 
     /// Streams one file into `tmp/`, hashing it and checking its type and size on the way. Stops
@@ -89,17 +84,11 @@ impl FileStore {
             sha256: String::new(),
             path: Some(path.clone()),
         };
-        let mut file = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| AppError::Unexpected(e.into()))?;
+        let mut file = tokio::fs::File::create(&path).await.map_err(|e| AppError::Unexpected(e.into()))?;
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
-        let too_large = || {
-            AppError::TooLarge(format!(
-                "\"{name}\" is larger than the {} limit for one file",
-                human_size(max_size)
-            ))
-        };
+        let too_large =
+            || AppError::TooLarge(format!("\"{name}\" is larger than the {} limit for one file", human_size(max_size)));
         loop {
             let chunk = source.next_chunk().await?;
             let at_end = chunk.is_none();
@@ -114,20 +103,14 @@ impl FileStore {
                 }
             }
             if staged.content_type.is_empty() && (head.len() >= SNIFF_BYTES || at_end) {
-                staged.content_type =
-                    file_type::detect(&head, name).map_err(AppError::UnsupportedType)?;
+                staged.content_type = file_type::detect(&head, name).map_err(AppError::UnsupportedType)?;
             }
             match chunk {
-                Some(chunk) => file
-                    .write_all(&chunk)
-                    .await
-                    .map_err(|e| AppError::Unexpected(e.into()))?,
+                Some(chunk) => file.write_all(&chunk).await.map_err(|e| AppError::Unexpected(e.into()))?,
                 None => break,
             }
         }
-        file.sync_all()
-            .await
-            .map_err(|e| AppError::Unexpected(e.into()))?;
+        file.sync_all().await.map_err(|e| AppError::Unexpected(e.into()))?;
         staged.sha256 = hex::encode(hasher.finalize());
         Ok(staged)
     }
@@ -163,9 +146,5 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit]).replace(".0 ", " ")
-    }
+    if unit == 0 { format!("{bytes} bytes") } else { format!("{value:.1} {}", UNITS[unit]).replace(".0 ", " ") }
 }

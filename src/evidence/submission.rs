@@ -7,6 +7,7 @@ use axum::extract::multipart::{Field, MultipartError};
 
 use super::RawEvidence;
 use super::storage::{ChunkSource, FileStore, StagedFile};
+use crate::auth::csrf::{self, PendingCheck};
 use crate::error::{AppError, AppResult, FieldError};
 
 const MAX_TEXT_FIELD: usize = 64 * 1024;
@@ -28,10 +29,7 @@ fn interrupted(error: MultipartError) -> AppError {
     if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         AppError::TooLarge(error.body_text())
     } else {
-        AppError::BadRequest(format!(
-            "The upload could not be read ({}); nothing was saved",
-            error.body_text()
-        ))
+        AppError::BadRequest(format!("The upload could not be read ({}); nothing was saved", error.body_text()))
     }
 }
 
@@ -40,23 +38,31 @@ async fn read_text(field: &mut Field<'_>, name: &str) -> AppResult<String> {
     while let Some(chunk) = field.chunk().await.map_err(interrupted)? {
         bytes.extend_from_slice(&chunk);
         if bytes.len() > MAX_TEXT_FIELD {
-            return Err(AppError::invalid(
-                name,
-                format!("{name} must be {} KiB or less", MAX_TEXT_FIELD / 1024),
-            ));
+            return Err(AppError::invalid(name, format!("{name} must be {} KiB or less", MAX_TEXT_FIELD / 1024)));
         }
     }
-    String::from_utf8(bytes)
-        .map_err(|_| AppError::invalid(name, format!("{name} is not valid UTF-8 text")))
+    String::from_utf8(bytes).map_err(|_| AppError::invalid(name, format!("{name} is not valid UTF-8 text")))
 }
 
 /// Reads every part. Files larger than `max_file` or of a refused type stop the upload at once;
 /// any error drops (and so deletes) the files staged so far.
+/// `csrf`, when given, must arrive as the first part: nothing else is read before it.
 pub async fn read(
     mut multipart: Multipart,
     store: &FileStore,
     max_file: u64,
+    csrf: Option<&PendingCheck>,
 ) -> AppResult<Submission> {
+    if let Some(PendingCheck(expected)) = csrf {
+        let mut field = multipart.next_field().await.map_err(interrupted)?.ok_or_else(csrf::rejection)?;
+        if field.name() != Some(csrf::FIELD) {
+            return Err(csrf::rejection());
+        }
+        let given = read_text(&mut field, csrf::FIELD).await?;
+        if !csrf::matches(expected, &given) {
+            return Err(csrf::rejection());
+        }
+    }
     let mut raw = RawEvidence::default();
     let mut files = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(interrupted)? {
@@ -81,10 +87,7 @@ pub async fn read(
             "metadata" => {
                 let text = read_text(&mut field, "metadata").await?;
                 raw = serde_json::from_str(&text).map_err(|e| {
-                    AppError::Invalid(vec![FieldError::new(
-                        "metadata",
-                        format!("metadata is not valid: {e}"),
-                    )])
+                    AppError::Invalid(vec![FieldError::new("metadata", format!("metadata is not valid: {e}"))])
                 })?;
             }
             "title" => raw.title = read_text(&mut field, "title").await?,
@@ -109,11 +112,7 @@ pub async fn read(
 fn clean_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let cleaned: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
-    if cleaned.trim().is_empty() || cleaned == "." || cleaned == ".." {
-        "file".into()
-    } else {
-        cleaned
-    }
+    if cleaned.trim().is_empty() || cleaned == "." || cleaned == ".." { "file".into() } else { cleaned }
 }
 
 #[cfg(test)]

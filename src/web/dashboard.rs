@@ -35,34 +35,20 @@ impl Dashboard {
     }
 }
 
-pub async fn show(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
+pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppResult<Response> {
     let mut conn = state.pool.acquire().await?;
     let visible = crate::auth::policy::visible_enrolments(&mut conn, &actor).await?;
     let all = assessment::summaries(&mut conn, &visible).await?;
-    let eqa_centres: Vec<_> = actor
-        .roles
-        .iter()
-        .filter(|r| r.role == Role::Eqa)
-        .map(|r| r.centre_id)
-        .collect();
-    let enrolment_centres = sqlx::query!(
-        "SELECT id, centre_id, assessor_id, iqa_id FROM enrolments WHERE id = ANY($1)",
-        &visible
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let pick = |test: &dyn Fn(&EnrolmentSummary) -> bool| {
-        all.iter().filter(|s| test(s)).cloned().collect::<Vec<_>>()
-    };
+    let eqa_centres: Vec<_> = actor.roles.iter().filter(|r| r.role == Role::Eqa).map(|r| r.centre_id).collect();
+    let enrolment_centres =
+        sqlx::query!("SELECT id, centre_id, assessor_id, iqa_id FROM enrolments WHERE id = ANY($1)", &visible)
+            .fetch_all(&mut *conn)
+            .await?;
+    let pick = |test: &dyn Fn(&EnrolmentSummary) -> bool| all.iter().filter(|s| test(s)).cloned().collect::<Vec<_>>();
     let row = |id| enrolment_centres.iter().find(|r| r.id == id);
     let dashboard = Dashboard {
-        nav: Nav::for_actor(&actor),
-        first_name: actor
-            .name
-            .split_whitespace()
-            .next()
-            .unwrap_or(&actor.name)
-            .to_string(),
+        nav,
+        first_name: actor.name.split_whitespace().next().unwrap_or(&actor.name).to_string(),
         own: pick(&|s| s.learner_id == actor.id),
         caseload: pick(&|s| row(s.id).is_some_and(|r| r.assessor_id == actor.id)),
         quality_assured: pick(&|s| row(s.id).is_some_and(|r| r.iqa_id == Some(actor.id))),
@@ -70,11 +56,7 @@ pub async fn show(State(state): State<AppState>, actor: Actor) -> AppResult<Resp
         is_assessor: actor.has_role(Role::Assessor),
         is_iqa: actor.has_role(Role::Iqa),
         is_eqa: actor.has_role(Role::Eqa),
-        users: if actor.has_role(Role::Admin) {
-            Some(accounts::list_users(&mut conn).await?)
-        } else {
-            None
-        },
+        users: if actor.has_role(Role::Admin) { Some(accounts::list_users(&mut conn).await?) } else { None },
     };
     render(StatusCode::OK, &dashboard)
 }

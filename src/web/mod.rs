@@ -5,11 +5,13 @@ mod dashboard;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use tower_sessions::Session;
 
 use crate::AppState;
 use crate::auth::Actor;
@@ -24,9 +26,11 @@ pub fn router() -> Router<AppState> {
         .route("/static/app.css", get(stylesheet))
 }
 
-/// What the layout shows about the signed-in person.
+/// What the layout needs: the signed-in person, and the session's CSRF token for forms.
+/// Every HTML handler takes it as an extractor.
 pub struct Nav {
     pub user: Option<NavUser>,
+    pub csrf: String,
 }
 
 pub struct NavUser {
@@ -35,19 +39,27 @@ pub struct NavUser {
 }
 
 impl Nav {
+    /// For pages rendered outside a session (error pages): no user, no forms.
     pub fn signed_out() -> Self {
-        Nav { user: None }
+        Nav { user: None, csrf: String::new() }
     }
+}
 
-    pub fn for_actor(actor: &Actor) -> Self {
-        let mut roles: Vec<&str> = actor.roles.iter().map(|r| r.role.label()).collect();
-        roles.dedup();
-        Nav {
-            user: Some(NavUser {
-                name: actor.name.clone(),
-                roles: roles.join(", "),
-            }),
-        }
+impl FromRequestParts<AppState> for Nav {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let actor = <Actor as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, message)| AppError::Unexpected(anyhow::anyhow!(message)))?;
+        let csrf = crate::auth::csrf::token(&session).await?;
+        let user = actor.map(|actor| {
+            let mut roles: Vec<&str> = actor.roles.iter().map(|r| r.role.label()).collect();
+            roles.dedup();
+            NavUser { name: actor.name.clone(), roles: roles.join(", ") }
+        });
+        Ok(Nav { user, csrf })
     }
 }
 
@@ -67,11 +79,7 @@ struct ErrorPage<'a> {
 /// to the login page that comes back afterwards.
 pub async fn html_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
-    let wanted = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let wanted = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     let response = next.run(request).await;
     if path.starts_with("/api/") {
         return response;
@@ -80,17 +88,12 @@ pub async fn html_errors(request: Request, next: Next) -> Response {
         return response;
     };
     if problem.status == StatusCode::UNAUTHORIZED.as_u16() {
-        let target = format!(
-            "/login?next={}",
-            url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>()
-        );
+        let target =
+            format!("/login?next={}", url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>());
         return Redirect::to(&target).into_response();
     }
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let page = ErrorPage {
-        nav: Nav::signed_out(),
-        problem: &problem,
-    };
+    let page = ErrorPage { nav: Nav::signed_out(), problem: &problem };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(_) => (status, problem.detail.clone()).into_response(),
@@ -121,14 +124,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn stylesheet() -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
         ],
         include_str!("../../static/app.css"),
     )

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Browser, TestApp, api_evidence, evidence_form, pdf};
+use crate::common::{Browser, TestApp, api_evidence, pdf};
 
 #[tokio::test]
 async fn a_learner_cannot_reach_another_learners_portfolio_evidence_or_files() {
@@ -24,9 +24,7 @@ async fn a_learner_cannot_reach_another_learners_portfolio_evidence_or_files() {
     let evidence = created["id"].as_str().unwrap();
     let file = created["files"][0]["id"].as_str().unwrap();
 
-    let other = app
-        .add_user(eportfolio::auth::Role::Learner, "Other Learner")
-        .await;
+    let other = app.add_user(eportfolio::auth::Role::Learner, "Other Learner").await;
     app.enrol(&other, &cast.assessor, None).await;
     let intruder = app.browser_for(&other).await;
     for path in [
@@ -40,25 +38,17 @@ async fn a_learner_cannot_reach_another_learners_portfolio_evidence_or_files() {
         format!("/api/v1/enrolments/{}/progress", cast.enrolment),
         format!("/api/v1/enrolments/{}/history", cast.enrolment),
     ] {
-        assert_eq!(
-            intruder.get(&path).await.status(),
-            StatusCode::NOT_FOUND,
-            "GET {path}"
-        );
+        assert_eq!(intruder.get(&path).await.status(), StatusCode::NOT_FOUND, "GET {path}");
     }
     let response = intruder
         .post_multipart(
             &format!("/enrolments/{}/evidence", cast.enrolment),
-            evidence_form("Sneaky", &["1.1"], true, Some(("x.pdf", pdf()))),
+            intruder.upload_form("Sneaky", &["1.1"], true, Some(("x.pdf", pdf()))),
         )
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let listed = intruder.json("/api/v1/enrolments").await;
-    assert_eq!(
-        listed.as_array().unwrap().len(),
-        1,
-        "only their own enrolment is listed"
-    );
+    assert_eq!(listed.as_array().unwrap().len(), 1, "only their own enrolment is listed");
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 1);
 }
 
@@ -78,25 +68,11 @@ async fn a_verifier_can_read_everything_but_write_nothing() {
         .await
         .unwrap();
     let evidence = created["id"].as_str().unwrap();
-    let before = app
-        .count("SELECT count(*) FROM audit_events WHERE action NOT LIKE 'verifier.%'")
-        .await;
+    let before = app.count("SELECT count(*) FROM audit_events WHERE action NOT LIKE 'verifier.%'").await;
 
     let verifier = app.api_for(&cast.verifier).await;
-    assert_eq!(
-        verifier
-            .get(&format!("/api/v1/evidence/{evidence}"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        verifier
-            .get(&format!("/api/v1/enrolments/{}/progress", cast.enrolment))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(verifier.get(&format!("/api/v1/evidence/{evidence}")).await.status(), StatusCode::OK);
+    assert_eq!(verifier.get(&format!("/api/v1/enrolments/{}/progress", cast.enrolment)).await.status(), StatusCode::OK);
 
     let response = verifier
         .post_json(
@@ -114,30 +90,19 @@ async fn a_verifier_can_read_everything_but_write_nothing() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let pages = app.browser_for(&cast.verifier).await;
     let response = pages
-        .post_form(
-            &format!("/evidence/{evidence}/decisions"),
-            &[("outcome-2.1", "met"), ("feedback-2.1", "")],
-        )
+        .post_form(&format!("/evidence/{evidence}/decisions"), &[("outcome-2.1", "met"), ("feedback-2.1", "")])
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.unwrap().contains("read-only"));
     assert_eq!(
-        pages
-            .get(&format!("/enrolments/{}/evidence/new", cast.enrolment))
-            .await
-            .status(),
+        pages.get(&format!("/enrolments/{}/evidence/new", cast.enrolment)).await.status(),
         StatusCode::FORBIDDEN
     );
 
     assert_eq!(app.count("SELECT count(*) FROM decisions").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 1);
-    let after = app
-        .count("SELECT count(*) FROM audit_events WHERE action NOT LIKE 'verifier.%'")
-        .await;
-    assert_eq!(
-        before, after,
-        "nothing but the verifier's own views was recorded"
-    );
+    let after = app.count("SELECT count(*) FROM audit_events WHERE action NOT LIKE 'verifier.%'").await;
+    assert_eq!(before, after, "nothing but the verifier's own views was recorded");
 }
 
 #[tokio::test]
@@ -155,26 +120,14 @@ async fn learners_and_iqas_cannot_record_decisions_and_assessors_cannot_upload_f
         .json()
         .await
         .unwrap();
-    let decisions = format!(
-        "/api/v1/evidence/{}/decisions",
-        created["id"].as_str().unwrap()
-    );
+    let decisions = format!("/api/v1/evidence/{}/decisions", created["id"].as_str().unwrap());
     let judgement = json!({"criterion": "1.6", "outcome": "met", "feedback": "self-assessed"});
-    assert_eq!(
-        learner.post_json(&decisions, &judgement).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(learner.post_json(&decisions, &judgement).await.status(), StatusCode::FORBIDDEN);
     let iqa = app.api_for(&cast.iqa).await;
-    assert_eq!(
-        iqa.post_json(&decisions, &judgement).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(iqa.post_json(&decisions, &judgement).await.status(), StatusCode::FORBIDDEN);
     let assessor = app.api_for(&cast.assessor).await;
     let response = assessor
-        .post_multipart(
-            &format!("/api/v1/enrolments/{}/evidence", cast.enrolment),
-            api_evidence(metadata, vec![]),
-        )
+        .post_multipart(&format!("/api/v1/enrolments/{}/evidence", cast.enrolment), api_evidence(metadata, vec![]))
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM decisions").await, 0);
@@ -185,27 +138,14 @@ async fn pages_send_strangers_to_sign_in_and_the_api_answers_401() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
     let anonymous = Browser::new(&app);
-    let response = anonymous
-        .get(&format!("/enrolments/{}", cast.enrolment))
-        .await;
+    let response = anonymous.get(&format!("/enrolments/{}", cast.enrolment)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(
-        response.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/login?next=%2Fenrolments%2F")
-    );
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?next=%2Fenrolments%2F"));
     assert_eq!(
-        anonymous
-            .get(&format!("/api/v1/enrolments/{}/progress", cast.enrolment))
-            .await
-            .status(),
+        anonymous.get(&format!("/api/v1/enrolments/{}/progress", cast.enrolment)).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        anonymous.get("/api/v1/enrolments").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(anonymous.get("/api/v1/enrolments").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.get("/healthz").await.status(), StatusCode::OK);
     assert_eq!(anonymous.get("/readyz").await.status(), StatusCode::OK);
 }

@@ -37,12 +37,7 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(me["roles"][0]["role"], "learner");
 
     let units = learner.json("/api/v1/units").await;
-    let codes: Vec<&str> = units
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = units.as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
     assert_eq!(codes, vec!["CC20", "MDSO4"]);
     let cc20 = learner.json("/api/v1/units/cc20").await;
     assert_eq!(cc20["reference"], "D/503/0397");
@@ -50,13 +45,7 @@ async fn the_journey_works_through_the_api() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|o| {
-            o["criteria"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["number"].as_str().unwrap())
-        })
+        .flat_map(|o| o["criteria"].as_array().unwrap().iter().map(|c| c["number"].as_str().unwrap()))
         .collect();
     assert_eq!(numbers.len(), 22);
     assert_eq!(numbers.first(), Some(&"1.1"));
@@ -84,25 +73,15 @@ async fn the_journey_works_through_the_api() {
     let evidence_id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["files"][0]["name"], "dashboard.pdf");
     assert_eq!(created["files"][0]["size"], report.len());
-    assert_eq!(
-        created["files"][0]["sha256"],
-        hex::encode(Sha256::digest(&report))
-    );
+    assert_eq!(created["files"][0]["sha256"], hex::encode(Sha256::digest(&report)));
     assert_eq!(created["files"][0]["content_type"], "application/pdf");
-    assert_eq!(
-        status_of(&learner.json(&progress_path).await, "2.1"),
-        "submitted"
-    );
+    assert_eq!(status_of(&learner.json(&progress_path).await, "2.1"), "submitted");
 
-    let item = learner
-        .json(&format!("/api/v1/evidence/{evidence_id}"))
-        .await;
+    let item = learner.json(&format!("/api/v1/evidence/{evidence_id}")).await;
     assert_eq!(item["status"], "awaiting_assessment");
     assert_eq!(item["criteria"], json!(["2.1", "2.2"]));
     let file_id = item["files"][0]["id"].as_str().unwrap();
-    let download = learner
-        .get(&format!("/api/v1/evidence/{evidence_id}/files/{file_id}"))
-        .await;
+    let download = learner.get(&format!("/api/v1/evidence/{evidence_id}/files/{file_id}")).await;
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.headers()[CONTENT_TYPE], "application/pdf");
     assert_eq!(download.bytes().await.unwrap().to_vec(), report);
@@ -110,9 +89,7 @@ async fn the_journey_works_through_the_api() {
     // The assessor uses a personal API token.
     let token = {
         let mut conn = app.pool.acquire().await.unwrap();
-        eportfolio::auth::tokens::create(&mut conn, cast.assessor.id, "test")
-            .await
-            .unwrap()
+        eportfolio::auth::tokens::create(&mut conn, cast.assessor.id, "test").await.unwrap()
     };
     let assessor = Browser::with_token(&app, &token);
     let response = assessor
@@ -125,7 +102,10 @@ async fn the_journey_works_through_the_api() {
     let decision: Value = response.json().await.unwrap();
     assert_eq!(decision["decision"]["outcome"], "met");
     let response = assessor
-        .post_json(&format!("/api/v1/evidence/{evidence_id}/decisions"), &json!({"criterion": "2.2", "outcome": "not_yet", "feedback": "Compare agents, not only totals."}))
+        .post_json(
+            &format!("/api/v1/evidence/{evidence_id}/decisions"),
+            &json!({"criterion": "2.2", "outcome": "not_yet", "feedback": "Compare agents, not only totals."}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
 
@@ -133,27 +113,20 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(status_of(&progress, "2.1"), "met");
     assert_eq!(status_of(&progress, "2.2"), "not_yet");
     assert_eq!(progress["met"], 1);
-    let item = learner
-        .json(&format!("/api/v1/evidence/{evidence_id}"))
-        .await;
+    let item = learner.json(&format!("/api/v1/evidence/{evidence_id}")).await;
     assert_eq!(item["status"], "assessed");
-    assert_eq!(
-        item["assessment"][1]["current"]["feedback"],
-        "Compare agents, not only totals."
-    );
+    assert_eq!(item["assessment"][1]["current"]["feedback"], "Compare agents, not only totals.");
 
     // Changing a judgement adds a decision; the earlier one stays in the history.
     let response = assessor
-        .post_json(&format!("/api/v1/evidence/{evidence_id}/decisions"), &json!({"criterion": "2.2", "outcome": "met", "feedback": "Resubmitted analysis covers it."}))
+        .post_json(
+            &format!("/api/v1/evidence/{evidence_id}/decisions"),
+            &json!({"criterion": "2.2", "outcome": "met", "feedback": "Resubmitted analysis covers it."}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let item = learner
-        .json(&format!("/api/v1/evidence/{evidence_id}"))
-        .await;
-    assert_eq!(
-        item["assessment"][1]["history"].as_array().unwrap().len(),
-        2
-    );
+    let item = learner.json(&format!("/api/v1/evidence/{evidence_id}")).await;
+    assert_eq!(item["assessment"][1]["history"].as_array().unwrap().len(), 2);
     assert_eq!(item["assessment"][1]["current"]["outcome"], "met");
     assert_eq!(app.count("SELECT count(*) FROM decisions").await, 3);
 }
@@ -167,9 +140,7 @@ async fn api_errors_are_problem_details_naming_the_field() {
 
     let metadata = json!({"title": "Call", "method": "product", "occurred_on": "2026-03-31", "criteria": ["1.1"], "declaration": false});
     let body = problem(
-        learner
-            .post_multipart(&path, api_evidence(metadata, vec![("a.pdf", pdf())]))
-            .await,
+        learner.post_multipart(&path, api_evidence(metadata, vec![("a.pdf", pdf())])).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
@@ -177,70 +148,36 @@ async fn api_errors_are_problem_details_naming_the_field() {
 
     let metadata = json!({"title": "Call", "method": "product", "occurred_on": "2026-03-31", "criteria": ["7.1"], "declaration": true});
     let body = problem(
-        learner
-            .post_multipart(&path, api_evidence(metadata, vec![("a.pdf", pdf())]))
-            .await,
+        learner.post_multipart(&path, api_evidence(metadata, vec![("a.pdf", pdf())])).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
     assert_eq!(body["errors"][0]["field"], "criteria");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no criterion 7.1")
-    );
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("no criterion 7.1"));
 
     let metadata = json!({"title": "Call", "method": "telepathy", "occurred_on": "31/03/2026", "criteria": [], "declaration": true});
     let body = problem(
-        learner
-            .post_multipart(&path, api_evidence(metadata, vec![("a.pdf", pdf())]))
-            .await,
+        learner.post_multipart(&path, api_evidence(metadata, vec![("a.pdf", pdf())])).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["method", "occurred_on", "criteria"]);
 
     let metadata = json!({"title": 42});
-    let body = problem(
-        learner
-            .post_multipart(&path, api_evidence(metadata, vec![]))
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
+    let body =
+        problem(learner.post_multipart(&path, api_evidence(metadata, vec![])).await, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
     assert_eq!(body["errors"][0]["field"], "metadata");
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
 
     let anonymous = Browser::new(&app);
     problem(anonymous.get("/api/v1/me").await, StatusCode::UNAUTHORIZED).await;
     let response = anonymous
-        .post_json(
-            "/api/v1/session",
-            &json!({"email": cast.learner.email, "password": "wrong password"}),
-        )
+        .post_json("/api/v1/session", &json!({"email": cast.learner.email, "password": "wrong password"}))
         .await;
     let body = problem(response, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(
-        body["detail"],
-        "The email address or password is not correct"
-    );
-    problem(
-        Browser::with_token(&app, "epf_not_a_real_token")
-            .get("/api/v1/me")
-            .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    problem(
-        learner.get("/api/v1/units/NOPE").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_eq!(body["detail"], "The email address or password is not correct");
+    problem(Browser::with_token(&app, "epf_not_a_real_token").get("/api/v1/me").await, StatusCode::UNAUTHORIZED).await;
+    problem(learner.get("/api/v1/units/NOPE").await, StatusCode::NOT_FOUND).await;
 }

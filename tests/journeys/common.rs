@@ -3,7 +3,8 @@
 //! application served over HTTP on a free port.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use eportfolio::accounts::{self, Email};
 use eportfolio::auth::Role;
@@ -29,17 +30,10 @@ static TEMPLATE_READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
         // A short path: the socket path must fit in 107 bytes.
-        let dir = tempfile::Builder::new()
-            .prefix("epf-test-")
-            .tempdir_in("/tmp")
-            .expect("temp dir");
-        let postgres =
-            EmbeddedPostgres::start(dir.path(), Owner::Server).expect("embedded PostgreSQL starts");
+        let dir = tempfile::Builder::new().prefix("epf-test-").tempdir_in("/tmp").expect("temp dir");
+        let postgres = EmbeddedPostgres::start(dir.path(), Owner::Server).expect("embedded PostgreSQL starts");
         // The cluster is stopped by its parent-death signal when the test process exits.
-        Cluster {
-            postgres,
-            _dir: dir,
-        }
+        Cluster { postgres, _dir: dir }
     })
 }
 
@@ -50,22 +44,10 @@ fn options(database: &str) -> PgConnectOptions {
 async fn template() {
     TEMPLATE_READY
         .get_or_init(|| async {
-            let mut admin = PgConnection::connect_with(&options("postgres"))
-                .await
-                .expect("connect");
-            sqlx::query("DROP DATABASE IF EXISTS eportfolio_template")
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            sqlx::query("CREATE DATABASE eportfolio_template")
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .connect_with(options(TEMPLATE))
-                .await
-                .unwrap();
+            let mut admin = PgConnection::connect_with(&options("postgres")).await.expect("connect");
+            sqlx::query("DROP DATABASE IF EXISTS eportfolio_template").execute(&mut admin).await.unwrap();
+            sqlx::query("CREATE DATABASE eportfolio_template").execute(&mut admin).await.unwrap();
+            let pool = PgPoolOptions::new().max_connections(2).connect_with(options(TEMPLATE)).await.unwrap();
             db::migrate(&pool).await.expect("migrations run");
             pool.close().await;
         })
@@ -75,13 +57,8 @@ async fn template() {
 /// A `DATABASE_URL` for a new, empty database on the test cluster.
 pub async fn empty_database_url() -> String {
     let name = format!("empty_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect_with(&options("postgres"))
-        .await
-        .expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    let mut admin = PgConnection::connect_with(&options("postgres")).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
     cluster().postgres.url(&name)
 }
 
@@ -89,21 +66,13 @@ pub async fn empty_database_url() -> String {
 pub async fn fresh_database() -> PgPool {
     template().await;
     let name = format!("test_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect_with(&options("postgres"))
+    let mut admin = PgConnection::connect_with(&options("postgres")).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}")))
+        .execute(&mut admin)
         .await
-        .expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE {name} TEMPLATE {TEMPLATE}"
-    )))
-    .execute(&mut admin)
-    .await
-    .expect("create test database");
+        .expect("create test database");
     admin.close().await.ok();
-    PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(options(&name))
-        .await
-        .expect("connect to test database")
+    PgPoolOptions::new().max_connections(8).connect_with(options(&name)).await.expect("connect to test database")
 }
 
 pub struct TestApp {
@@ -131,25 +100,15 @@ impl TestApp {
         let data = tempfile::tempdir().expect("data dir");
         let mut config = Config::for_data_dir(data.path().to_path_buf());
         adjust(&mut config);
-        let state = eportfolio::AppState::new(pool.clone(), config)
-            .await
-            .expect("state");
+        let state = eportfolio::AppState::new(pool.clone(), config).await.expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             axum::serve(listener, eportfolio::app(state)).await.unwrap();
         });
         let mut conn = pool.acquire().await.unwrap();
-        let centre = accounts::ensure_centre(&mut conn, "Test Centre")
-            .await
-            .unwrap();
-        TestApp {
-            address,
-            pool,
-            data_dir: data.path().to_path_buf(),
-            _data: data,
-            centre,
-        }
+        let centre = accounts::ensure_centre(&mut conn, "Test Centre").await.unwrap();
+        TestApp { address, pool, data_dir: data.path().to_path_buf(), _data: data, centre }
     }
 
     pub async fn add_user(&self, role: Role, name: &str) -> TestUser {
@@ -160,41 +119,18 @@ impl TestApp {
         );
         let password = format!("correct horse {}", Uuid::new_v4().simple());
         let mut conn = self.pool.acquire().await.unwrap();
-        let id = accounts::add_user(
-            &mut conn,
-            None,
-            self.centre,
-            &Email::parse(&email).unwrap(),
-            name,
-            role,
-            &password,
-        )
-        .await
-        .unwrap();
-        TestUser {
-            id,
-            email,
-            password,
-        }
+        let id =
+            accounts::add_user(&mut conn, None, self.centre, &Email::parse(&email).unwrap(), name, role, &password)
+                .await
+                .unwrap();
+        TestUser { id, email, password }
     }
 
-    pub async fn enrol(
-        &self,
-        learner: &TestUser,
-        assessor: &TestUser,
-        iqa: Option<&TestUser>,
-    ) -> Uuid {
+    pub async fn enrol(&self, learner: &TestUser, assessor: &TestUser, iqa: Option<&TestUser>) -> Uuid {
         let mut conn = self.pool.acquire().await.unwrap();
-        accounts::enrol(
-            &mut conn,
-            None,
-            &learner.email,
-            "CC20",
-            &assessor.email,
-            iqa.map(|u| u.email.as_str()),
-        )
-        .await
-        .unwrap()
+        accounts::enrol(&mut conn, None, &learner.email, "CC20", &assessor.email, iqa.map(|u| u.email.as_str()))
+            .await
+            .unwrap()
     }
 
     /// A learner, an assessor, an IQA and a verifier at the centre, the learner enrolled on CC20.
@@ -204,60 +140,36 @@ impl TestApp {
         let iqa = self.add_user(Role::Iqa, "Ian Quality").await;
         let verifier = self.add_user(Role::Eqa, "Vera Verifier").await;
         let enrolment = self.enrol(&learner, &assessor, Some(&iqa)).await;
-        Cast {
-            learner,
-            assessor,
-            iqa,
-            verifier,
-            enrolment,
-        }
+        Cast { learner, assessor, iqa, verifier, enrolment }
     }
 
-    /// A browser-like client (cookies, no automatic redirects) signed in as `user`.
+    /// A browser-like client (cookies, no automatic redirects) signed in as `user` through the
+    /// login form; like a browser, it sends the CSRF token of the last page it read with forms.
     pub async fn browser_for(&self, user: &TestUser) -> Browser {
         let browser = Browser::new(self);
-        let response = browser
-            .post_form(
-                "/login",
-                &[
-                    ("email", &user.email),
-                    ("password", &user.password),
-                    ("next", "/"),
-                ],
-            )
-            .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "sign-in as {} should redirect",
-            user.email
-        );
+        browser.page("/login").await;
+        let response =
+            browser.post_form("/login", &[("email", &user.email), ("password", &user.password), ("next", "/")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in as {} should redirect", user.email);
+        browser.page("/dashboard").await;
         browser
     }
 
-    /// An API client signed in with a session cookie.
+    /// An API client signed in with a session cookie; it sends `X-CSRF-Token` on writes.
     pub async fn api_for(&self, user: &TestUser) -> Browser {
         let api = Browser::new(self);
         let response = api
-            .post_json(
-                "/api/v1/session",
-                &serde_json::json!({"email": user.email, "password": user.password}),
-            )
+            .post_json("/api/v1/session", &serde_json::json!({"email": user.email, "password": user.password}))
             .await;
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "API sign-in as {}",
-            user.email
-        );
+        assert_eq!(response.status(), StatusCode::OK, "API sign-in as {}", user.email);
+        let session: Value = response.json().await.unwrap();
+        *api.csrf.lock().unwrap() = Some(session["csrf_token"].as_str().expect("a CSRF token").to_string());
+        api.csrf_in_header.store(true, Ordering::Relaxed);
         api
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.pool).await.unwrap()
     }
 
     /// Every file stored or being stored under the data dir.
@@ -265,11 +177,7 @@ impl TestApp {
         fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, out)
-                } else {
-                    out.push(path)
-                }
+                if path.is_dir() { walk(&path, out) } else { out.push(path) }
             }
         }
         let mut files = Vec::new();
@@ -291,19 +199,21 @@ pub struct Browser {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// The CSRF token last seen in a page, or given at API sign-in.
+    pub csrf: Mutex<Option<String>>,
+    csrf_in_header: AtomicBool,
 }
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser {
             client,
             base: app.address.clone(),
             token: None,
+            csrf: Mutex::new(None),
+            csrf_in_header: AtomicBool::new(false),
         }
     }
 
@@ -314,20 +224,35 @@ impl Browser {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        match &self.token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
+        let writes = method != reqwest::Method::GET;
+        let builder = self.client.request(method, format!("{}{}", self.base, path));
+        match (&self.token, self.csrf_token()) {
+            (Some(token), _) => builder.bearer_auth(token),
+            (None, Some(csrf)) if writes && self.csrf_in_header.load(Ordering::Relaxed) => {
+                builder.header("X-CSRF-Token", csrf)
+            }
+            _ => builder,
         }
     }
 
+    pub fn csrf_token(&self) -> Option<String> {
+        self.csrf.lock().unwrap().clone()
+    }
+
+    /// The upload form as a browser sends it: the CSRF token first, then the fields and file.
+    pub fn upload_form(
+        &self,
+        title: &str,
+        criteria: &[&str],
+        declaration: bool,
+        file: Option<(&str, Vec<u8>)>,
+    ) -> Form {
+        let form = Form::new().text("csrf_token", self.csrf_token().unwrap_or_default());
+        evidence_form(form, title, criteria, declaration, file)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap()
+        self.request(reqwest::Method::GET, path).send().await.unwrap()
     }
 
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -338,34 +263,36 @@ impl Browser {
         builder.send().await.unwrap()
     }
 
+    /// A page's HTML; remembers its CSRF token as the page's forms would carry it.
     pub async fn page(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.text().await.unwrap()
+        let html = response.text().await.unwrap();
+        if let Some(token) = html.split("name=\"csrf_token\" value=\"").nth(1).and_then(|rest| rest.split('"').next()) {
+            *self.csrf.lock().unwrap() = Some(token.to_string());
+        }
+        html
     }
 
+    /// Posts a form with the page's CSRF token, as a browser would.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.request(reqwest::Method::POST, path)
-            .form(fields)
-            .send()
-            .await
-            .unwrap()
+        let token = self.csrf_token().unwrap_or_default();
+        let mut fields = fields.to_vec();
+        fields.insert(0, ("csrf_token", &token));
+        self.post_form_as_is(path, &fields).await
+    }
+
+    /// Posts exactly these fields, with no CSRF token added.
+    pub async fn post_form_as_is(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path).form(fields).send().await.unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.request(reqwest::Method::POST, path)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.request(reqwest::Method::POST, path).json(body).send().await.unwrap()
     }
 
     pub async fn post_multipart(&self, path: &str, form: Form) -> reqwest::Response {
-        self.request(reqwest::Method::POST, path)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+        self.request(reqwest::Method::POST, path).multipart(form).send().await.unwrap()
     }
 
     pub async fn json(&self, path: &str) -> Value {
@@ -379,12 +306,13 @@ impl Browser {
 
 /// The upload form's fields for one file mapped to `criteria`.
 pub fn evidence_form(
+    form: Form,
     title: &str,
     criteria: &[&str],
     declaration: bool,
     file: Option<(&str, Vec<u8>)>,
 ) -> Form {
-    let mut form = Form::new()
+    let mut form = form
         .text("title", title.to_string())
         .text("method", "product")
         .text("occurred_on", "2026-03-17")
@@ -403,12 +331,7 @@ pub fn evidence_form(
 
 /// The API's multipart body: a `metadata` JSON part and file parts.
 pub fn api_evidence(metadata: Value, files: Vec<(&str, Vec<u8>)>) -> Form {
-    let mut form = Form::new().part(
-        "metadata",
-        Part::text(metadata.to_string())
-            .mime_str("application/json")
-            .unwrap(),
-    );
+    let mut form = Form::new().part("metadata", Part::text(metadata.to_string()).mime_str("application/json").unwrap());
     for (name, bytes) in files {
         form = form.part("file", Part::bytes(bytes).file_name(name.to_string()));
     }

@@ -11,19 +11,12 @@ use tokio::process::{Child, Command};
 
 fn binary(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_eportfolio"));
-    command
-        .env_remove("DATABASE_URL")
-        .env("EPORTFOLIO_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn");
+    command.env_remove("DATABASE_URL").env("EPORTFOLIO_DATA_DIR", data_dir).env("RUST_LOG", "warn");
     command
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn start_server(data_dir: &Path, port: u16) -> Child {
@@ -44,10 +37,7 @@ async fn wait_ready(port: u16) {
         {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server on port {port} never became ready"
-        );
+        assert!(Instant::now() < deadline, "server on port {port} never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -99,98 +89,42 @@ async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn the_server_runs_its_own_cluster_survives_kill_9_and_refuses_a_second_server() {
-    let data = tempfile::Builder::new()
-        .prefix("epf-e2e-")
-        .tempdir_in("/tmp")
-        .unwrap();
+    let data = tempfile::Builder::new().prefix("epf-e2e-").tempdir_in("/tmp").unwrap();
     let dir = data.path();
 
     let port = free_port();
     let mut first = start_server(dir, port).await;
     wait_ready(port).await;
-    assert!(
-        dir.join("postgres/PG_VERSION").exists(),
-        "the cluster lives in the data dir"
-    );
+    assert!(dir.join("postgres/PG_VERSION").exists(), "the cluster lives in the data dir");
     assert!(postgres_running_in(dir));
 
     // A second server on the same data dir is refused with a clear message.
-    let second = binary(dir)
-        .args(["--addr", &format!("127.0.0.1:{}", free_port()), "serve"])
-        .output()
-        .await
-        .unwrap();
+    let second = binary(dir).args(["--addr", &format!("127.0.0.1:{}", free_port()), "serve"]).output().await.unwrap();
     assert!(!second.status.success());
     let message = String::from_utf8_lossy(&second.stderr);
     assert!(
-        message.contains("another eportfolio server")
-            && message.contains("is already running on data dir"),
+        message.contains("another eportfolio server") && message.contains("is already running on data dir"),
         "{message}"
     );
 
     // Other subcommands use the running server's cluster.
-    let (ok, out, err) = run(
-        dir,
-        &[
-            "user",
-            "add",
-            "--email",
-            "kim@example.org",
-            "--name",
-            "Kim Lee",
-            "--role",
-            "learner",
-        ],
-        None,
-    )
-    .await;
+    let (ok, out, err) =
+        run(dir, &["user", "add", "--email", "kim@example.org", "--name", "Kim Lee", "--role", "learner"], None).await;
     assert!(ok, "{err}");
-    assert!(
-        out.contains("password: "),
-        "a generated password is printed once: {out}"
-    );
+    assert!(out.contains("password: "), "a generated password is printed once: {out}");
     let (ok, _, err) = run(
         dir,
-        &[
-            "user",
-            "add",
-            "--email",
-            "ash@example.org",
-            "--name",
-            "Ash Green",
-            "--role",
-            "assessor",
-            "--password-stdin",
-        ],
+        &["user", "add", "--email", "ash@example.org", "--name", "Ash Green", "--role", "assessor", "--password-stdin"],
         Some("a long enough password\n"),
     )
     .await;
     assert!(ok, "{err}");
-    let (ok, out, err) = run(
-        dir,
-        &[
-            "enrol",
-            "--learner",
-            "kim@example.org",
-            "--unit",
-            "CC20",
-            "--assessor",
-            "ash@example.org",
-        ],
-        None,
-    )
-    .await;
+    let (ok, out, err) =
+        run(dir, &["enrol", "--learner", "kim@example.org", "--unit", "CC20", "--assessor", "ash@example.org"], None)
+            .await;
     assert!(ok, "{err}");
-    assert!(
-        uuid::Uuid::parse_str(out.trim()).is_ok(),
-        "enrol prints the enrolment id: {out}"
-    );
-    let (ok, out, err) = run(
-        dir,
-        &["token", "create", "--email", "kim@example.org"],
-        None,
-    )
-    .await;
+    assert!(uuid::Uuid::parse_str(out.trim()).is_ok(), "enrol prints the enrolment id: {out}");
+    let (ok, out, err) = run(dir, &["token", "create", "--email", "kim@example.org"], None).await;
     assert!(ok, "{err}");
     let token = out.trim().to_string();
     let me = reqwest::Client::new()
@@ -216,29 +150,17 @@ async fn the_server_runs_its_own_cluster_survives_kill_9_and_refuses_a_second_se
     assert_eq!(me.status(), 200, "committed data survived the crash");
 
     // SIGTERM stops the server and its cluster.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(again.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), again.wait())
-        .await
-        .expect("server stops")
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(again.id().unwrap() as i32), nix::sys::signal::Signal::SIGTERM)
         .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), again.wait()).await.expect("server stops").unwrap();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     wait_until("the cluster has stopped", || !postgres_running_in(dir)).await;
 
     // With no server running, a subcommand starts the cluster for its own run and stops it.
     let (ok, out, err) = run(dir, &["user", "list"], None).await;
     assert!(ok, "{err}");
-    assert!(
-        out.contains("kim@example.org") && out.contains("ash@example.org"),
-        "{out}"
-    );
-    wait_until("the tool's cluster has stopped", || {
-        !postgres_running_in(dir)
-    })
-    .await;
+    assert!(out.contains("kim@example.org") && out.contains("ash@example.org"), "{out}");
+    wait_until("the tool's cluster has stopped", || !postgres_running_in(dir)).await;
     let (ok, out, _) = run(dir, &["audit", "verify"], None).await;
     assert!(ok);
     assert!(out.starts_with("audit trail intact"), "{out}");
@@ -246,17 +168,12 @@ async fn the_server_runs_its_own_cluster_survives_kill_9_and_refuses_a_second_se
 
 #[tokio::test]
 async fn unit_import_is_idempotent_and_refuses_bad_files() {
-    let data = tempfile::Builder::new()
-        .prefix("epf-unit-")
-        .tempdir_in("/tmp")
-        .unwrap();
+    let data = tempfile::Builder::new().prefix("epf-unit-").tempdir_in("/tmp").unwrap();
     let dir = data.path();
     let unit = dir.join("cc20.toml");
     std::fs::write(
         &unit,
-        include_str!("../../units/cc20.toml")
-            .replace("CC20", "CC20X")
-            .replace("code = \"CC20X\"", "code = \"XCC20\""),
+        include_str!("../../units/cc20.toml").replace("CC20", "CC20X").replace("code = \"CC20X\"", "code = \"XCC20\""),
     )
     .unwrap();
     let file = unit.to_str().unwrap();
@@ -271,14 +188,7 @@ async fn unit_import_is_idempotent_and_refuses_bad_files() {
     let (ok, _, err) = run(dir, &["unit", "import", broken.to_str().unwrap()], None).await;
     assert!(!ok);
     assert!(err.contains("not a valid unit file"), "{err}");
-    let (ok, _, err) = run(
-        dir,
-        &[
-            "user", "add", "--email", "bad", "--name", "X", "--role", "learner",
-        ],
-        None,
-    )
-    .await;
+    let (ok, _, err) = run(dir, &["user", "add", "--email", "bad", "--name", "X", "--role", "learner"], None).await;
     assert!(!ok);
     assert!(err.contains("is not an email address"), "{err}");
 }
@@ -286,10 +196,7 @@ async fn unit_import_is_idempotent_and_refuses_bad_files() {
 #[tokio::test]
 async fn with_database_url_every_command_uses_that_server_and_no_cluster_is_made() {
     let url = crate::common::empty_database_url().await;
-    let data = tempfile::Builder::new()
-        .prefix("epf-url-")
-        .tempdir_in("/tmp")
-        .unwrap();
+    let data = tempfile::Builder::new().prefix("epf-url-").tempdir_in("/tmp").unwrap();
     let dir = data.path();
     let with_url = |args: &[&str]| {
         let mut command = binary(dir);
@@ -297,44 +204,16 @@ async fn with_database_url_every_command_uses_that_server_and_no_cluster_is_made
         command
     };
     let output = with_url(&["migrate"]).output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let output = with_url(&[
-        "user",
-        "add",
-        "--email",
-        "url@example.org",
-        "--name",
-        "Una Url",
-        "--role",
-        "admin",
-    ])
-    .output()
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = with_url(&["user", "add", "--email", "url@example.org", "--name", "Una Url", "--role", "admin"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let output = with_url(&["user", "list"]).output().await.unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).contains("url@example.org"));
-    assert!(
-        !dir.join("postgres").exists(),
-        "no embedded cluster is created when DATABASE_URL is set"
-    );
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let units: i64 = sqlx::query_scalar("SELECT count(*) FROM units")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(
-        units, 2,
-        "migrate loaded the bundled units into that server"
-    );
+    assert!(!dir.join("postgres").exists(), "no embedded cluster is created when DATABASE_URL is set");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let units: i64 = sqlx::query_scalar("SELECT count(*) FROM units").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(units, 2, "migrate loaded the bundled units into that server");
 }

@@ -4,16 +4,10 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS};
 
-use crate::common::{TestApp, evidence_form, wav};
+use crate::common::{TestApp, wav};
 
 fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(LOCATION)
-        .expect("a redirect")
-        .to_str()
-        .unwrap()
-        .to_string()
+    response.headers().get(LOCATION).expect("a redirect").to_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -25,16 +19,10 @@ async fn learner_uploads_assessor_judges_learner_sees_feedback_and_verifier_read
     // The learner sees CC20's criteria grouped by learning outcome, all not started.
     let learner = app.browser_for(&cast.learner).await;
     let dashboard = learner.page("/dashboard").await;
-    assert!(
-        dashboard.contains("CC20: Lead direct sales activities in a contact centre team"),
-        "{dashboard}"
-    );
+    assert!(dashboard.contains("CC20: Lead direct sales activities in a contact centre team"), "{dashboard}");
     let page = learner.page(&portfolio).await;
     for outcome in 1..=4 {
-        assert!(
-            page.contains(&format!("Learning outcome {outcome}:")),
-            "outcome {outcome} missing"
-        );
+        assert!(page.contains(&format!("Learning outcome {outcome}:")), "outcome {outcome} missing");
     }
     assert_eq!(page.matches("tag-not_started").count(), 22);
     assert!(page.contains("Establish customer wishes and needs"));
@@ -46,12 +34,7 @@ async fn learner_uploads_assessor_judges_learner_sees_feedback_and_verifier_read
     let response = learner
         .post_multipart(
             &format!("{portfolio}/evidence"),
-            evidence_form(
-                "Recorded sales call",
-                &["1.2", "1.3"],
-                true,
-                Some(("call 1.wav", recording.clone())),
-            ),
+            learner.upload_form("Recorded sales call", &["1.2", "1.3"], true, Some(("call 1.wav", recording.clone()))),
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -69,38 +52,21 @@ async fn learner_uploads_assessor_judges_learner_sees_feedback_and_verifier_read
     // The assessor sees it waiting and opens it; the recording plays in the page.
     let assessor = app.browser_for(&cast.assessor).await;
     let dashboard = assessor.page("/dashboard").await;
-    assert!(
-        dashboard.contains("Lee Learner") && dashboard.contains("1 item"),
-        "{dashboard}"
-    );
+    assert!(dashboard.contains("Lee Learner") && dashboard.contains("1 item"), "{dashboard}");
     let item_path = item_url.split('?').next().unwrap().to_string();
     let review = assessor.page(&item_path).await;
     assert!(review.contains("<audio controls"), "{review}");
-    let file_path = review
-        .split("src=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("audio source")
-        .to_string();
+    let file_path =
+        review.split("src=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("audio source").to_string();
     let download = assessor.get(&file_path).await;
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.headers()[CONTENT_TYPE], "audio/wav");
     assert_eq!(download.headers()[X_CONTENT_TYPE_OPTIONS], "nosniff");
-    assert!(
-        download.headers()[CONTENT_DISPOSITION]
-            .to_str()
-            .unwrap()
-            .starts_with("inline; filename=\"call 1.wav\"")
-    );
+    assert!(download.headers()[CONTENT_DISPOSITION].to_str().unwrap().starts_with("inline; filename=\"call 1.wav\""));
     assert_eq!(download.bytes().await.unwrap().to_vec(), recording);
-    let partial = assessor
-        .get_with(&file_path, &[("Range", "bytes=0-99")])
-        .await;
+    let partial = assessor.get_with(&file_path, &[("Range", "bytes=0-99")]).await;
     assert_eq!(partial.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(
-        partial.bytes().await.unwrap().to_vec(),
-        recording[..100].to_vec()
-    );
+    assert_eq!(partial.bytes().await.unwrap().to_vec(), recording[..100].to_vec());
 
     // One submit records a decision per criterion.
     let response = assessor
@@ -108,15 +74,9 @@ async fn learner_uploads_assessor_judges_learner_sees_feedback_and_verifier_read
             &format!("{item_path}/decisions"),
             &[
                 ("outcome-1.2", "met"),
-                (
-                    "feedback-1.2",
-                    "You asked open questions and summarised the needs.",
-                ),
+                ("feedback-1.2", "You asked open questions and summarised the needs."),
                 ("outcome-1.3", "not_yet"),
-                (
-                    "feedback-1.3",
-                    "Link each option you offer to a need the customer stated.",
-                ),
+                ("feedback-1.3", "Link each option you offer to a need the customer stated."),
             ],
         )
         .await;
@@ -137,20 +97,12 @@ async fn learner_uploads_assessor_judges_learner_sees_feedback_and_verifier_read
     assert!(page.contains("Read-only view"));
     assert!(!page.contains("Add evidence"));
     let review = verifier.page(&item_path).await;
-    assert!(
-        !review.contains("Record decisions"),
-        "a verifier gets no decision form"
-    );
+    assert!(!review.contains("Record decisions"), "a verifier gets no decision form");
     let history = verifier.page(&format!("{portfolio}/history")).await;
     assert!(history.contains("Submitted evidence"));
     assert!(history.contains("Judged criterion 1.3 not yet met"));
-    let views = app
-        .count("SELECT count(*) FROM audit_events WHERE action LIKE 'verifier.%'")
-        .await;
-    assert_eq!(
-        views, 3,
-        "portfolio, evidence and history views are audited"
-    );
+    let views = app.count("SELECT count(*) FROM audit_events WHERE action LIKE 'verifier.%'").await;
+    assert_eq!(views, 3, "portfolio, evidence and history views are audited");
     let mut conn = app.pool.acquire().await.unwrap();
     assert!(eportfolio::audit::verify(&mut conn).await.unwrap().intact);
 }
@@ -163,25 +115,18 @@ async fn missing_declaration_and_unknown_criterion_are_refused_and_nothing_is_st
     let response = learner
         .post_multipart(
             &format!("/enrolments/{}/evidence", cast.enrolment),
-            evidence_form("Call", &["1.2", "9.9"], false, Some(("call.wav", wav()))),
+            learner.upload_form("Call", &["1.2", "9.9"], false, Some(("call.wav", wav()))),
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = response.text().await.unwrap();
     assert!(page.contains("There is a problem"));
-    assert!(
-        page.contains("href=\"#declaration\">Confirm the declaration"),
-        "{page}"
-    );
+    assert!(page.contains("href=\"#declaration\">Confirm the declaration"), "{page}");
     assert!(page.contains("unit CC20 has no criterion 9.9"));
     assert!(page.contains("value=\"Call\""), "what was typed is kept");
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM blobs").await, 0);
-    assert!(
-        app.stored_files().is_empty(),
-        "no file left behind: {:?}",
-        app.stored_files()
-    );
+    assert!(app.stored_files().is_empty(), "no file left behind: {:?}", app.stored_files());
 }
 
 #[tokio::test]
@@ -194,18 +139,14 @@ async fn oversize_upload_is_refused_with_413_and_nothing_is_stored() {
     let response = learner
         .post_multipart(
             &format!("/enrolments/{}/evidence", cast.enrolment),
-            evidence_form("Long call", &["1.2"], true, Some(("long.wav", big))),
+            learner.upload_form("Long call", &["1.2"], true, Some(("long.wav", big))),
         )
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let page = response.text().await.unwrap();
     assert!(page.contains("larger than the 64 KiB limit"), "{page}");
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
-    assert!(
-        app.stored_files().is_empty(),
-        "no partial file left: {:?}",
-        app.stored_files()
-    );
+    assert!(app.stored_files().is_empty(), "no partial file left: {:?}", app.stored_files());
 }
 
 #[tokio::test]
@@ -217,17 +158,11 @@ async fn a_file_that_is_not_on_the_allow_list_is_refused_whatever_its_name() {
     let response = learner
         .post_multipart(
             &format!("/enrolments/{}/evidence", cast.enrolment),
-            evidence_form("Report", &["2.1"], true, Some(("report.pdf", program))),
+            learner.upload_form("Report", &["2.1"], true, Some(("report.pdf", program))),
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("is not a file type we accept")
-    );
+    assert!(response.text().await.unwrap().contains("is not a file type we accept"));
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
     assert!(app.stored_files().is_empty());
 }
@@ -237,37 +172,18 @@ async fn a_wrong_password_is_refused_without_saying_which_part_was_wrong() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
     let browser = crate::common::Browser::new(&app);
+    browser.page("/login").await;
     let response = browser
-        .post_form(
-            "/login",
-            &[
-                ("email", &cast.learner.email),
-                ("password", "not the password"),
-                ("next", "/"),
-            ],
-        )
+        .post_form("/login", &[("email", &cast.learner.email), ("password", "not the password"), ("next", "/")])
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let page = response.text().await.unwrap();
     assert!(page.contains("The email address or password is not correct"));
     let response = browser
-        .post_form(
-            "/login",
-            &[
-                ("email", "nobody@example.org"),
-                ("password", "whatever it is"),
-                ("next", "/"),
-            ],
-        )
+        .post_form("/login", &[("email", "nobody@example.org"), ("password", "whatever it is"), ("next", "/")])
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("The email address or password is not correct")
-    );
+    assert!(response.text().await.unwrap().contains("The email address or password is not correct"));
     // Still signed out.
     let response = browser.get("/dashboard").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -282,8 +198,5 @@ async fn signing_out_ends_the_session() {
     assert_eq!(learner.get("/dashboard").await.status(), StatusCode::OK);
     let response = learner.post_form("/logout", &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        learner.get("/dashboard").await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(learner.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
 }
