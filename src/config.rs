@@ -19,6 +19,14 @@ pub struct Config {
     #[arg(long, env = "EPORTFOLIO_ADDR", default_value = "127.0.0.1:8080", global = true)]
     pub addr: SocketAddr,
 
+    /// The server is reached through HTTPS (a TLS-terminating proxy): send HSTS and mark cookies Secure.
+    #[arg(long, env = "EPORTFOLIO_BEHIND_TLS", global = true)]
+    pub behind_tls: bool,
+
+    /// Trust the last address in X-Forwarded-For (only behind a reverse proxy that sets it).
+    #[arg(long, env = "EPORTFOLIO_BEHIND_PROXY", global = true)]
+    pub behind_proxy: bool,
+
     /// Largest file accepted in one upload, in bytes (default 2 GiB).
     #[arg(long, env = "EPORTFOLIO_MAX_UPLOAD", default_value_t = 2 * 1024 * 1024 * 1024, global = true)]
     pub max_upload: u64,
@@ -36,6 +44,8 @@ impl Config {
             database_url: None,
             data_dir,
             addr: "127.0.0.1:0".parse().expect("valid address"),
+            behind_tls: false,
+            behind_proxy: false,
             max_upload: 2 * 1024 * 1024 * 1024,
         }
     }

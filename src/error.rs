@@ -41,6 +41,8 @@ pub enum AppError {
     UnsupportedType(String),
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -61,6 +63,7 @@ impl AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +105,10 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
+        let retry_after = match &self {
+            AppError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            _ => None,
+        };
         let (errors, missing) = match self {
             AppError::Invalid(errors) => (errors, Vec::new()),
             AppError::Conflict(_, missing) => (Vec::new(), missing),
@@ -117,6 +124,9 @@ impl IntoResponse for AppError {
         };
         let mut response = (status, Json(&problem)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(problem);
         response
     }
@@ -135,6 +145,7 @@ impl AppError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "File type not accepted",
             StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
             StatusCode::BAD_REQUEST => "Bad request",
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
             _ => "Something went wrong",
         }
     }

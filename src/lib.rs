@@ -36,6 +36,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The transaction a request by `actor` works in. An external verifier's is read-only, so
+    /// that even a bug cannot write on their behalf.
+    pub async fn begin(&self, actor: &auth::Actor) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if actor.is_verifier_only() {
+            sqlx::query!("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
         let store = FileStore::new(config.files_dir())?;
         let dummy_hash = auth::password::hash(auth::password::generate()).await?;
@@ -43,17 +53,27 @@ impl AppState {
     }
 }
 
+/// No inline script, no framing by other sites. Stored files (served with their own policy,
+/// `evidence::FILE_SECURITY_POLICY`) may be framed by our own pages for PDF previews.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; media-src 'self'; \
-    object-src 'none'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'";
+    object-src 'none'; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 /// The whole web application: pages, API, sessions, security headers and request tracing.
 pub fn app(state: AppState) -> Router {
+    let secure = state.config.behind_tls;
     let sessions = SessionManagerLayer::new(auth::session_store::PgSessionStore::new(state.pool.clone()))
-        .with_name("eportfolio_session")
+        // The __Host- prefix binds a Secure cookie to this host and path `/`.
+        .with_name(if secure { "__Host-eportfolio_session" } else { "eportfolio_session" })
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(false)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
+        .with_secure(secure)
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(auth::IDLE_TIMEOUT_SECS)));
+    let hsts = secure.then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        )
+    });
     Router::new()
         .merge(web::router())
         .merge(auth::router())
@@ -71,10 +91,11 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("SAMEORIGIN"),
+            HeaderValue::from_static("DENY"),
         ))
+        .layer(tower::util::option_layer(hsts))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), actor = tracing::field::Empty)
         }))
@@ -105,7 +126,8 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     let address = listener.local_addr()?;
     println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     cleanup.abort();
     tracing::info!("server stopped");
     Ok(())

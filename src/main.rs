@@ -162,7 +162,7 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             let (password, generated) = read_password(password_stdin)?;
             let mut tx = pool.begin().await?;
             let centre_id = accounts::ensure_centre(&mut tx, &centre).await?;
-            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, &password).await?;
+            let id = accounts::add_user(&mut tx, None, centre_id, &email, &name, role, Some(&password)).await?;
             tx.commit().await?;
             println!("created {role} {} ({id})", email.as_str());
             if generated {

@@ -89,7 +89,7 @@ pub async fn ensure_centre(conn: &mut PgConnection, name: &str) -> Result<Uuid, 
 }
 
 /// Creates an account with one role at `centre_id`. `by` is the administrator (None: the
-/// command line).
+/// command line). Without a password the account cannot sign in until a password-set link is used.
 pub async fn add_user(
     conn: &mut PgConnection,
     by: Option<&Actor>,
@@ -97,17 +97,26 @@ pub async fn add_user(
     email: &Email,
     name: &str,
     role: Role,
-    password: &str,
+    password: Option<&str>,
 ) -> anyhow::Result<Uuid> {
     let name = name.trim();
     if name.is_empty() {
         anyhow::bail!("a name is required");
     }
+    if name.chars().count() > 200 {
+        anyhow::bail!("a name must be 200 characters or fewer");
+    }
     if find_user_id(conn, email.as_str()).await?.is_some() {
         anyhow::bail!("a user with email {} already exists", email.as_str());
     }
-    password::check_new(password).map_err(anyhow::Error::msg)?;
-    let hash = password::hash(password.to_string()).await?;
+    let hash = match password {
+        Some(password) => {
+            password::check_new(password, &[name, email.as_str()]).map_err(anyhow::Error::msg)?;
+            password::hash(password.to_string()).await?
+        }
+        // A hash of a random secret nobody holds: no password works until one is set.
+        None => password::hash(password::generate()).await?,
+    };
     let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)",
@@ -118,25 +127,73 @@ pub async fn add_user(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!("INSERT INTO user_roles (user_id, centre_id, role) VALUES ($1, $2, $3)", id, centre_id, role.as_str())
-        .execute(&mut *conn)
-        .await?;
     audit::record(
         conn,
         Event::new(by, "user.created", "user", Some(id))
-            .details(serde_json::json!({"email": email.as_str(), "name": name, "role": role, "centre_id": centre_id})),
+            .details(serde_json::json!({"email": email.as_str(), "name": name})),
     )
     .await?;
+    grant_role(conn, by, id, centre_id, role).await?;
     Ok(id)
 }
 
+/// Gives a person a role at a centre (nothing happens if they hold it already).
+pub async fn grant_role(
+    conn: &mut PgConnection,
+    by: Option<&Actor>,
+    user_id: Uuid,
+    centre_id: Uuid,
+    role: Role,
+) -> Result<bool, sqlx::Error> {
+    let granted = sqlx::query!(
+        "INSERT INTO user_roles (user_id, centre_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        user_id,
+        centre_id,
+        role.as_str()
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if granted {
+        audit::record(
+            conn,
+            Event::new(by, "user.role_granted", "user", Some(user_id))
+                .details(serde_json::json!({"role": role, "centre_id": centre_id})),
+        )
+        .await?;
+    }
+    Ok(granted)
+}
+
+/// Sets a password after checking it against the rules (the command line's reset).
 pub async fn set_password(conn: &mut PgConnection, user_id: Uuid, password: &str) -> anyhow::Result<()> {
-    password::check_new(password).map_err(anyhow::Error::msg)?;
-    let hash = password::hash(password.to_string()).await?;
-    sqlx::query!("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, hash).execute(&mut *conn).await?;
-    // A new password ends every session the old one opened.
-    sqlx::query!("DELETE FROM sessions WHERE data->>'user_id' = $1", user_id.to_string()).execute(&mut *conn).await?;
+    let user = sqlx::query!("SELECT name, email FROM users WHERE id = $1", user_id).fetch_one(&mut *conn).await?;
+    password::check_new(password, &[&user.name, &user.email]).map_err(anyhow::Error::msg)?;
+    store_password(conn, user_id, password, None).await?;
     audit::record(conn, Event::new(None, "user.password_reset", "user", Some(user_id))).await?;
+    Ok(())
+}
+
+/// Stores a new password hash and ends every session of the person except `keep` (the session
+/// that changed it, if any).
+pub async fn store_password(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    password: &str,
+    keep: Option<&str>,
+) -> anyhow::Result<()> {
+    let hash = password::hash(password.to_string()).await?;
+    sqlx::query!("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", user_id, hash)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query!(
+        "DELETE FROM sessions WHERE data->>'user_id' = $1 AND id IS DISTINCT FROM $2",
+        user_id.to_string(),
+        keep
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -236,6 +293,75 @@ async fn person_with_role(conn: &mut PgConnection, email: &str, role: Role) -> a
         anyhow::bail!("{email} does not have the {role} role");
     }
     Ok(id)
+}
+
+/// Lets an external verifier see a centre's portfolios from `starts_on` to `ends_on` inclusive.
+pub async fn grant_verifier_access(
+    conn: &mut PgConnection,
+    by: Option<&Actor>,
+    verifier_id: Uuid,
+    centre_id: Uuid,
+    starts_on: chrono::NaiveDate,
+    ends_on: chrono::NaiveDate,
+) -> anyhow::Result<Uuid> {
+    if ends_on < starts_on {
+        anyhow::bail!("the access must end on or after the day it starts");
+    }
+    let is_verifier = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM user_roles WHERE user_id = $1 AND role = 'eqa') AS "is!""#,
+        verifier_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !is_verifier {
+        anyhow::bail!("only an external verifier (role eqa) can be given verifier access");
+    }
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO verifier_grants (id, verifier_id, centre_id, starts_on, ends_on, granted_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        verifier_id,
+        centre_id,
+        starts_on,
+        ends_on,
+        by.map(|a| a.id)
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        Event::new(by, "verifier_access.granted", "user", Some(verifier_id)).details(
+            serde_json::json!({"grant_id": id, "centre_id": centre_id, "starts_on": starts_on, "ends_on": ends_on}),
+        ),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Ends a verifier's access at once.
+pub async fn revoke_verifier_access(
+    conn: &mut PgConnection,
+    by: &Actor,
+    grant_id: Uuid,
+    centre_id: Uuid,
+) -> anyhow::Result<()> {
+    let verifier = sqlx::query_scalar!(
+        "UPDATE verifier_grants SET revoked_at = now() WHERE id = $1 AND centre_id = $2 AND revoked_at IS NULL
+         RETURNING verifier_id",
+        grant_id,
+        centre_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no such access to revoke"))?;
+    audit::record(
+        conn,
+        Event::new(Some(by), "verifier_access.revoked", "user", Some(verifier))
+            .details(serde_json::json!({"grant_id": grant_id})),
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

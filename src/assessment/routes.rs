@@ -50,8 +50,8 @@ async fn portfolio_page(
     actor: Actor,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    let mut tx = state.pool.begin().await?;
-    let access = policy::enrolment(&mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let mut tx = state.begin(&actor).await?;
+    let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let progress = super::progress(&mut tx, id, &unit).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
@@ -95,8 +95,10 @@ fn decisions_from_form(fields: &[(String, String)]) -> Vec<DecisionInput> {
 }
 
 async fn decide(state: &AppState, actor: &Actor, evidence_id: Uuid, inputs: &[DecisionInput]) -> AppResult<Vec<Uuid>> {
-    let mut tx = state.pool.begin().await?;
-    let access = policy::evidence(&mut tx, actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
+    let mut tx = state.begin(actor).await?;
+    let access =
+        policy::evidence(&state.pool, &mut tx, actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id))
+            .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let ids = record_decisions(&mut tx, actor, &access, &unit, evidence_id, inputs).await?;
     tx.commit().await?;
@@ -125,9 +127,10 @@ async fn decide_api(
     Json(input): Json<DecisionInput>,
 ) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
     let ids = decide(&state, &actor, id, std::slice::from_ref(&input)).await?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.begin(&actor).await?;
     let item = evidence::load(&mut conn, id).await?;
-    let unit_id = policy::evidence(&mut conn, &actor, id, Action::View, Viewed::Evidence(id)).await?.unit_id;
+    let unit_id =
+        policy::evidence(&state.pool, &mut conn, &actor, id, Action::View, Viewed::Evidence(id)).await?.unit_id;
     let unit = catalogue::find_unit(&mut conn, None, Some(unit_id)).await?;
     let decisions = super::decisions_for_evidence(&mut conn, &unit, &item).await?;
     let decision = decisions.iter().flat_map(|c| c.history.iter()).find(|d| Some(&d.id) == ids.first());
@@ -142,14 +145,14 @@ async fn decide_api(
 }
 
 async fn list_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<EnrolmentSummary>>> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.begin(&actor).await?;
     let ids = policy::visible_enrolments(&mut conn, &actor).await?;
     Ok(Json(super::summaries(&mut conn, &ids).await?))
 }
 
 async fn progress_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Progress>> {
-    let mut tx = state.pool.begin().await?;
-    let access = policy::enrolment(&mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let mut tx = state.begin(&actor).await?;
+    let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let progress = super::progress(&mut tx, id, &unit).await?;
     tx.commit().await?;

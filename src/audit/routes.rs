@@ -32,8 +32,8 @@ struct HistoryPage {
 }
 
 async fn load(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Vec<RecordedEvent>, Uuid)> {
-    let mut tx = state.pool.begin().await?;
-    let access = policy::enrolment(&mut tx, actor, id, Action::View, Viewed::History).await?;
+    let mut tx = state.begin(actor).await?;
+    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::History).await?;
     let events = super::history(&mut tx, Some(id), 500).await?;
     tx.commit().await?;
     Ok((events, access.learner_id))
@@ -46,7 +46,7 @@ async fn history_page(
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
     let (events, learner_id) = load(&state, &actor, id).await?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.begin(&actor).await?;
     let learner = crate::accounts::load_actor(&mut conn, learner_id).await?.ok_or(AppError::NotFound("learner"))?;
     render(StatusCode::OK, &HistoryPage { nav, enrolment_id: id, learner_name: learner.name, events })
 }
@@ -64,7 +64,7 @@ async fn verify_api(State(state): State<AppState>, actor: Actor) -> AppResult<Js
     if !(actor.has_role(Role::Admin) || actor.has_role(Role::Eqa)) {
         return Err(AppError::Forbidden("Only administrators and external verifiers can check the audit trail".into()));
     }
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.begin(&actor).await?;
     Ok(Json(super::verify(&mut conn).await?))
 }
 

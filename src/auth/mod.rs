@@ -5,6 +5,7 @@ pub mod password;
 pub mod policy;
 mod routes;
 pub mod session_store;
+pub mod throttle;
 pub mod tokens;
 
 use std::fmt;
@@ -23,6 +24,12 @@ pub use routes::router;
 
 /// Session key holding the signed-in user's id.
 const USER_KEY: &str = "user_id";
+/// Session key holding when the person signed in (Unix seconds).
+const SIGNED_IN_KEY: &str = "signed_in_at";
+/// A session ends after this long without a request...
+pub const IDLE_TIMEOUT_SECS: i64 = 60 * 60;
+/// ...and in any case this long after signing in.
+pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +107,11 @@ impl Actor {
         self.roles.iter().any(|r| r.role == role && r.centre_id == centre_id)
     }
 
+    /// Someone whose only role is external verifier: their requests run read-only.
+    pub fn is_verifier_only(&self) -> bool {
+        !self.roles.is_empty() && self.roles.iter().all(|r| r.role == Role::Eqa)
+    }
+
     /// The role to name in records when no relation to a particular learner applies.
     pub fn primary_role(&self) -> Option<Role> {
         Role::ALL.into_iter().find(|role| self.has_role(*role))
@@ -127,6 +139,13 @@ impl FromRequestParts<AppState> for Actor {
                 .await
                 .map_err(|(_, message)| AppError::Unexpected(anyhow::anyhow!(message)))?;
             let user_id: Option<Uuid> = session.get(USER_KEY).await.map_err(|e| AppError::Unexpected(e.into()))?;
+            let signed_in_at: Option<i64> =
+                session.get(SIGNED_IN_KEY).await.map_err(|e| AppError::Unexpected(e.into()))?;
+            let expired = signed_in_at.is_none_or(|t| chrono::Utc::now().timestamp() - t > ABSOLUTE_TIMEOUT_SECS);
+            if user_id.is_some() && expired {
+                end_session(&session).await?;
+                return Err(AppError::Unauthenticated);
+            }
             user_id.ok_or(AppError::Unauthenticated)?
         };
         let mut conn = state.pool.acquire().await?;
@@ -137,10 +156,32 @@ impl FromRequestParts<AppState> for Actor {
     }
 }
 
+/// The address a request came from: the connection's peer, or when configured as behind a
+/// reverse proxy, the address that proxy appended to `X-Forwarded-For`.
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if state.config.behind_proxy
+            && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+            && let Some(last) = forwarded.rsplit(',').next().map(str::trim).filter(|a| !a.is_empty())
+        {
+            return Ok(ClientAddress(last.to_string()));
+        }
+        let peer =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(ClientAddress(peer.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
 /// Starts a signed-in session under a fresh session id (no fixation).
 pub async fn begin_session(session: &Session, user_id: Uuid) -> Result<String, AppError> {
     session.cycle_id().await.map_err(|e| AppError::Unexpected(e.into()))?;
     session.insert(USER_KEY, user_id).await.map_err(|e| AppError::Unexpected(e.into()))?;
+    session.insert(SIGNED_IN_KEY, chrono::Utc::now().timestamp()).await.map_err(|e| AppError::Unexpected(e.into()))?;
     csrf::renew(session).await
 }
 

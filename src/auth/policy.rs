@@ -3,7 +3,7 @@
 //! is "not found" (its existence is not disclosed); one they may see but not change is
 //! "forbidden". Every view by an external verifier is written to the audit trail.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{Actor, Role};
@@ -67,8 +67,10 @@ pub enum Viewed {
     File(Uuid, Uuid),
 }
 
-/// Loads an enrolment for `action`, or refuses.
+/// Loads an enrolment for `action`, or refuses. A verifier's view is recorded through `pool` in a
+/// transaction of its own, since their request's own transaction is read-only.
 pub async fn enrolment(
+    pool: &PgPool,
     conn: &mut PgConnection,
     actor: &Actor,
     enrolment_id: Uuid,
@@ -88,7 +90,7 @@ pub async fn enrolment(
         Relation::Assessor
     } else if row.iqa_id == Some(actor.id) {
         Relation::Iqa
-    } else if actor.has_role_at(Role::Eqa, row.centre_id) {
+    } else if actor.has_role(Role::Eqa) && verifier_centres(conn, actor).await?.contains(&row.centre_id) {
         Relation::Verifier
     } else {
         return Err(AppError::NotFound("enrolment"));
@@ -110,14 +112,16 @@ pub async fn enrolment(
                 ("verifier.opened_file", "evidence_file", file, serde_json::json!({"evidence_id": evidence}))
             }
         };
+        let mut views = pool.begin().await?;
         audit::record(
-            conn,
+            &mut views,
             Event::new(Some(actor), action, subject_type, Some(subject_id))
                 .as_role(Role::Eqa)
                 .enrolment(row.id)
                 .details(details),
         )
         .await?;
+        views.commit().await?;
     }
     Ok(EnrolmentAccess {
         id: row.id,
@@ -132,6 +136,7 @@ pub async fn enrolment(
 
 /// Loads the enrolment an evidence item belongs to, for `action` on that item.
 pub async fn evidence(
+    pool: &PgPool,
     conn: &mut PgConnection,
     actor: &Actor,
     evidence_id: Uuid,
@@ -142,7 +147,7 @@ pub async fn evidence(
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(AppError::NotFound("evidence item"))?;
-    enrolment(conn, actor, enrolment_id, action, viewed).await.map_err(|error| match error {
+    enrolment(pool, conn, actor, enrolment_id, action, viewed).await.map_err(|error| match error {
         AppError::NotFound(_) => AppError::NotFound("evidence item"),
         other => other,
     })
@@ -157,6 +162,21 @@ pub async fn visible_enrolments(conn: &mut PgConnection, actor: &Actor) -> Resul
          ORDER BY enrolled_at",
         actor.id,
         &eqa_centres
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Centres an external verifier may see today: granted by the centre for a window that includes
+/// today and not revoked. Access ends by itself when the window closes.
+pub async fn verifier_centres(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
+    if !actor.has_role(Role::Eqa) {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar!(
+        "SELECT DISTINCT centre_id FROM verifier_grants
+         WHERE verifier_id = $1 AND revoked_at IS NULL AND current_date BETWEEN starts_on AND ends_on",
+        actor.id
     )
     .fetch_all(conn)
     .await

@@ -9,7 +9,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{Actor, begin_session, end_session, password};
+use super::{Actor, ClientAddress, begin_session, end_session, password, throttle};
 use crate::AppState;
 use crate::error::{AppError, AppResult, FieldError};
 use crate::web::{Nav, render};
@@ -61,7 +61,8 @@ async fn login_page(nav: Nav, Query(query): Query<NextQuery>) -> AppResult<Respo
 }
 
 /// Checks an email and password; the same message for an unknown email and a wrong password.
-async fn authenticate(state: &AppState, credentials: &Credentials) -> AppResult<uuid::Uuid> {
+/// Repeated failures are slowed down (429 with Retry-After) by `throttle`.
+async fn authenticate(state: &AppState, client: &ClientAddress, credentials: &Credentials) -> AppResult<uuid::Uuid> {
     let mut missing = Vec::new();
     if credentials.email.trim().is_empty() {
         missing.push(FieldError::new("email", "Enter your email address"));
@@ -73,8 +74,14 @@ async fn authenticate(state: &AppState, credentials: &Credentials) -> AppResult<
         return Err(AppError::Invalid(missing));
     }
     let mut conn = state.pool.acquire().await?;
+    if let Some(wait) = throttle::wait_before_attempt(&mut conn, &credentials.email, &client.0).await? {
+        let seconds = wait.as_secs() + 1;
+        return Err(AppError::TooManyRequests {
+            message: format!("Too many failed sign-in attempts. Wait {seconds} seconds, then try again."),
+            retry_after_secs: seconds,
+        });
+    }
     let found = crate::accounts::credentials(&mut conn, &credentials.email).await?;
-    drop(conn);
     // Verify against a dummy hash for unknown emails so timing does not reveal which exist.
     let (user_id, hash) = match found {
         Some((id, hash)) => (Some(id), hash),
@@ -82,18 +89,25 @@ async fn authenticate(state: &AppState, credentials: &Credentials) -> AppResult<
     };
     let ok = password::verify(credentials.password.clone(), hash).await?;
     match (user_id, ok) {
-        (Some(id), true) => Ok(id),
-        _ => Err(AppError::BadCredentials("The email address or password is not correct".into())),
+        (Some(id), true) => {
+            throttle::clear(&mut conn, &credentials.email, &client.0).await?;
+            Ok(id)
+        }
+        _ => {
+            throttle::record_failure(&mut conn, &credentials.email, &client.0).await?;
+            Err(AppError::BadCredentials("The email address or password is not correct".into()))
+        }
     }
 }
 
 async fn login_form(
     State(state): State<AppState>,
+    client: ClientAddress,
     nav: Nav,
     session: Session,
     Form(form): Form<Credentials>,
 ) -> AppResult<Response> {
-    match authenticate(&state, &form).await {
+    match authenticate(&state, &client, &form).await {
         Ok(user_id) => {
             begin_session(&session, user_id).await?;
             Ok(Redirect::to(&safe_next(&form.next)).into_response())
@@ -118,10 +132,11 @@ async fn logout_form(session: Session) -> AppResult<Redirect> {
 
 async fn api_login(
     State(state): State<AppState>,
+    client: ClientAddress,
     session: Session,
     Json(credentials): Json<Credentials>,
 ) -> AppResult<Json<ApiSession>> {
-    let user_id = authenticate(&state, &credentials).await?;
+    let user_id = authenticate(&state, &client, &credentials).await?;
     let csrf_token = begin_session(&session, user_id).await?;
     let mut conn = state.pool.acquire().await?;
     let user = crate::accounts::load_actor(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;

@@ -130,11 +130,22 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
             &Email::parse(email).map_err(anyhow::Error::msg)?,
             name,
             *role,
-            &password,
+            Some(&password),
         )
         .await?;
         logins.push(Login { role: *role, name: name.to_string(), email: email.to_string(), password });
     }
+    let verifier = accounts::find_user_id(&mut tx, PEOPLE[4].2).await?.expect("verifier created");
+    let today = Utc::now().date_naive();
+    accounts::grant_verifier_access(
+        &mut tx,
+        None,
+        verifier,
+        centre,
+        today - Duration::days(7),
+        today + Duration::days(90),
+    )
+    .await?;
     let learners: Vec<&str> = PEOPLE.iter().filter(|p| p.0 == Role::Learner).map(|p| p.2).collect();
     let mut enrolments = Vec::new();
     for (index, learner) in learners.iter().enumerate() {
@@ -143,7 +154,6 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     }
     tx.commit().await?;
 
-    let today = Utc::now().date_naive();
     let weeks_ago = |n: i64| today - Duration::weeks(n);
     let all: Vec<&str> = [
         "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "2.1", "2.2", "2.3", "3.1", "3.2", "3.3", "3.4", "3.5",
@@ -355,7 +365,7 @@ async fn add(
         .fetch_one(&mut *tx)
         .await?;
     let actor = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
-    let access = policy::enrolment(&mut tx, &actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio).await?;
+    let access = policy::enrolment(pool, &mut tx, &actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let raw = RawEvidence {
         title: title.into(),
@@ -390,7 +400,8 @@ async fn judge_as(
     let mut tx = pool.begin().await?;
     let assessor_id = accounts::find_user_id(&mut tx, assessor).await?.expect("demo assessor exists");
     let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
-    let access = policy::evidence(&mut tx, &actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
+    let access =
+        policy::evidence(pool, &mut tx, &actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let inputs: Vec<DecisionInput> = decisions
         .iter()

@@ -5,7 +5,7 @@ use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tower::ServiceExt;
@@ -21,6 +21,9 @@ use crate::auth::policy::{self, Action, Relation, Viewed};
 use crate::catalogue::{self, Unit};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::web::{Nav, render};
+
+/// Stored files run no script and may be framed only by our own pages (the PDF preview).
+pub const FILE_SECURITY_POLICY: &str = "script-src 'none'; object-src 'self'; frame-ancestors 'self'";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -123,8 +126,8 @@ impl NewEvidencePage {
 }
 
 async fn new_page(State(state): State<AppState>, nav: Nav, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
-    let mut conn = state.pool.acquire().await?;
-    let access = policy::enrolment(&mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
+    let mut conn = state.begin(&actor).await?;
+    let access = policy::enrolment(&state.pool, &mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await?;
     let raw = RawEvidence { occurred_on: chrono::Local::now().date_naive().to_string(), ..Default::default() };
     render(StatusCode::OK, &NewEvidencePage::new(nav, id, &unit, &raw, vec![], state.config.max_upload))
@@ -139,8 +142,8 @@ async fn receive(
     csrf: Option<&PendingCheck>,
 ) -> Result<Uuid, (AppError, RawEvidence, Option<Unit>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
-    let mut conn = state.pool.acquire().await.map_err(|e| fail(e.into()))?;
-    let access = policy::enrolment(&mut conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
+    let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
+    let access = policy::enrolment(&state.pool, &mut conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
         .await
         .map_err(fail)?;
     let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await.map_err(fail)?;
@@ -156,7 +159,7 @@ async fn receive(
         Err(errors) => return Err((AppError::Invalid(errors), submission.raw, Some(unit))),
     };
     let result = async {
-        let mut tx = state.pool.begin().await?;
+        let mut tx = state.begin(actor).await?;
         let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
         tx.commit().await?;
         Ok::<Uuid, AppError>(id)
@@ -198,7 +201,7 @@ async fn create_api(
     multipart: Multipart,
 ) -> AppResult<Response> {
     let evidence_id = receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.begin(&actor).await?;
     let item = super::load(&mut conn, evidence_id).await?;
     let mut response = (StatusCode::CREATED, Json(item)).into_response();
     let location = HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
@@ -215,8 +218,8 @@ struct EvidenceView {
 }
 
 async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EvidenceView, Relation, Unit)> {
-    let mut tx = state.pool.begin().await?;
-    let access = policy::evidence(&mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
+    let mut tx = state.begin(actor).await?;
+    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
     let item = super::load(&mut tx, id).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let assessment = assessment::decisions_for_evidence(&mut tx, &unit, &item).await?;
@@ -306,8 +309,8 @@ async fn download(
     axum::extract::Query(query): axum::extract::Query<DownloadQuery>,
     request: Request,
 ) -> AppResult<Response> {
-    let mut tx = state.pool.begin().await?;
-    policy::evidence(&mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
+    let mut tx = state.begin(&actor).await?;
+    policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
     let file = super::file(&mut tx, id, file_id).await?;
     tx.commit().await?;
     let path = state.store.blob_path(&file.sha256);
@@ -332,6 +335,8 @@ async fn download(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(inline, &file.name));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_SECURITY_POLICY));
+    headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("SAMEORIGIN"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     if file.content_type.starts_with("text/") {
         let with_charset = format!("{}; charset=utf-8", file.content_type);

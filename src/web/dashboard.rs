@@ -36,10 +36,10 @@ impl Dashboard {
 }
 
 pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppResult<Response> {
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.begin(&actor).await?;
     let visible = crate::auth::policy::visible_enrolments(&mut conn, &actor).await?;
     let all = assessment::summaries(&mut conn, &visible).await?;
-    let eqa_centres: Vec<_> = actor.roles.iter().filter(|r| r.role == Role::Eqa).map(|r| r.centre_id).collect();
+    let eqa_centres = crate::auth::policy::verifier_centres(&mut conn, &actor).await?;
     let enrolment_centres =
         sqlx::query!("SELECT id, centre_id, assessor_id, iqa_id FROM enrolments WHERE id = ANY($1)", &visible)
             .fetch_all(&mut *conn)

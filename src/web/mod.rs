@@ -94,10 +94,15 @@ pub async fn html_errors(request: Request, next: Next) -> Response {
     }
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let page = ErrorPage { nav: Nav::signed_out(), problem: &problem };
-    match page.render() {
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let mut page = match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(_) => (status, problem.detail.clone()).into_response(),
+    };
+    if let Some(value) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
     }
+    page
 }
 
 async fn home(actor: Option<Actor>) -> Redirect {

@@ -104,7 +104,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            axum::serve(listener, eportfolio::app(state)).await.unwrap();
+            let service = eportfolio::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
         });
         let mut conn = pool.acquire().await.unwrap();
         let centre = accounts::ensure_centre(&mut conn, "Test Centre").await.unwrap();
@@ -119,10 +120,17 @@ impl TestApp {
         );
         let password = format!("correct horse {}", Uuid::new_v4().simple());
         let mut conn = self.pool.acquire().await.unwrap();
-        let id =
-            accounts::add_user(&mut conn, None, self.centre, &Email::parse(&email).unwrap(), name, role, &password)
-                .await
-                .unwrap();
+        let id = accounts::add_user(
+            &mut conn,
+            None,
+            self.centre,
+            &Email::parse(&email).unwrap(),
+            name,
+            role,
+            Some(&password),
+        )
+        .await
+        .unwrap();
         TestUser { id, email, password }
     }
 
@@ -133,6 +141,22 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Gives a verifier access to the test centre from `from_days` to `to_days` around today.
+    pub async fn grant_verifier(&self, verifier: &TestUser, from_days: i64, to_days: i64) -> Uuid {
+        let today = chrono::Utc::now().date_naive();
+        let mut conn = self.pool.acquire().await.unwrap();
+        accounts::grant_verifier_access(
+            &mut conn,
+            None,
+            verifier.id,
+            self.centre,
+            today + chrono::Duration::days(from_days),
+            today + chrono::Duration::days(to_days),
+        )
+        .await
+        .unwrap()
+    }
+
     /// A learner, an assessor, an IQA and a verifier at the centre, the learner enrolled on CC20.
     pub async fn cast(&self) -> Cast {
         let learner = self.add_user(Role::Learner, "Lee Learner").await;
@@ -140,6 +164,7 @@ impl TestApp {
         let iqa = self.add_user(Role::Iqa, "Ian Quality").await;
         let verifier = self.add_user(Role::Eqa, "Vera Verifier").await;
         let enrolment = self.enrol(&learner, &assessor, Some(&iqa)).await;
+        self.grant_verifier(&verifier, -30, 30).await;
         Cast { learner, assessor, iqa, verifier, enrolment }
     }
 
