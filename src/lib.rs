@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(web::router())
         .merge(auth::router())
+        .merge(accounts::router())
         .merge(catalogue::router())
         .merge(evidence::router())
         .merge(assessment::router())

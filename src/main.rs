@@ -171,7 +171,7 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
         }
         Command::User(UserCommand::List) => {
             let mut conn = pool.acquire().await?;
-            for user in accounts::list_users(&mut conn).await? {
+            for user in accounts::list_users(&mut conn, None).await? {
                 let disabled = if user.disabled { " (disabled)" } else { "" };
                 println!("{}\t{}\t{}{disabled}", user.email, user.name, user.roles.join(","));
             }
@@ -200,9 +200,9 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             let id = accounts::find_user_id(&mut tx, &email)
                 .await?
                 .with_context(|| format!("no user with email {email}"))?;
-            let token = tokens::create(&mut tx, id, &label).await?;
+            let created = tokens::create(&mut tx, id, &label).await?;
             tx.commit().await?;
-            println!("{token}");
+            println!("{}", created.token);
         }
         Command::Unit(UnitCommand::Import { file }) => {
             let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;

@@ -1,6 +1,11 @@
 //! People and their places: centres, user accounts, roles per centre, and enrolments of
 //! learners on units with their assessor and IQA.
 
+pub mod import;
+mod routes;
+
+pub use routes::router;
+
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -197,12 +202,16 @@ pub async fn store_password(
     Ok(())
 }
 
-pub async fn list_users(conn: &mut PgConnection) -> Result<Vec<UserSummary>, sqlx::Error> {
+/// Everyone (`centre` None, for the command line) or the people holding a role at one centre,
+/// with their roles there.
+pub async fn list_users(conn: &mut PgConnection, centre: Option<Uuid>) -> Result<Vec<UserSummary>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT u.id, u.email, u.name, u.disabled_at IS NOT NULL AS "disabled!",
                   coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
-           FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
-           GROUP BY u.id ORDER BY lower(u.email)"#
+           FROM users u LEFT JOIN user_roles r ON r.user_id = u.id AND ($1::uuid IS NULL OR r.centre_id = $1)
+           WHERE $1::uuid IS NULL OR EXISTS (SELECT 1 FROM user_roles x WHERE x.user_id = u.id AND x.centre_id = $1)
+           GROUP BY u.id ORDER BY lower(u.name), lower(u.email)"#,
+        centre
     )
     .fetch_all(conn)
     .await?;
@@ -269,6 +278,17 @@ pub async fn enrol(
     if inserted.rows_affected() == 0 {
         anyhow::bail!("{learner} is already enrolled on {}", unit.summary.code);
     }
+    sqlx::query!(
+        "INSERT INTO enrolment_assignments (id, enrolment_id, assessor_id, iqa_id, assigned_by, reason)
+         VALUES ($1, $2, $3, $4, $5, 'Enrolled')",
+        Uuid::new_v4(),
+        id,
+        assessor_id,
+        iqa_id,
+        by.map(|a| a.id)
+    )
+    .execute(&mut *conn)
+    .await?;
     audit::record(
         conn,
         Event::new(by, "enrolment.created", "enrolment", Some(id))
@@ -293,6 +313,233 @@ async fn person_with_role(conn: &mut PgConnection, email: &str, role: Role) -> a
         anyhow::bail!("{email} does not have the {role} role");
     }
     Ok(id)
+}
+
+/// Changes a person's name and email.
+pub async fn update_user(
+    conn: &mut PgConnection,
+    by: &Actor,
+    user_id: Uuid,
+    name: &str,
+    email: &Email,
+) -> anyhow::Result<()> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        anyhow::bail!("a name of 1 to 200 characters is required");
+    }
+    if let Some(other) = find_user_id(conn, email.as_str()).await?
+        && other != user_id
+    {
+        anyhow::bail!("another person already uses the email {}", email.as_str());
+    }
+    let before = sqlx::query!("SELECT name, email FROM users WHERE id = $1", user_id).fetch_one(&mut *conn).await?;
+    sqlx::query!(
+        "UPDATE users SET name = $2, email = $3, updated_at = now() WHERE id = $1",
+        user_id,
+        name,
+        email.as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        Event::new(Some(by), "user.updated", "user", Some(user_id)).details(serde_json::json!({
+            "name": {"from": before.name, "to": name},
+            "email": {"from": before.email, "to": email.as_str()},
+        })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets exactly which roles a person holds at a centre, recording each grant and removal.
+pub async fn set_roles(
+    conn: &mut PgConnection,
+    by: &Actor,
+    user_id: Uuid,
+    centre_id: Uuid,
+    roles: &[Role],
+) -> anyhow::Result<()> {
+    for role in Role::ALL {
+        if roles.contains(&role) {
+            grant_role(conn, Some(by), user_id, centre_id, role).await?;
+        } else {
+            let removed = sqlx::query!(
+                "DELETE FROM user_roles WHERE user_id = $1 AND centre_id = $2 AND role = $3",
+                user_id,
+                centre_id,
+                role.as_str()
+            )
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if removed == 1 {
+                audit::record(
+                    conn,
+                    Event::new(Some(by), "user.role_removed", "user", Some(user_id))
+                        .details(serde_json::json!({"role": role, "centre_id": centre_id})),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Disables (every session ends, sign-in refused) or re-enables an account.
+pub async fn set_disabled(conn: &mut PgConnection, by: &Actor, user_id: Uuid, disabled: bool) -> anyhow::Result<()> {
+    if disabled && by.id == user_id {
+        anyhow::bail!("you cannot disable your own account");
+    }
+    sqlx::query!(
+        "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END, updated_at = now() WHERE id = $1",
+        user_id,
+        disabled
+    )
+    .execute(&mut *conn)
+    .await?;
+    if disabled {
+        sqlx::query!("DELETE FROM sessions WHERE data->>'user_id' = $1", user_id.to_string())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query!("UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let action = if disabled { "user.disabled" } else { "user.enabled" };
+    audit::record(conn, Event::new(Some(by), action, "user", Some(user_id))).await?;
+    Ok(())
+}
+
+/// One period of an enrolment with an assessor and IQA.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assignment {
+    pub assessor_name: String,
+    pub iqa_name: Option<String>,
+    pub assigned_at: chrono::DateTime<chrono::Utc>,
+    pub assigned_by: Option<String>,
+    pub reason: String,
+}
+
+pub async fn assignments(conn: &mut PgConnection, enrolment_id: Uuid) -> Result<Vec<Assignment>, sqlx::Error> {
+    sqlx::query_as!(
+        Assignment,
+        r#"SELECT a.name AS assessor_name, q.name AS "iqa_name?", x.assigned_at, b.name AS "assigned_by?", x.reason
+           FROM enrolment_assignments x JOIN users a ON a.id = x.assessor_id
+           LEFT JOIN users q ON q.id = x.iqa_id LEFT JOIN users b ON b.id = x.assigned_by
+           WHERE x.enrolment_id = $1 ORDER BY x.assigned_at DESC"#,
+        enrolment_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Moves a learner to another assessor (and IQA). The earlier assignment stays in the history.
+pub async fn reassign(
+    conn: &mut PgConnection,
+    by: &Actor,
+    enrolment_id: Uuid,
+    assessor: &str,
+    iqa: Option<&str>,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        anyhow::bail!("give a reason for the change; it is kept with the learner's record");
+    }
+    let enrolment = sqlx::query!("SELECT centre_id, learner_id FROM enrolments WHERE id = $1 FOR UPDATE", enrolment_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let assessor_id = person_with_role_at(conn, assessor, Role::Assessor, enrolment.centre_id).await?;
+    if assessor_id == enrolment.learner_id {
+        anyhow::bail!("a learner cannot be their own assessor");
+    }
+    let iqa_id = match iqa.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => {
+            let id = person_with_role_at(conn, email, Role::Iqa, enrolment.centre_id).await?;
+            if id == assessor_id {
+                anyhow::bail!("the IQA must not be the learner's assessor: an IQA never samples their own decisions");
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    sqlx::query!(
+        "UPDATE enrolments SET assessor_id = $2, iqa_id = $3 WHERE id = $1",
+        enrolment_id,
+        assessor_id,
+        iqa_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO enrolment_assignments (id, enrolment_id, assessor_id, iqa_id, assigned_by, reason)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        Uuid::new_v4(),
+        enrolment_id,
+        assessor_id,
+        iqa_id,
+        by.id,
+        reason
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        Event::new(Some(by), "enrolment.reassigned", "enrolment", Some(enrolment_id))
+            .enrolment(enrolment_id)
+            .details(serde_json::json!({"assessor_id": assessor_id, "iqa_id": iqa_id, "reason": reason})),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn person_with_role_at(
+    conn: &mut PgConnection,
+    email: &str,
+    role: Role,
+    centre_id: Uuid,
+) -> anyhow::Result<Uuid> {
+    let id = find_user_id(conn, email).await?.ok_or_else(|| anyhow::anyhow!("no user with email {}", email.trim()))?;
+    let has = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM user_roles r JOIN users u ON u.id = r.user_id
+                          WHERE r.user_id = $1 AND r.role = $2 AND r.centre_id = $3 AND u.disabled_at IS NULL) AS "has!""#,
+        id,
+        role.as_str(),
+        centre_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !has {
+        anyhow::bail!("{} is not an active {} at this centre", email.trim(), role.label().to_lowercase());
+    }
+    Ok(id)
+}
+
+/// A verifier's access to a centre, for the administrator's list.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifierGrant {
+    pub id: Uuid,
+    pub verifier_name: String,
+    pub verifier_email: String,
+    pub starts_on: chrono::NaiveDate,
+    pub ends_on: chrono::NaiveDate,
+    pub revoked: bool,
+    pub current: bool,
+}
+
+pub async fn verifier_grants(conn: &mut PgConnection, centre_id: Uuid) -> Result<Vec<VerifierGrant>, sqlx::Error> {
+    sqlx::query_as!(
+        VerifierGrant,
+        r#"SELECT g.id, u.name AS verifier_name, u.email AS verifier_email, g.starts_on, g.ends_on,
+                  g.revoked_at IS NOT NULL AS "revoked!",
+                  (g.revoked_at IS NULL AND current_date BETWEEN g.starts_on AND g.ends_on) AS "current!"
+           FROM verifier_grants g JOIN users u ON u.id = g.verifier_id
+           WHERE g.centre_id = $1 ORDER BY g.ends_on DESC"#,
+        centre_id
+    )
+    .fetch_all(conn)
+    .await
 }
 
 /// Lets an external verifier see a centre's portfolios from `starts_on` to `ends_on` inclusive.

@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod password;
+pub mod password_links;
 pub mod policy;
 mod routes;
 pub mod session_store;
@@ -101,10 +102,6 @@ pub struct Actor {
 impl Actor {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.iter().any(|r| r.role == role)
-    }
-
-    pub fn has_role_at(&self, role: Role, centre_id: Uuid) -> bool {
-        self.roles.iter().any(|r| r.role == role && r.centre_id == centre_id)
     }
 
     /// Someone whose only role is external verifier: their requests run read-only.

@@ -54,7 +54,10 @@ pub async fn holder(conn: &mut PgConnection, token: &str) -> AppResult<(Uuid, St
     .await?
     .ok_or(AppError::NotFound("password link"))?;
     if row.used_at.is_some() {
-        return Err(AppError::Conflict("This link has already been used. Ask your centre for a new one.".into(), vec![]));
+        return Err(AppError::Conflict(
+            "This link has already been used. Ask your centre for a new one.".into(),
+            vec![],
+        ));
     }
     if row.expires_at < Utc::now() {
         return Err(AppError::Conflict("This link has expired. Ask your centre for a new one.".into(), vec![]));
@@ -65,7 +68,8 @@ pub async fn holder(conn: &mut PgConnection, token: &str) -> AppResult<(Uuid, St
 /// Sets the password through a link, which then stops working; every session of the person ends.
 pub async fn redeem(conn: &mut PgConnection, token: &str, password: &str) -> AppResult<Uuid> {
     let (user_id, name, email) = holder(conn, token).await?;
-    super::password::check_new(password, &[&name, &email]).map_err(|m| AppError::Invalid(vec![FieldError::new("password", m)]))?;
+    super::password::check_new(password, &[&name, &email])
+        .map_err(|m| AppError::Invalid(vec![FieldError::new("password", m)]))?;
     let used = sqlx::query!(
         "UPDATE password_links SET used_at = now() WHERE token_sha256 = $1 AND used_at IS NULL",
         digest(token)
@@ -73,7 +77,10 @@ pub async fn redeem(conn: &mut PgConnection, token: &str, password: &str) -> App
     .execute(&mut *conn)
     .await?;
     if used.rows_affected() != 1 {
-        return Err(AppError::Conflict("This link has already been used. Ask your centre for a new one.".into(), vec![]));
+        return Err(AppError::Conflict(
+            "This link has already been used. Ask your centre for a new one.".into(),
+            vec![],
+        ));
     }
     crate::accounts::store_password(conn, user_id, password, None).await?;
     audit::record(conn, Event::new(None, "user.password_set_by_link", "user", Some(user_id))).await?;

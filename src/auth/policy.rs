@@ -155,7 +155,7 @@ pub async fn evidence(
 
 /// Enrolment ids the caller may see, for lists and dashboards.
 pub async fn visible_enrolments(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
-    let eqa_centres: Vec<Uuid> = actor.roles.iter().filter(|r| r.role == Role::Eqa).map(|r| r.centre_id).collect();
+    let eqa_centres = verifier_centres(conn, actor).await?;
     sqlx::query_scalar!(
         "SELECT id FROM enrolments
          WHERE learner_id = $1 OR assessor_id = $1 OR iqa_id = $1 OR centre_id = ANY($2)
@@ -180,4 +180,40 @@ pub async fn verifier_centres(conn: &mut PgConnection, actor: &Actor) -> Result<
     )
     .fetch_all(conn)
     .await
+}
+
+/// The centre an administrator administers, or a refusal for anyone else.
+pub fn admin_centre(actor: &Actor) -> AppResult<Uuid> {
+    actor
+        .roles
+        .iter()
+        .find(|r| r.role == Role::Admin)
+        .map(|r| r.centre_id)
+        .ok_or_else(|| AppError::Forbidden("Only the centre's administrators can do this".into()))
+}
+
+/// A person an administrator may manage: someone holding a role at the administrator's centre.
+pub async fn person_at_centre(conn: &mut PgConnection, actor: &Actor, user_id: Uuid) -> AppResult<Uuid> {
+    let centre = admin_centre(actor)?;
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM user_roles WHERE user_id = $1 AND centre_id = $2) AS "found!""#,
+        user_id,
+        centre
+    )
+    .fetch_one(conn)
+    .await?;
+    if found { Ok(centre) } else { Err(AppError::NotFound("person")) }
+}
+
+/// An enrolment at the administrator's centre.
+pub async fn enrolment_at_centre(conn: &mut PgConnection, actor: &Actor, enrolment_id: Uuid) -> AppResult<Uuid> {
+    let centre = admin_centre(actor)?;
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM enrolments WHERE id = $1 AND centre_id = $2) AS "found!""#,
+        enrolment_id,
+        centre
+    )
+    .fetch_one(conn)
+    .await?;
+    if found { Ok(centre) } else { Err(AppError::NotFound("enrolment")) }
 }

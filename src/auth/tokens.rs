@@ -11,19 +11,38 @@ fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Creates a token for `user_id` and returns it; it cannot be read back later.
-pub async fn create(conn: &mut PgConnection, user_id: Uuid, label: &str) -> anyhow::Result<String> {
+/// A token just created: its id and the token itself, which cannot be read back later.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewToken {
+    pub id: Uuid,
+    pub label: String,
+    pub token: String,
+}
+
+/// Creates a personal API token for `user_id`.
+pub async fn create(conn: &mut PgConnection, user_id: Uuid, label: &str) -> anyhow::Result<NewToken> {
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 100 {
+        anyhow::bail!("give the token a name of 1 to 100 characters, such as the script that will use it");
+    }
     let token = format!("{PREFIX}{}", hex::encode(rand::rng().random::<[u8; 32]>()));
+    let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO api_tokens (id, user_id, token_sha256, label) VALUES ($1, $2, $3, $4)",
-        Uuid::new_v4(),
+        id,
         user_id,
         digest(&token),
         label
     )
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(token)
+    crate::audit::record(
+        conn,
+        crate::audit::Event::new(None, "token.created", "user", Some(user_id))
+            .details(serde_json::json!({"token_id": id, "label": label})),
+    )
+    .await?;
+    Ok(NewToken { id, label: label.to_string(), token })
 }
 
 /// The user a live token belongs to.
@@ -39,4 +58,36 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Uuid>, sq
     )
     .fetch_optional(pool)
     .await
+}
+
+/// A token as its owner sees it in their list (never the token itself).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub label: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub async fn list(conn: &mut PgConnection, user_id: Uuid) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    sqlx::query_as!(
+        TokenInfo,
+        "SELECT id, label, created_at, last_used_at FROM api_tokens
+         WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC",
+        user_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes one of the owner's tokens; false if they have no such live token.
+pub async fn revoke(conn: &mut PgConnection, user_id: Uuid, token_id: Uuid) -> Result<bool, sqlx::Error> {
+    let revoked = sqlx::query!(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        token_id,
+        user_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(revoked.rows_affected() == 1)
 }

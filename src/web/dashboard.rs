@@ -9,7 +9,6 @@ use axum::response::Response;
 
 use super::{Nav, render};
 use crate::AppState;
-use crate::accounts::{self, UserSummary};
 use crate::assessment::{self, EnrolmentSummary};
 use crate::auth::{Actor, Role};
 use crate::error::AppResult;
@@ -26,7 +25,7 @@ struct Dashboard {
     is_assessor: bool,
     is_iqa: bool,
     is_eqa: bool,
-    users: Option<Vec<UserSummary>>,
+    is_admin: bool,
 }
 
 impl Dashboard {
@@ -56,7 +55,7 @@ pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppR
         is_assessor: actor.has_role(Role::Assessor),
         is_iqa: actor.has_role(Role::Iqa),
         is_eqa: actor.has_role(Role::Eqa),
-        users: if actor.has_role(Role::Admin) { Some(accounts::list_users(&mut conn).await?) } else { None },
+        is_admin: actor.has_role(Role::Admin),
     };
     render(StatusCode::OK, &dashboard)
 }

@@ -89,7 +89,7 @@ async fn the_journey_works_through_the_api() {
     // The assessor uses a personal API token.
     let token = {
         let mut conn = app.pool.acquire().await.unwrap();
-        eportfolio::auth::tokens::create(&mut conn, cast.assessor.id, "test").await.unwrap()
+        eportfolio::auth::tokens::create(&mut conn, cast.assessor.id, "test").await.unwrap().token
     };
     let assessor = Browser::with_token(&app, &token);
     let response = assessor

@@ -112,7 +112,18 @@ impl TestApp {
         TestApp { address, pool, data_dir: data.path().to_path_buf(), _data: data, centre }
     }
 
+    /// A person with `role` at another centre (created if new).
+    pub async fn add_user_elsewhere(&self, centre: &str, role: Role, name: &str) -> TestUser {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let centre = accounts::ensure_centre(&mut conn, centre).await.unwrap();
+        self.add_user_at(centre, role, name).await
+    }
+
     pub async fn add_user(&self, role: Role, name: &str) -> TestUser {
+        self.add_user_at(self.centre, role, name).await
+    }
+
+    async fn add_user_at(&self, centre: Uuid, role: Role, name: &str) -> TestUser {
         let email = format!(
             "{}.{}@example.org",
             name.to_lowercase().replace(' ', "."),
@@ -120,17 +131,10 @@ impl TestApp {
         );
         let password = format!("correct horse {}", Uuid::new_v4().simple());
         let mut conn = self.pool.acquire().await.unwrap();
-        let id = accounts::add_user(
-            &mut conn,
-            None,
-            self.centre,
-            &Email::parse(&email).unwrap(),
-            name,
-            role,
-            Some(&password),
-        )
-        .await
-        .unwrap();
+        let id =
+            accounts::add_user(&mut conn, None, centre, &Email::parse(&email).unwrap(), name, role, Some(&password))
+                .await
+                .unwrap();
         TestUser { id, email, password }
     }
 
@@ -310,6 +314,14 @@ impl Browser {
     /// Posts exactly these fields, with no CSRF token added.
     pub async fn post_form_as_is(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.request(reqwest::Method::POST, path).form(fields).send().await.unwrap()
+    }
+
+    pub async fn post_csv(&self, path: &str, body: String) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path).header("content-type", "text/csv").body(body).send().await.unwrap()
+    }
+
+    pub async fn request_delete(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE, path).send().await.unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {

@@ -3,6 +3,8 @@
 mod common;
 
 mod access;
+mod administration;
 mod api;
 mod embedded_database;
 mod evidence_and_assessment;
+mod security;

@@ -1,0 +1,834 @@
+//! Pages and API for one's own account (password, API tokens), password-set links, and the
+//! centre administrator's work: people and their roles, enrolments and reassignment, the CSV
+//! learner import, and external verifiers' access.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::{Form, Json, Router};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::{Assignment, Email, UserSummary, VerifierGrant};
+use crate::AppState;
+use crate::assessment::{self, EnrolmentSummary};
+use crate::auth::{Actor, Role, password, password_links, policy, tokens};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::web::{Nav, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(account_page))
+        .route("/account/password", post(change_password_form))
+        .route("/account/tokens", post(create_token_form))
+        .route("/account/tokens/{id}/revoke", post(revoke_token_form))
+        .route("/password/set/{token}", get(set_password_page).post(set_password_form))
+        .route("/api/v1/tokens", get(list_tokens_api).post(create_token_api))
+        .route("/api/v1/tokens/{id}", delete(revoke_token_api))
+        .route("/api/v1/me/password", post(change_password_api))
+        .route("/admin", get(admin_page))
+        .route("/admin/users", post(create_user_form))
+        .route("/admin/users/{id}", get(user_page).post(update_user_form))
+        .route("/admin/users/{id}/disable", post(disable_form))
+        .route("/admin/users/{id}/enable", post(enable_form))
+        .route("/admin/users/{id}/password-link", post(password_link_form))
+        .route("/admin/enrolments", post(enrol_form))
+        .route("/admin/enrolments/{id}", get(enrolment_page).post(reassign_form))
+        .route("/admin/import", get(import_page).post(import_form))
+        .route("/admin/verifiers", get(verifiers_page).post(grant_form))
+        .route("/admin/verifiers/{id}/revoke", post(revoke_grant_form))
+        .route("/api/v1/users", get(users_api).post(create_user_api))
+        .route("/api/v1/users/{id}", patch(update_user_api))
+        .route("/api/v1/admin/enrolments", post(enrol_api))
+        .route("/api/v1/enrolments/{id}/assignment", post(reassign_api))
+        .route("/api/v1/imports/learners", post(import_api))
+        .route("/api/v1/verifier-grants", get(grants_api).post(grant_api))
+        .route("/api/v1/verifier-grants/{id}", delete(revoke_grant_api))
+}
+
+/// A domain refusal (anyhow) as a message on the form.
+fn refused(error: anyhow::Error) -> AppError {
+    match error.downcast::<sqlx::Error>() {
+        Ok(database) => AppError::from(database),
+        Err(other) => AppError::invalid("form", other.to_string()),
+    }
+}
+
+fn form_errors(error: AppError) -> AppResult<Vec<FieldError>> {
+    match error {
+        AppError::Invalid(errors) => Ok(errors),
+        other => Err(other),
+    }
+}
+
+// ---------------------------------------------------------------- one's own account
+
+#[derive(Template)]
+#[template(path = "accounts/account.html")]
+struct AccountPage {
+    nav: Nav,
+    actor: Actor,
+    tokens: Vec<tokens::TokenInfo>,
+    new_token: Option<tokens::NewToken>,
+    password_changed: bool,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    changed: Option<String>,
+}
+
+async fn account_view(
+    state: &AppState,
+    nav: Nav,
+    actor: Actor,
+    new_token: Option<tokens::NewToken>,
+    password_changed: bool,
+    errors: Vec<FieldError>,
+) -> AppResult<Response> {
+    let mut conn = state.begin(&actor).await?;
+    let tokens = tokens::list(&mut conn, actor.id).await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(status, &AccountPage { nav, actor, tokens, new_token, password_changed, errors })
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Query(q): Query<AccountQuery>,
+) -> AppResult<Response> {
+    account_view(&state, nav, actor, None, q.changed.is_some(), vec![]).await
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Changes the caller's password after checking the current one; every other session ends.
+async fn change_password(state: &AppState, session: &Session, actor: &Actor, change: &PasswordChange) -> AppResult<()> {
+    let mut tx = state.begin(actor).await?;
+    let (_, hash) = super::credentials(&mut tx, &actor.email).await?.ok_or(AppError::Unauthenticated)?;
+    if !password::verify(change.current_password.clone(), hash).await? {
+        return Err(AppError::invalid("current_password", "Your current password is not correct"));
+    }
+    password::check_new(&change.new_password, &[&actor.name, &actor.email])
+        .map_err(|message| AppError::invalid("new_password", message))?;
+    let keep = session.id().map(|id| id.to_string());
+    super::store_password(&mut tx, actor.id, &change.new_password, keep.as_deref()).await.map_err(refused)?;
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(Some(actor), "user.password_changed", "user", Some(actor.id)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn change_password_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    session: Session,
+    actor: Actor,
+    Form(change): Form<PasswordChange>,
+) -> AppResult<Response> {
+    match change_password(&state, &session, &actor, &change).await {
+        Ok(()) => Ok(Redirect::to("/account?changed=1").into_response()),
+        Err(error) => account_view(&state, nav, actor, None, false, form_errors(error)?).await,
+    }
+}
+
+async fn change_password_api(
+    State(state): State<AppState>,
+    session: Session,
+    actor: Actor,
+    Json(change): Json<PasswordChange>,
+) -> AppResult<StatusCode> {
+    change_password(&state, &session, &actor, &change).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    #[serde(default)]
+    label: String,
+}
+
+async fn create_token(state: &AppState, actor: &Actor, label: &str) -> AppResult<tokens::NewToken> {
+    let mut tx = state.begin(actor).await?;
+    let created = tokens::create(&mut tx, actor.id, label).await.map_err(|e| match refused(e) {
+        AppError::Invalid(_) => AppError::invalid("label", "Give the token a name of 1 to 100 characters"),
+        other => other,
+    })?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+async fn create_token_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Form(request): Form<TokenRequest>,
+) -> AppResult<Response> {
+    match create_token(&state, &actor, &request.label).await {
+        Ok(created) => account_view(&state, nav, actor, Some(created), false, vec![]).await,
+        Err(error) => account_view(&state, nav, actor, None, false, form_errors(error)?).await,
+    }
+}
+
+async fn revoke_token(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
+    let mut tx = state.begin(actor).await?;
+    if !tokens::revoke(&mut tx, actor.id, id).await? {
+        return Err(AppError::NotFound("token"));
+    }
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(Some(actor), "token.revoked", "user", Some(actor.id))
+            .details(serde_json::json!({"token_id": id})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn revoke_token_form(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Redirect> {
+    revoke_token(&state, &actor, id).await?;
+    Ok(Redirect::to("/account"))
+}
+
+async fn list_tokens_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<tokens::TokenInfo>>> {
+    let mut conn = state.begin(&actor).await?;
+    Ok(Json(tokens::list(&mut conn, actor.id).await?))
+}
+
+async fn create_token_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(request): Json<TokenRequest>,
+) -> AppResult<(StatusCode, Json<tokens::NewToken>)> {
+    Ok((StatusCode::CREATED, Json(create_token(&state, &actor, &request.label).await?)))
+}
+
+async fn revoke_token_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
+    revoke_token(&state, &actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Template)]
+#[template(path = "accounts/set_password.html")]
+struct SetPasswordPage {
+    nav: Nav,
+    token: String,
+    name: String,
+    email: String,
+    errors: Vec<FieldError>,
+}
+
+async fn set_password_page(State(state): State<AppState>, nav: Nav, Path(token): Path<String>) -> AppResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let (_, name, email) = password_links::holder(&mut conn, &token).await?;
+    render(StatusCode::OK, &SetPasswordPage { nav, token, name, email, errors: vec![] })
+}
+
+#[derive(Deserialize)]
+struct NewPassword {
+    #[serde(default)]
+    password: String,
+}
+
+async fn set_password_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    Path(token): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> AppResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    match password_links::redeem(&mut tx, &token, &form.password).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Redirect::to("/login?password_set=1").into_response())
+        }
+        Err(AppError::Invalid(errors)) => {
+            drop(tx);
+            let mut conn = state.pool.acquire().await?;
+            let (_, name, email) = password_links::holder(&mut conn, &token).await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &SetPasswordPage { nav, token, name, email, errors })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+// ---------------------------------------------------------------- administration
+
+struct RoleOption {
+    value: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+fn role_options(held: &[String]) -> Vec<RoleOption> {
+    Role::ALL
+        .into_iter()
+        .map(|r| RoleOption { value: r.as_str(), label: r.label(), checked: held.iter().any(|h| h == r.as_str()) })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "accounts/admin.html")]
+struct AdminPage {
+    nav: Nav,
+    centre_name: String,
+    people: Vec<UserSummary>,
+    enrolments: Vec<EnrolmentSummary>,
+    units: Vec<crate::catalogue::UnitSummary>,
+    learners: Vec<UserSummary>,
+    assessors: Vec<UserSummary>,
+    iqas: Vec<UserSummary>,
+    roles: Vec<RoleOption>,
+    errors: Vec<FieldError>,
+    created: Option<(String, String)>,
+}
+
+async fn admin_view(
+    state: &AppState,
+    nav: Nav,
+    actor: &Actor,
+    errors: Vec<FieldError>,
+    created: Option<(String, String)>,
+) -> AppResult<Response> {
+    let centre = policy::admin_centre(actor)?;
+    let mut conn = state.begin(actor).await?;
+    let centre_name =
+        actor.roles.iter().find(|r| r.centre_id == centre).map(|r| r.centre_name.clone()).unwrap_or_default();
+    let people = super::list_users(&mut conn, Some(centre)).await?;
+    let ids =
+        sqlx::query_scalar!("SELECT id FROM enrolments WHERE centre_id = $1", centre).fetch_all(&mut *conn).await?;
+    let mut enrolments = assessment::summaries(&mut conn, &ids).await?;
+    enrolments.sort_by(|a, b| a.learner_name.cmp(&b.learner_name));
+    let units = crate::catalogue::list_units(&mut conn).await?;
+    let with =
+        |role: &str| people.iter().filter(|p| !p.disabled && p.roles.iter().any(|r| r == role)).cloned().collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = AdminPage {
+        nav,
+        centre_name,
+        learners: with("learner"),
+        assessors: with("assessor"),
+        iqas: with("iqa"),
+        people,
+        enrolments,
+        units,
+        roles: role_options(&[]),
+        errors,
+        created,
+    };
+    render(status, &page)
+}
+
+async fn admin_page(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppResult<Response> {
+    admin_view(&state, nav, &actor, vec![], None).await
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct NewPerson {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Creates a person with a role at the administrator's centre and a one-time password-set link.
+async fn create_person(state: &AppState, actor: &Actor, person: &NewPerson) -> AppResult<(Uuid, String)> {
+    let centre = policy::admin_centre(actor)?;
+    let mut errors = Vec::new();
+    let email = Email::parse(&person.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
+    let role = person.role.parse::<Role>().map_err(|_| errors.push(FieldError::new("role", "Choose a role"))).ok();
+    if person.name.trim().is_empty() {
+        errors.push(FieldError::new("name", "Enter the person's full name"));
+    }
+    let (Some(email), Some(role), true) = (email, role, errors.is_empty()) else {
+        return Err(AppError::Invalid(errors));
+    };
+    let mut tx = state.begin(actor).await?;
+    let id = super::add_user(&mut tx, Some(actor), centre, &email, &person.name, role, None).await.map_err(refused)?;
+    let token = password_links::issue(&mut tx, Some(actor), id).await?;
+    tx.commit().await?;
+    Ok((id, password_links::path(&token)))
+}
+
+async fn create_user_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Form(person): Form<NewPerson>,
+) -> AppResult<Response> {
+    match create_person(&state, &actor, &person).await {
+        Ok((_, link)) => admin_view(&state, nav, &actor, vec![], Some((person.name.trim().to_string(), link))).await,
+        Err(error) => admin_view(&state, nav, &actor, form_errors(error)?, None).await,
+    }
+}
+
+async fn create_user_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(person): Json<NewPerson>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let (id, link) = create_person(&state, &actor, &person).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "password_link": link}))))
+}
+
+async fn users_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<UserSummary>>> {
+    let centre = policy::admin_centre(&actor)?;
+    let mut conn = state.begin(&actor).await?;
+    Ok(Json(super::list_users(&mut conn, Some(centre)).await?))
+}
+
+#[derive(Template)]
+#[template(path = "accounts/user.html")]
+struct UserPage {
+    nav: Nav,
+    person: UserSummary,
+    roles: Vec<RoleOption>,
+    link: Option<String>,
+    errors: Vec<FieldError>,
+    is_self: bool,
+}
+
+async fn user_view(
+    state: &AppState,
+    nav: Nav,
+    actor: &Actor,
+    id: Uuid,
+    link: Option<String>,
+    errors: Vec<FieldError>,
+) -> AppResult<Response> {
+    let mut conn = state.begin(actor).await?;
+    let centre = policy::person_at_centre(&mut conn, actor, id).await?;
+    let person = super::list_users(&mut conn, Some(centre))
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(AppError::NotFound("person"))?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(status, &UserPage { nav, roles: role_options(&person.roles), person, link, errors, is_self: id == actor.id })
+}
+
+async fn user_page(State(state): State<AppState>, nav: Nav, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+    user_view(&state, nav, &actor, id, None, vec![]).await
+}
+
+/// A person's details and roles, as the form or the API send them.
+#[derive(Deserialize)]
+struct PersonUpdate {
+    name: String,
+    email: String,
+    roles: Vec<String>,
+}
+
+async fn update_person(state: &AppState, actor: &Actor, id: Uuid, update: &PersonUpdate) -> AppResult<()> {
+    let mut tx = state.begin(actor).await?;
+    let centre = policy::person_at_centre(&mut tx, actor, id).await?;
+    let email = Email::parse(&update.email).map_err(|m| AppError::invalid("email", m))?;
+    let roles = update
+        .roles
+        .iter()
+        .map(|r| r.parse::<Role>().map_err(|m| AppError::invalid("roles", m)))
+        .collect::<AppResult<Vec<_>>>()?;
+    if id == actor.id && !roles.contains(&Role::Admin) {
+        return Err(AppError::invalid("roles", "You cannot remove your own administrator role"));
+    }
+    super::update_user(&mut tx, actor, id, &update.name, &email).await.map_err(refused)?;
+    super::set_roles(&mut tx, actor, id, centre, &roles).await.map_err(refused)?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn update_user_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let value = |key: &str| fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+    let update = PersonUpdate {
+        name: value("name"),
+        email: value("email"),
+        roles: fields.iter().filter(|(k, _)| k == "roles").map(|(_, v)| v.clone()).collect(),
+    };
+    match update_person(&state, &actor, id, &update).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/users/{id}")).into_response()),
+        Err(error) => user_view(&state, nav, &actor, id, None, form_errors(error)?).await,
+    }
+}
+
+async fn update_user_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Json(update): Json<PersonUpdate>,
+) -> AppResult<StatusCode> {
+    update_person(&state, &actor, id, &update).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_disabled(state: &AppState, actor: &Actor, id: Uuid, disabled: bool) -> AppResult<()> {
+    let mut tx = state.begin(actor).await?;
+    policy::person_at_centre(&mut tx, actor, id).await?;
+    super::set_disabled(&mut tx, actor, id, disabled).await.map_err(refused)?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn disable_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    match set_disabled(&state, &actor, id, true).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/users/{id}")).into_response()),
+        Err(error) => user_view(&state, nav, &actor, id, None, form_errors(error)?).await,
+    }
+}
+
+async fn enable_form(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Redirect> {
+    set_disabled(&state, &actor, id, false).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}")))
+}
+
+async fn password_link_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let mut tx = state.begin(&actor).await?;
+    policy::person_at_centre(&mut tx, &actor, id).await?;
+    let token = password_links::issue(&mut tx, Some(&actor), id).await?;
+    tx.commit().await?;
+    user_view(&state, nav, &actor, id, Some(password_links::path(&token)), vec![]).await
+}
+
+#[derive(Deserialize)]
+struct NewEnrolment {
+    #[serde(default)]
+    learner: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    assessor: String,
+    #[serde(default)]
+    iqa: String,
+}
+
+async fn enrol(state: &AppState, actor: &Actor, request: &NewEnrolment) -> AppResult<Uuid> {
+    let centre = policy::admin_centre(actor)?;
+    let mut tx = state.begin(actor).await?;
+    for (field, email) in [("learner", &request.learner), ("assessor", &request.assessor)] {
+        let id = super::find_user_id(&mut tx, email)
+            .await?
+            .ok_or_else(|| AppError::invalid(field, format!("Choose the {field}")))?;
+        policy::person_at_centre(&mut tx, actor, id)
+            .await
+            .map_err(|_| AppError::invalid(field, format!("Choose the {field}")))?;
+    }
+    let iqa = Some(request.iqa.trim()).filter(|e| !e.is_empty());
+    let id = super::enrol(&mut tx, Some(actor), &request.learner, &request.unit, &request.assessor, iqa)
+        .await
+        .map_err(refused)?;
+    let enrolled_at: Uuid =
+        sqlx::query_scalar!("SELECT centre_id FROM enrolments WHERE id = $1", id).fetch_one(&mut *tx).await?;
+    if enrolled_at != centre {
+        return Err(AppError::invalid("learner", "The learner and assessor must both be at your centre"));
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn enrol_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Form(request): Form<NewEnrolment>,
+) -> AppResult<Response> {
+    match enrol(&state, &actor, &request).await {
+        Ok(_) => Ok(Redirect::to("/admin#enrolments").into_response()),
+        Err(error) => admin_view(&state, nav, &actor, form_errors(error)?, None).await,
+    }
+}
+
+async fn enrol_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(request): Json<NewEnrolment>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let id = enrol(&state, &actor, &request).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))))
+}
+
+#[derive(Template)]
+#[template(path = "accounts/enrolment.html")]
+struct EnrolmentPage {
+    nav: Nav,
+    summary: EnrolmentSummary,
+    history: Vec<Assignment>,
+    assessors: Vec<UserSummary>,
+    iqas: Vec<UserSummary>,
+    errors: Vec<FieldError>,
+}
+
+async fn enrolment_view(
+    state: &AppState,
+    nav: Nav,
+    actor: &Actor,
+    id: Uuid,
+    errors: Vec<FieldError>,
+) -> AppResult<Response> {
+    let mut conn = state.begin(actor).await?;
+    let centre = policy::enrolment_at_centre(&mut conn, actor, id).await?;
+    let summary = assessment::summaries(&mut conn, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
+    let history = super::assignments(&mut conn, id).await?;
+    let people = super::list_users(&mut conn, Some(centre)).await?;
+    let with =
+        |role: &str| people.iter().filter(|p| !p.disabled && p.roles.iter().any(|r| r == role)).cloned().collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(status, &EnrolmentPage { nav, summary, history, assessors: with("assessor"), iqas: with("iqa"), errors })
+}
+
+async fn enrolment_page(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    enrolment_view(&state, nav, &actor, id, vec![]).await
+}
+
+#[derive(Deserialize)]
+struct Reassignment {
+    #[serde(default)]
+    assessor: String,
+    #[serde(default)]
+    iqa: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn reassign(state: &AppState, actor: &Actor, id: Uuid, request: &Reassignment) -> AppResult<()> {
+    let mut tx = state.begin(actor).await?;
+    policy::enrolment_at_centre(&mut tx, actor, id).await?;
+    super::reassign(&mut tx, actor, id, &request.assessor, Some(&request.iqa), &request.reason)
+        .await
+        .map_err(refused)?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn reassign_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Form(request): Form<Reassignment>,
+) -> AppResult<Response> {
+    match reassign(&state, &actor, id, &request).await {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/enrolments/{id}")).into_response()),
+        Err(error) => enrolment_view(&state, nav, &actor, id, form_errors(error)?).await,
+    }
+}
+
+async fn reassign_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Json(request): Json<Reassignment>,
+) -> AppResult<StatusCode> {
+    reassign(&state, &actor, id, &request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Template)]
+#[template(path = "accounts/import.html")]
+struct ImportPage {
+    nav: Nav,
+    report: Option<super::import::ImportReport>,
+    errors: Vec<FieldError>,
+}
+
+/// Imports a CSV in one transaction: all rows or none.
+async fn import(state: &AppState, actor: &Actor, csv: &[u8]) -> AppResult<super::import::ImportReport> {
+    let centre = policy::admin_centre(actor)?;
+    let mut tx = state.begin(actor).await?;
+    let report = super::import::import_learners(&mut tx, actor, centre, csv).await.map_err(refused)?;
+    if report.applied {
+        tx.commit().await?;
+    }
+    Ok(report)
+}
+
+async fn import_page(nav: Nav, actor: Actor) -> AppResult<Response> {
+    policy::admin_centre(&actor)?;
+    render(StatusCode::OK, &ImportPage { nav, report: None, errors: vec![] })
+}
+
+const MAX_IMPORT: usize = 5 * 1024 * 1024;
+
+async fn import_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    csrf: Option<axum::Extension<crate::auth::csrf::PendingCheck>>,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    policy::admin_centre(&actor)?;
+    let bad_upload = |e: axum::extract::multipart::MultipartError| AppError::BadRequest(e.body_text());
+    let mut csv = None;
+    let mut first = true;
+    while let Some(field) = multipart.next_field().await.map_err(bad_upload)? {
+        let name = field.name().unwrap_or("").to_string();
+        if first && let Some(axum::Extension(crate::auth::csrf::PendingCheck(expected))) = &csrf {
+            let given = field.text().await.map_err(bad_upload)?;
+            if name != crate::auth::csrf::FIELD || !crate::auth::csrf::matches(expected, &given) {
+                return Err(crate::auth::csrf::rejection());
+            }
+            first = false;
+            continue;
+        }
+        first = false;
+        if name == "file" {
+            let bytes = field.bytes().await.map_err(bad_upload)?;
+            if bytes.len() > MAX_IMPORT {
+                return Err(AppError::TooLarge("The CSV file must be 5 MiB or smaller".into()));
+            }
+            csv = Some(bytes);
+        }
+    }
+    let Some(csv) = csv.filter(|c| !c.is_empty()) else {
+        let errors = vec![FieldError::new("file", "Choose a CSV file to import")];
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &ImportPage { nav, report: None, errors });
+    };
+    let report = import(&state, &actor, &csv).await?;
+    let status = if report.applied { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(status, &ImportPage { nav, report: Some(report), errors: vec![] })
+}
+
+async fn import_api(State(state): State<AppState>, actor: Actor, body: axum::body::Bytes) -> AppResult<Response> {
+    if body.len() > MAX_IMPORT {
+        return Err(AppError::TooLarge("The CSV file must be 5 MiB or smaller".into()));
+    }
+    let report = import(&state, &actor, &body).await?;
+    let status = if report.applied { StatusCode::CREATED } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((status, Json(report)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "accounts/verifiers.html")]
+struct VerifiersPage {
+    nav: Nav,
+    grants: Vec<VerifierGrant>,
+    errors: Vec<FieldError>,
+}
+
+async fn verifiers_view(state: &AppState, nav: Nav, actor: &Actor, errors: Vec<FieldError>) -> AppResult<Response> {
+    let centre = policy::admin_centre(actor)?;
+    let mut conn = state.begin(actor).await?;
+    let grants = super::verifier_grants(&mut conn, centre).await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(status, &VerifiersPage { nav, grants, errors })
+}
+
+async fn verifiers_page(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppResult<Response> {
+    verifiers_view(&state, nav, &actor, vec![]).await
+}
+
+#[derive(Deserialize)]
+struct GrantRequest {
+    #[serde(default)]
+    verifier: String,
+    #[serde(default)]
+    starts_on: String,
+    #[serde(default)]
+    ends_on: String,
+}
+
+async fn grant(state: &AppState, actor: &Actor, request: &GrantRequest) -> AppResult<Uuid> {
+    let centre = policy::admin_centre(actor)?;
+    let date = |field: &str, text: &str| {
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| FieldError::new(field, "Enter a real date, like 2026-12-01"))
+    };
+    let mut errors = Vec::new();
+    let starts = date("starts_on", &request.starts_on).map_err(|e| errors.push(e)).ok();
+    let ends = date("ends_on", &request.ends_on).map_err(|e| errors.push(e)).ok();
+    let mut tx = state.begin(actor).await?;
+    let verifier = super::find_user_id(&mut tx, &request.verifier).await?;
+    if verifier.is_none() {
+        errors.push(FieldError::new("verifier", "No external verifier has that email address"));
+    }
+    let (Some(starts), Some(ends), Some(verifier), true) = (starts, ends, verifier, errors.is_empty()) else {
+        return Err(AppError::Invalid(errors));
+    };
+    let id =
+        super::grant_verifier_access(&mut tx, Some(actor), verifier, centre, starts, ends).await.map_err(refused)?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn grant_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Form(request): Form<GrantRequest>,
+) -> AppResult<Response> {
+    match grant(&state, &actor, &request).await {
+        Ok(_) => Ok(Redirect::to("/admin/verifiers").into_response()),
+        Err(error) => verifiers_view(&state, nav, &actor, form_errors(error)?).await,
+    }
+}
+
+async fn grant_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(request): Json<GrantRequest>,
+) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+    let id = grant(&state, &actor, &request).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))))
+}
+
+async fn grants_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<VerifierGrant>>> {
+    let centre = policy::admin_centre(&actor)?;
+    let mut conn = state.begin(&actor).await?;
+    Ok(Json(super::verifier_grants(&mut conn, centre).await?))
+}
+
+async fn revoke_grant(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
+    let centre = policy::admin_centre(actor)?;
+    let mut tx = state.begin(actor).await?;
+    super::revoke_verifier_access(&mut tx, actor, id, centre)
+        .await
+        .map_err(|_| AppError::NotFound("verifier access"))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn revoke_grant_form(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Redirect> {
+    revoke_grant(&state, &actor, id).await?;
+    Ok(Redirect::to("/admin/verifiers"))
+}
+
+async fn revoke_grant_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
+    revoke_grant(&state, &actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
