@@ -58,6 +58,17 @@ impl AppState {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; media-src 'self'; \
     object-src 'none'; frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
+/// Every route of the application with the access rule it enforces.
+pub fn routes() -> web::route_table::Routes {
+    web::router()
+        .merge(auth::router())
+        .merge(accounts::router())
+        .merge(catalogue::router())
+        .merge(evidence::router())
+        .merge(assessment::router())
+        .merge(audit::router())
+}
+
 /// The whole web application: pages, API, sessions, security headers and request tracing.
 pub fn app(state: AppState) -> Router {
     let secure = state.config.behind_tls;
@@ -74,14 +85,8 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         )
     });
-    Router::new()
-        .merge(web::router())
-        .merge(auth::router())
-        .merge(accounts::router())
-        .merge(catalogue::router())
-        .merge(evidence::router())
-        .merge(assessment::router())
-        .merge(audit::router())
+    routes()
+        .into_router()
         .fallback(|| async { error::AppError::NotFound("page") })
         .layer(axum::middleware::from_fn(auth::csrf::protect))
         .layer(axum::middleware::from_fn(web::html_errors))

@@ -6,8 +6,7 @@ use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{delete, get, patch, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -16,38 +15,49 @@ use uuid::Uuid;
 use super::{Assignment, Email, UserSummary, VerifierGrant};
 use crate::AppState;
 use crate::assessment::{self, EnrolmentSummary};
+use crate::auth::policy::Access;
 use crate::auth::{Actor, Role, password, password_links, policy, tokens};
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/account", get(account_page))
-        .route("/account/password", post(change_password_form))
-        .route("/account/tokens", post(create_token_form))
-        .route("/account/tokens/{id}/revoke", post(revoke_token_form))
-        .route("/password/set/{token}", get(set_password_page).post(set_password_form))
-        .route("/api/v1/tokens", get(list_tokens_api).post(create_token_api))
-        .route("/api/v1/tokens/{id}", delete(revoke_token_api))
-        .route("/api/v1/me/password", post(change_password_api))
-        .route("/admin", get(admin_page))
-        .route("/admin/users", post(create_user_form))
-        .route("/admin/users/{id}", get(user_page).post(update_user_form))
-        .route("/admin/users/{id}/disable", post(disable_form))
-        .route("/admin/users/{id}/enable", post(enable_form))
-        .route("/admin/users/{id}/password-link", post(password_link_form))
-        .route("/admin/enrolments", post(enrol_form))
-        .route("/admin/enrolments/{id}", get(enrolment_page).post(reassign_form))
-        .route("/admin/import", get(import_page).post(import_form))
-        .route("/admin/verifiers", get(verifiers_page).post(grant_form))
-        .route("/admin/verifiers/{id}/revoke", post(revoke_grant_form))
-        .route("/api/v1/users", get(users_api).post(create_user_api))
-        .route("/api/v1/users/{id}", patch(update_user_api))
-        .route("/api/v1/admin/enrolments", post(enrol_api))
-        .route("/api/v1/enrolments/{id}/assignment", post(reassign_api))
-        .route("/api/v1/imports/learners", post(import_api))
-        .route("/api/v1/verifier-grants", get(grants_api).post(grant_api))
-        .route("/api/v1/verifier-grants/{id}", delete(revoke_grant_api))
+pub fn router() -> Routes {
+    use Access::{Admin, AdminTarget, Link, Owner, SignedIn};
+    Routes::new()
+        .get("/account", SignedIn, account_page)
+        .post("/account/password", SignedIn, change_password_form)
+        .post("/account/tokens", SignedIn, create_token_form)
+        .post("/account/tokens/{id}/revoke", Owner, revoke_token_form)
+        .get("/password/set/{token}", Link, set_password_page)
+        .post("/password/set/{token}", Link, set_password_form)
+        .get("/api/v1/tokens", SignedIn, list_tokens_api)
+        .post("/api/v1/tokens", SignedIn, create_token_api)
+        .delete("/api/v1/tokens/{id}", Owner, revoke_token_api)
+        .post("/api/v1/me/password", SignedIn, change_password_api)
+        .get("/admin", Admin, admin_page)
+        .post("/admin/users", Admin, create_user_form)
+        .get("/admin/users/{id}", AdminTarget, user_page)
+        .post("/admin/users/{id}", AdminTarget, update_user_form)
+        .post("/admin/users/{id}/disable", AdminTarget, disable_form)
+        .post("/admin/users/{id}/enable", AdminTarget, enable_form)
+        .post("/admin/users/{id}/password-link", AdminTarget, password_link_form)
+        .post("/admin/enrolments", Admin, enrol_form)
+        .get("/admin/enrolments/{id}", AdminTarget, enrolment_page)
+        .post("/admin/enrolments/{id}", AdminTarget, reassign_form)
+        .get("/admin/import", Admin, import_page)
+        .post("/admin/import", Admin, import_form)
+        .get("/admin/verifiers", Admin, verifiers_page)
+        .post("/admin/verifiers", Admin, grant_form)
+        .post("/admin/verifiers/{id}/revoke", AdminTarget, revoke_grant_form)
+        .get("/api/v1/users", Admin, users_api)
+        .post("/api/v1/users", Admin, create_user_api)
+        .patch("/api/v1/users/{id}", AdminTarget, update_user_api)
+        .post("/api/v1/admin/enrolments", Admin, enrol_api)
+        .post("/api/v1/enrolments/{id}/assignment", AdminTarget, reassign_api)
+        .post("/api/v1/imports/learners", Admin, import_api)
+        .get("/api/v1/verifier-grants", Admin, grants_api)
+        .post("/api/v1/verifier-grants", Admin, grant_api)
+        .delete("/api/v1/verifier-grants/{id}", AdminTarget, revoke_grant_api)
 }
 
 /// A domain refusal (anyhow) as a message on the form.
@@ -66,6 +76,13 @@ fn form_errors(error: AppError) -> AppResult<Vec<FieldError>> {
 }
 
 // ---------------------------------------------------------------- one's own account
+
+/// The one write an external verifier may make: to their own credentials (password, API
+/// tokens), never to anyone's records. Only the handlers below, each acting on the caller's own
+/// account, use it.
+async fn own_account(state: &AppState) -> AppResult<sqlx::Transaction<'static, sqlx::Postgres>> {
+    Ok(state.pool.begin().await?)
+}
 
 #[derive(Template)]
 #[template(path = "accounts/account.html")]
@@ -116,7 +133,7 @@ struct PasswordChange {
 
 /// Changes the caller's password after checking the current one; every other session ends.
 async fn change_password(state: &AppState, session: &Session, actor: &Actor, change: &PasswordChange) -> AppResult<()> {
-    let mut tx = state.begin(actor).await?;
+    let mut tx = own_account(state).await?;
     let (_, hash) = super::credentials(&mut tx, &actor.email).await?.ok_or(AppError::Unauthenticated)?;
     if !password::verify(change.current_password.clone(), hash).await? {
         return Err(AppError::invalid("current_password", "Your current password is not correct"));
@@ -164,7 +181,7 @@ struct TokenRequest {
 }
 
 async fn create_token(state: &AppState, actor: &Actor, label: &str) -> AppResult<tokens::NewToken> {
-    let mut tx = state.begin(actor).await?;
+    let mut tx = own_account(state).await?;
     let created = tokens::create(&mut tx, actor.id, label).await.map_err(|e| match refused(e) {
         AppError::Invalid(_) => AppError::invalid("label", "Give the token a name of 1 to 100 characters"),
         other => other,
@@ -186,7 +203,7 @@ async fn create_token_form(
 }
 
 async fn revoke_token(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
-    let mut tx = state.begin(actor).await?;
+    let mut tx = own_account(state).await?;
     if !tokens::revoke(&mut tx, actor.id, id).await? {
         return Err(AppError::NotFound("token"));
     }
@@ -683,7 +700,7 @@ async fn import_page(nav: Nav, actor: Actor) -> AppResult<Response> {
     render(StatusCode::OK, &ImportPage { nav, report: None, errors: vec![] })
 }
 
-const MAX_IMPORT: usize = 5 * 1024 * 1024;
+const MAX_IMPORT: usize = 2 * 1024 * 1024;
 
 async fn import_form(
     State(state): State<AppState>,
@@ -710,7 +727,7 @@ async fn import_form(
         if name == "file" {
             let bytes = field.bytes().await.map_err(bad_upload)?;
             if bytes.len() > MAX_IMPORT {
-                return Err(AppError::TooLarge("The CSV file must be 5 MiB or smaller".into()));
+                return Err(AppError::TooLarge("The CSV file must be 2 MiB or smaller".into()));
             }
             csv = Some(bytes);
         }
@@ -726,7 +743,7 @@ async fn import_form(
 
 async fn import_api(State(state): State<AppState>, actor: Actor, body: axum::body::Bytes) -> AppResult<Response> {
     if body.len() > MAX_IMPORT {
-        return Err(AppError::TooLarge("The CSV file must be 5 MiB or smaller".into()));
+        return Err(AppError::TooLarge("The CSV file must be 2 MiB or smaller".into()));
     }
     let report = import(&state, &actor, &body).await?;
     let status = if report.applied { StatusCode::CREATED } else { StatusCode::UNPROCESSABLE_ENTITY };

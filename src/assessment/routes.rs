@@ -5,26 +5,27 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use uuid::Uuid;
 
 use super::{DecisionInput, EnrolmentSummary, Progress, record_decisions};
 use crate::AppState;
 use crate::auth::Actor;
+use crate::auth::policy::Access;
 use crate::auth::policy::{self, Action, Relation, Viewed};
 use crate::catalogue;
 use crate::error::{AppError, AppResult};
 use crate::evidence::{self, EvidenceItem};
+use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/enrolments/{id}", get(portfolio_page))
-        .route("/evidence/{id}/decisions", post(decide_form))
-        .route("/api/v1/enrolments", get(list_api))
-        .route("/api/v1/enrolments/{id}/progress", get(progress_api))
-        .route("/api/v1/evidence/{id}/decisions", post(decide_api))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/enrolments/{id}", Access::Enrolment(Action::View), portfolio_page)
+        .post("/evidence/{id}/decisions", Access::Evidence(Action::Assess), decide_form)
+        .get("/api/v1/enrolments", Access::SignedIn, list_api)
+        .get("/api/v1/enrolments/{id}/progress", Access::Enrolment(Action::View), progress_api)
+        .post("/api/v1/evidence/{id}/decisions", Access::Evidence(Action::Assess), decide_api)
 }
 
 struct EvidenceRow {

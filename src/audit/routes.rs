@@ -1,25 +1,26 @@
 //! History: an enrolment's events as a page and as JSON, and the chain check.
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
 use uuid::Uuid;
 
 use super::{RecordedEvent, Verification};
 use crate::AppState;
+use crate::auth::policy::Access;
 use crate::auth::policy::{self, Action, Viewed};
 use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult};
+use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/enrolments/{id}/history", get(history_page))
-        .route("/api/v1/enrolments/{id}/history", get(history_api))
-        .route("/api/v1/audit/verify", get(verify_api))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/enrolments/{id}/history", Access::Enrolment(Action::View), history_page)
+        .get("/api/v1/enrolments/{id}/history", Access::Enrolment(Action::View), history_api)
+        .get("/api/v1/audit/verify", Access::AuditCheck, verify_api)
 }
 
 #[derive(Template)]

@@ -18,6 +18,30 @@ pub enum Action {
     Assess,
 }
 
+/// The rule a route promises to enforce; see `web::route_table`. The authorisation matrix test
+/// checks every route against its rule for every role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Anyone holding the one-time link in the path.
+    Link,
+    /// Any signed-in person, about themselves or the catalogue.
+    SignedIn,
+    /// The signed-in owner of the thing in the path (their API token).
+    Owner,
+    /// The enrolment in the path, by relation to its learner (`enrolment`).
+    Enrolment(Action),
+    /// The evidence item in the path, by relation to its learner (`evidence`).
+    Evidence(Action),
+    /// A centre administrator, acting on their own centre.
+    Admin,
+    /// A centre administrator, on a person, enrolment or grant of their own centre in the path.
+    AdminTarget,
+    /// Administrators and external verifiers: checking the audit trail.
+    AuditCheck,
+}
+
 /// How the caller stands to the learner: this decides what they may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Relation {

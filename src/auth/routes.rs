@@ -4,22 +4,25 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{Actor, ClientAddress, begin_session, end_session, password, throttle};
 use crate::AppState;
+use crate::auth::policy::Access;
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(login_page).post(login_form))
-        .route("/logout", post(logout_form))
-        .route("/api/v1/session", post(api_login).delete(api_logout))
-        .route("/api/v1/me", get(me))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/login", Access::Public, login_page)
+        .post("/login", Access::Public, login_form)
+        .post("/logout", Access::Public, logout_form)
+        .post("/api/v1/session", Access::Public, api_login)
+        .delete("/api/v1/session", Access::Public, api_logout)
+        .get("/api/v1/me", Access::SignedIn, me)
 }
 
 #[derive(Template)]

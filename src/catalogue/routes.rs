@@ -1,16 +1,17 @@
 //! Catalogue API: which units exist and what they ask for.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 
 use super::{Unit, UnitSummary};
 use crate::AppState;
 use crate::auth::Actor;
+use crate::auth::policy::Access;
 use crate::error::AppResult;
+use crate::web::route_table::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/units", get(list)).route("/api/v1/units/{code}", get(show))
+pub fn router() -> Routes {
+    Routes::new().get("/api/v1/units", Access::SignedIn, list).get("/api/v1/units/{code}", Access::SignedIn, show)
 }
 
 async fn list(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<UnitSummary>>> {

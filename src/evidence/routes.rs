@@ -3,11 +3,9 @@
 use askama::Template;
 use axum::Extension;
 use axum::Json;
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
+use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
@@ -17,23 +15,25 @@ use crate::AppState;
 use crate::assessment::{self, CriterionDecisions};
 use crate::auth::Actor;
 use crate::auth::csrf::PendingCheck;
+use crate::auth::policy::Access;
 use crate::auth::policy::{self, Action, Relation, Viewed};
 use crate::catalogue::{self, Unit};
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
 /// Stored files run no script and may be framed only by our own pages (the PDF preview).
 pub const FILE_SECURITY_POLICY: &str = "script-src 'none'; object-src 'self'; frame-ancestors 'self'";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/enrolments/{id}/evidence/new", get(new_page))
-        .route("/enrolments/{id}/evidence", axum::routing::post(create_form).layer(DefaultBodyLimit::disable()))
-        .route("/evidence/{id}", get(detail_page))
-        .route("/evidence/{id}/files/{file_id}", get(download))
-        .route("/api/v1/enrolments/{id}/evidence", axum::routing::post(create_api).layer(DefaultBodyLimit::disable()))
-        .route("/api/v1/evidence/{id}", get(detail_api))
-        .route("/api/v1/evidence/{id}/files/{file_id}", get(download))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/enrolments/{id}/evidence/new", Access::Enrolment(Action::AddEvidence), new_page)
+        .post_upload("/enrolments/{id}/evidence", Access::Enrolment(Action::AddEvidence), create_form)
+        .get("/evidence/{id}", Access::Evidence(Action::View), detail_page)
+        .get("/evidence/{id}/files/{file_id}", Access::Evidence(Action::View), download)
+        .post_upload("/api/v1/enrolments/{id}/evidence", Access::Enrolment(Action::AddEvidence), create_api)
+        .get("/api/v1/evidence/{id}", Access::Evidence(Action::View), detail_api)
+        .get("/api/v1/evidence/{id}/files/{file_id}", Access::Evidence(Action::View), download)
 }
 
 struct MethodOption {

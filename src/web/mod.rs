@@ -2,28 +2,30 @@
 //! files, health checks and the home page that sends each person to their dashboard.
 
 mod dashboard;
+pub mod route_table;
+
+use crate::auth::policy::Access;
+use route_table::Routes;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
 use tower_sessions::Session;
 
 use crate::AppState;
 use crate::auth::Actor;
 use crate::error::{AppError, AppResult, Problem};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/dashboard", get(dashboard::show))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/static/app.css", get(stylesheet))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/", Access::Public, home)
+        .get("/dashboard", Access::SignedIn, dashboard::show)
+        .get("/healthz", Access::Public, healthz)
+        .get("/readyz", Access::Public, readyz)
+        .get("/static/app.css", Access::Public, stylesheet)
 }
 
 /// What the layout needs: the signed-in person, and the session's CSRF token for forms.

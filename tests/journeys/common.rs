@@ -320,6 +320,10 @@ impl Browser {
         self.request(reqwest::Method::POST, path).header("content-type", "text/csv").body(body).send().await.unwrap()
     }
 
+    pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.request(reqwest::Method::PATCH, path).json(body).send().await.unwrap()
+    }
+
     pub async fn request_delete(&self, path: &str) -> reqwest::Response {
         self.request(reqwest::Method::DELETE, path).send().await.unwrap()
     }

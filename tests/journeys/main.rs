@@ -5,6 +5,7 @@ mod common;
 mod access;
 mod administration;
 mod api;
+mod authorisation_matrix;
 mod embedded_database;
 mod evidence_and_assessment;
 mod security;
