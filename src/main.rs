@@ -191,7 +191,7 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
         }
         Command::Enrol { learner, unit, assessor, iqa } => {
             let mut tx = pool.begin().await?;
-            let id = accounts::enrol(&mut tx, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
+            let id = accounts::enrol(&mut tx, None, None, &learner, &unit, &assessor, iqa.as_deref()).await?;
             tx.commit().await?;
             println!("{id}");
         }

@@ -100,16 +100,9 @@ pub async fn import_learners(
         } else if let Some(Some(person)) = checker.people.get(&email.as_str().to_lowercase()) {
             super::grant_role(conn, Some(by), person.id, centre_id, Role::Learner).await?;
         }
-        let enrolment = super::enrol(conn, Some(by), email.as_str(), &row.unit, &row.assessor, row.iqa.as_deref())
+        super::enrol(conn, Some(by), Some(centre_id), email.as_str(), &row.unit, &row.assessor, row.iqa.as_deref())
             .await
             .map_err(at_line(row.line))?;
-        // `enrol` picks the centre the learner and assessor share; make sure it is this one.
-        let enrolled_at = sqlx::query_scalar!("SELECT centre_id FROM enrolments WHERE id = $1", enrolment)
-            .fetch_one(&mut *conn)
-            .await?;
-        if enrolled_at != centre_id {
-            anyhow::bail!("Line {}: the enrolment was made at another centre the learner and assessor share", row.line);
-        }
     }
     let enrolments = rows.len();
     audit::record(

@@ -226,6 +226,7 @@ pub async fn list_users(conn: &mut PgConnection, centre: Option<Uuid>) -> Result
 pub async fn enrol(
     conn: &mut PgConnection,
     by: Option<&Actor>,
+    centre: Option<Uuid>,
     learner: &str,
     unit_code: &str,
     assessor: &str,
@@ -234,27 +235,32 @@ pub async fn enrol(
     let unit = crate::catalogue::find_unit(conn, Some(unit_code), None)
         .await
         .map_err(|_| anyhow::anyhow!("no unit with code {unit_code:?}; `eportfolio unit import FILE` adds one"))?;
-    let learner_id = person_with_role(conn, learner, Role::Learner).await?;
-    let (assessor_id, centre_id) = {
-        let id = person_with_role(conn, assessor, Role::Assessor).await?;
-        let centre = sqlx::query_scalar!(
-            "SELECT r.centre_id FROM user_roles r JOIN user_roles l ON l.centre_id = r.centre_id
-             WHERE r.user_id = $1 AND r.role = 'assessor' AND l.user_id = $2 AND l.role = 'learner'
-             LIMIT 1",
-            id,
-            learner_id
-        )
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("{assessor} is not an assessor at {learner}'s centre"))?;
-        (id, centre)
+    // Without a named centre (the command line), the one the learner and assessor share.
+    let centre_id = match centre {
+        Some(centre) => centre,
+        None => {
+            let learner_id = person_with_role(conn, learner, Role::Learner).await?;
+            let assessor_id = person_with_role(conn, assessor, Role::Assessor).await?;
+            sqlx::query_scalar!(
+                "SELECT r.centre_id FROM user_roles r JOIN user_roles l ON l.centre_id = r.centre_id
+                 WHERE r.user_id = $1 AND r.role = 'assessor' AND l.user_id = $2 AND l.role = 'learner'
+                 ORDER BY r.centre_id LIMIT 1",
+                assessor_id,
+                learner_id
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("{assessor} is not an assessor at {learner}'s centre"))?
+        }
     };
+    let learner_id = person_with_role_at(conn, learner, Role::Learner, centre_id).await?;
+    let assessor_id = person_with_role_at(conn, assessor, Role::Assessor, centre_id).await?;
     if assessor_id == learner_id {
         anyhow::bail!("a learner cannot be their own assessor");
     }
-    let iqa_id = match iqa {
+    let iqa_id = match iqa.map(str::trim).filter(|e| !e.is_empty()) {
         Some(email) => {
-            let id = person_with_role(conn, email, Role::Iqa).await?;
+            let id = person_with_role_at(conn, email, Role::Iqa, centre_id).await?;
             if id == assessor_id {
                 anyhow::bail!("the IQA must not be the learner's assessor: an IQA never samples their own decisions");
             }
@@ -313,6 +319,12 @@ async fn person_with_role(conn: &mut PgConnection, email: &str, role: Role) -> a
         anyhow::bail!("{email} does not have the {role} role");
     }
     Ok(id)
+}
+
+/// Ends every session of a person (sign out everywhere).
+pub async fn end_all_sessions(conn: &mut PgConnection, user_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!("DELETE FROM sessions WHERE data->>'user_id' = $1", user_id.to_string()).execute(conn).await?;
+    Ok(())
 }
 
 /// Changes a person's name and email.

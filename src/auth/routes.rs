@@ -128,7 +128,22 @@ async fn login_form(
     }
 }
 
-async fn logout_form(session: Session) -> AppResult<Redirect> {
+#[derive(Deserialize)]
+struct SignOut {
+    /// Also end every other session of this person ("sign out everywhere").
+    everywhere: Option<String>,
+}
+
+async fn logout_form(
+    State(state): State<AppState>,
+    session: Session,
+    actor: Option<Actor>,
+    Form(form): Form<SignOut>,
+) -> AppResult<Redirect> {
+    if let (Some(actor), Some(_)) = (actor, form.everywhere) {
+        let mut conn = state.pool.acquire().await?;
+        crate::accounts::end_all_sessions(&mut conn, actor.id).await?;
+    }
     end_session(&session).await?;
     Ok(Redirect::to("/login"))
 }

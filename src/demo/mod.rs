@@ -150,7 +150,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     let mut enrolments = Vec::new();
     for (index, learner) in learners.iter().enumerate() {
         let assessor = if index % 2 == 0 { PEOPLE[1].2 } else { PEOPLE[2].2 };
-        enrolments.push(accounts::enrol(&mut tx, None, learner, "CC20", assessor, Some(PEOPLE[3].2)).await?);
+        enrolments.push(accounts::enrol(&mut tx, None, None, learner, "CC20", assessor, Some(PEOPLE[3].2)).await?);
     }
     tx.commit().await?;
 

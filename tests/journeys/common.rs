@@ -140,7 +140,7 @@ impl TestApp {
 
     pub async fn enrol(&self, learner: &TestUser, assessor: &TestUser, iqa: Option<&TestUser>) -> Uuid {
         let mut conn = self.pool.acquire().await.unwrap();
-        accounts::enrol(&mut conn, None, &learner.email, "CC20", &assessor.email, iqa.map(|u| u.email.as_str()))
+        accounts::enrol(&mut conn, None, None, &learner.email, "CC20", &assessor.email, iqa.map(|u| u.email.as_str()))
             .await
             .unwrap()
     }

@@ -152,6 +152,20 @@ async fn changing_a_password_ends_the_other_sessions_and_checks_the_rules() {
 }
 
 #[tokio::test]
+async fn signing_out_everywhere_ends_every_session_of_the_person() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let here = app.browser_for(&cast.learner).await;
+    let elsewhere = app.browser_for(&cast.learner).await;
+    let someone_else = app.browser_for(&cast.assessor).await;
+    here.page("/account").await;
+    assert_eq!(here.post_form("/logout", &[("everywhere", "yes")]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(here.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(elsewhere.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(someone_else.get("/dashboard").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn repeated_failed_sign_ins_are_slowed_with_429_and_retry_after() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
