@@ -200,7 +200,22 @@ pub async fn record_decisions(
         return Err(AppError::Invalid(errors));
     }
     // One assessor action at a time per item: a double submit waits and then supersedes.
-    sqlx::query!("SELECT id FROM evidence_items WHERE id = $1 FOR UPDATE", evidence_id).fetch_one(&mut *conn).await?;
+    let item = sqlx::query!(
+        r#"SELECT status, EXISTS (SELECT 1 FROM evidence_items n WHERE n.previous_version = e.id) AS "replaced!"
+           FROM evidence_items e WHERE id = $1 FOR UPDATE"#,
+        evidence_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if item.status != "submitted" {
+        return Err(AppError::NotFound("evidence item"));
+    }
+    if item.replaced {
+        return Err(AppError::Conflict(
+            "The learner has resubmitted this evidence; assess the newest version".into(),
+            vec![],
+        ));
+    }
     let mut ids = Vec::new();
     for (criterion, outcome, feedback) in checked {
         let mapped_now = crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
@@ -293,7 +308,7 @@ pub struct Progress {
 /// otherwise not started.
 pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Progress> {
     let rows = sqlx::query!(
-        r#"WITH items AS (SELECT id FROM evidence_items WHERE enrolment_id = $1),
+        r#"WITH items AS (SELECT id FROM evidence_items WHERE enrolment_id = $1 AND status = 'submitted'),
                 current AS (
                     SELECT DISTINCT ON (d.evidence_id, d.criterion_id) d.evidence_id, d.criterion_id, d.outcome
                     FROM decisions d WHERE d.evidence_id IN (SELECT id FROM items)
@@ -390,7 +405,9 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
            waiting AS (
                SELECT e.enrolment_id, e.id, e.created_at
                FROM evidence_items e
-               WHERE e.enrolment_id = ANY($1) AND EXISTS (
+               WHERE e.enrolment_id = ANY($1) AND e.status = 'submitted'
+                 AND NOT EXISTS (SELECT 1 FROM evidence_items n WHERE n.previous_version = e.id)
+                 AND EXISTS (
                    SELECT 1 FROM evidence_criteria m
                    LEFT JOIN current cur ON cur.evidence_id = m.evidence_id AND cur.criterion_id = m.criterion_id
                    WHERE m.evidence_id = e.id AND cur.outcome IS NULL))

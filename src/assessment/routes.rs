@@ -2,10 +2,11 @@
 //! the enrolment and progress API.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{DecisionInput, EnrolmentSummary, Progress, record_decisions};
@@ -30,7 +31,67 @@ pub fn router() -> Routes {
 
 struct EvidenceRow {
     item: EvidenceItem,
-    awaiting: bool,
+    /// `draft`, `awaiting`, `assessed` or `replaced` (a newer version exists).
+    state: &'static str,
+}
+
+impl EvidenceRow {
+    fn state_label(&self) -> &'static str {
+        match self.state {
+            "draft" => "Draft",
+            "awaiting" => "Awaiting assessment",
+            "replaced" => "Replaced by a newer version",
+            _ => "Assessed",
+        }
+    }
+
+    fn state_tag(&self) -> &'static str {
+        match self.state {
+            "draft" | "replaced" => "not_started",
+            "awaiting" => "submitted",
+            _ => "met",
+        }
+    }
+}
+
+/// The evidence list's filters, from the query string.
+#[derive(Debug, Default, Deserialize)]
+struct EvidenceFilter {
+    #[serde(default)]
+    criterion: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+impl EvidenceFilter {
+    fn is_empty(&self) -> bool {
+        self.criterion.is_empty()
+            && self.method.is_empty()
+            && self.state.is_empty()
+            && self.from.is_empty()
+            && self.to.is_empty()
+    }
+
+    fn keeps(&self, row: &EvidenceRow) -> bool {
+        let date = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        let last_day = row.item.occurred_until.unwrap_or(row.item.occurred_on);
+        (self.criterion.is_empty() || row.item.criteria.contains(&self.criterion))
+            && (self.method.is_empty() || row.item.method.as_str() == self.method)
+            && (self.state.is_empty() || row.state == self.state)
+            && date(&self.from).is_none_or(|from| last_day >= from)
+            && date(&self.to).is_none_or(|to| row.item.occurred_on <= to)
+    }
+}
+
+struct Choice {
+    value: &'static str,
+    label: &'static str,
 }
 
 #[derive(Template)]
@@ -40,9 +101,19 @@ struct PortfolioPage {
     summary: EnrolmentSummary,
     progress: Progress,
     evidence: Vec<EvidenceRow>,
+    evidence_total: usize,
+    filter: EvidenceFilter,
+    methods: Vec<Choice>,
+    states: Vec<Choice>,
     is_learner: bool,
     is_verifier: bool,
     percent: usize,
+}
+
+impl PortfolioPage {
+    fn count(&self, status: &str) -> usize {
+        self.progress.criteria.iter().filter(|c| c.status.as_str() == status).count()
+    }
 }
 
 async fn portfolio_page(
@@ -50,26 +121,56 @@ async fn portfolio_page(
     nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
+    Query(filter): Query<EvidenceFilter>,
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
     let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let is_learner = access.relation == Relation::Learner;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let progress = super::progress(&mut tx, id, &unit).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
     let items = evidence::list_for_enrolment(&mut tx, id).await?;
     let mut rows = Vec::new();
     for item in items {
+        // Drafts are the learner's alone.
+        if item.is_draft() && !is_learner {
+            continue;
+        }
         let decisions = super::decisions_for_evidence(&mut tx, &unit, &item).await?;
-        rows.push(EvidenceRow { awaiting: decisions.iter().any(|d| d.current.is_none()), item });
+        let state = if item.is_draft() {
+            "draft"
+        } else if item.next_version.is_some() {
+            "replaced"
+        } else if decisions.iter().any(|d| d.current.is_none()) {
+            "awaiting"
+        } else {
+            "assessed"
+        };
+        rows.push(EvidenceRow { state, item });
     }
     tx.commit().await?;
+    let evidence_total = rows.len();
+    rows.retain(|row| filter.keeps(row));
     let percent = (progress.met * 100).checked_div(progress.total).unwrap_or(0);
     let page = PortfolioPage {
         nav,
         summary,
         progress,
         evidence: rows,
-        is_learner: access.relation == Relation::Learner,
+        evidence_total,
+        filter,
+        methods: evidence::Method::ALL.into_iter().map(|m| Choice { value: m.as_str(), label: m.label() }).collect(),
+        states: [
+            ("awaiting", "Awaiting assessment"),
+            ("assessed", "Assessed"),
+            ("replaced", "Replaced"),
+            ("draft", "Draft"),
+        ]
+        .into_iter()
+        .filter(|(value, _)| is_learner || *value != "draft")
+        .map(|(value, label)| Choice { value, label })
+        .collect(),
+        is_learner,
         is_verifier: access.relation == Relation::Verifier,
         percent,
     };
@@ -158,10 +259,4 @@ async fn progress_api(State(state): State<AppState>, actor: Actor, Path(id): Pat
     let progress = super::progress(&mut tx, id, &unit).await?;
     tx.commit().await?;
     Ok(Json(progress))
-}
-
-impl PortfolioPage {
-    fn count(&self, status: &str) -> usize {
-        self.progress.criteria.iter().filter(|c| c.status.as_str() == status).count()
-    }
 }

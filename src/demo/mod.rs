@@ -374,8 +374,15 @@ async fn add(
         occurred_on: occurred_on.to_string(),
         criteria: criteria.iter().map(|c| c.to_string()).collect(),
         declaration: true,
+        third_party_confirmed: true,
+        ..Default::default()
     };
-    let item = NewEvidence::parse(&raw, &unit, Utc::now().date_naive(), files.len())
+    let types: Vec<&str> = files
+        .iter()
+        .map(|f| crate::evidence::detect_type(f.bytes, f.name))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let item = NewEvidence::parse(&raw, &unit, Utc::now().date_naive(), &types)
         .map_err(|errors| anyhow::anyhow!("demo item {title:?} invalid: {errors:?}"))?;
     let mut staged = Vec::new();
     for file in files {

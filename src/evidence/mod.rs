@@ -1,6 +1,7 @@
 //! Evidence items: what a learner did, how it was assessed (method), when, the files that show
 //! it, the criteria it covers, and the learner's authenticity declaration.
 
+mod capture;
 mod file_type;
 mod routes;
 pub mod storage;
@@ -8,15 +9,12 @@ mod submission;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::audit::{self, Event};
-use crate::auth::Actor;
-use crate::auth::policy::EnrolmentAccess;
-use crate::catalogue::{CriterionNumber, Unit};
-use crate::error::{AppResult, FieldError};
+use crate::error::AppResult;
+pub use capture::{Location, Mapping, NewEvidence, RawEvidence, Status, create, submit_draft};
+pub use file_type::detect as detect_type;
 pub use routes::{detail_with_errors, router};
 pub use storage::{FileStore, StagedFile};
 
@@ -82,100 +80,6 @@ impl Method {
     }
 }
 
-/// What a learner sent, before it is checked: from a form or from the API's `metadata` part.
-#[derive(Debug, Default, Deserialize)]
-pub struct RawEvidence {
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub method: String,
-    #[serde(default)]
-    pub occurred_on: String,
-    #[serde(default)]
-    pub criteria: Vec<String>,
-    #[serde(default)]
-    pub declaration: bool,
-}
-
-/// A checked evidence item, ready to store.
-#[derive(Debug)]
-pub struct NewEvidence {
-    pub title: String,
-    pub description: String,
-    pub method: Method,
-    pub occurred_on: NaiveDate,
-    pub criteria: Vec<(CriterionNumber, Uuid)>,
-}
-
-impl NewEvidence {
-    /// Checks every field against the unit and today's date, collecting every problem at once.
-    pub fn parse(raw: &RawEvidence, unit: &Unit, today: NaiveDate, file_count: usize) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let title = raw.title.trim().to_string();
-        if title.is_empty() {
-            errors.push(FieldError::new("title", "Enter a title for the evidence"));
-        } else if title.chars().count() > 200 {
-            errors.push(FieldError::new("title", "Title must be 200 characters or fewer"));
-        }
-        let description = raw.description.trim().to_string();
-        if description.chars().count() > 20_000 {
-            errors.push(FieldError::new("description", "Description must be 20,000 characters or fewer"));
-        }
-        let method = Method::parse(raw.method.trim());
-        if method.is_none() {
-            errors.push(FieldError::new("method", "Select how the evidence was produced (the assessment method)"));
-        }
-        let occurred_on = match NaiveDate::parse_from_str(raw.occurred_on.trim(), "%Y-%m-%d") {
-            Ok(date) if date > today => {
-                errors.push(FieldError::new("occurred_on", "The date of the activity must be today or in the past"));
-                None
-            }
-            Ok(date) => Some(date),
-            Err(_) if raw.occurred_on.trim().is_empty() => {
-                errors.push(FieldError::new("occurred_on", "Enter the date of the activity"));
-                None
-            }
-            Err(_) => {
-                errors.push(FieldError::new(
-                    "occurred_on",
-                    "The date of the activity must be a real date, like 2026-03-17",
-                ));
-                None
-            }
-        };
-        let mut criteria = Vec::new();
-        for number in &raw.criteria {
-            match unit.criterion(number) {
-                Ok(criterion) => {
-                    let parsed = CriterionNumber::parse(&criterion.number).expect("stored numbers are valid");
-                    if !criteria.iter().any(|(n, _)| *n == parsed) {
-                        criteria.push((parsed, criterion.id));
-                    }
-                }
-                Err(message) => errors.push(FieldError::new("criteria", message)),
-            }
-        }
-        if raw.criteria.is_empty() {
-            errors.push(FieldError::new("criteria", "Select at least one criterion this evidence covers"));
-        }
-        criteria.sort();
-        if !raw.declaration {
-            errors.push(FieldError::new("declaration", "Confirm the declaration that this evidence is your own work"));
-        }
-        if file_count == 0 && description.is_empty() {
-            errors.push(FieldError::new("file", "Choose a file to upload, or write the evidence in the description"));
-        }
-        match (errors.is_empty(), method, occurred_on) {
-            (true, Some(method), Some(occurred_on)) => {
-                Ok(NewEvidence { title, description, method, occurred_on, criteria })
-            }
-            _ => Err(errors),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct FileInfo {
     pub id: Uuid,
@@ -210,126 +114,105 @@ pub struct Declaration {
     pub sha256: String,
 }
 
+/// Where a document held at work can be found (evidence of kind "reference").
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferenceView {
+    pub held_at: String,
+    pub held_by: String,
+    pub confirmed_by: String,
+}
+
+/// A criterion an item is mapped to: the learner's note, and where in which file it is shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct MappingView {
+    pub criterion: String,
+    pub note: String,
+    pub file_id: Option<Uuid>,
+    pub start_seconds: Option<i32>,
+    pub end_seconds: Option<i32>,
+    pub page: Option<i32>,
+}
+
+impl MappingView {
+    /// "04:12–06:30" or "page 3", for people.
+    pub fn location_text(&self) -> Option<String> {
+        let clock = |s: i32| {
+            if s >= 3600 {
+                format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+            } else {
+                format!("{:02}:{:02}", s / 60, s % 60)
+            }
+        };
+        match (self.start_seconds, self.end_seconds, self.page) {
+            (Some(start), Some(end), _) => Some(format!("{}\u{2013}{}", clock(start), clock(end))),
+            (_, _, Some(page)) => Some(format!("page {page}")),
+            _ => None,
+        }
+    }
+
+    /// The media fragment or PDF page to open the file at.
+    pub fn fragment(&self) -> String {
+        match (self.start_seconds, self.end_seconds, self.page) {
+            (Some(start), Some(end), _) => format!("#t={start},{end}"),
+            (_, _, Some(page)) => format!("#page={page}"),
+            _ => String::new(),
+        }
+    }
+}
+
 /// One evidence item as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvidenceItem {
     pub id: Uuid,
     pub enrolment_id: Uuid,
+    /// `draft` (the learner's only) or `submitted`.
+    pub status: String,
     pub title: String,
     pub description: String,
     pub method: Method,
     pub occurred_on: NaiveDate,
+    pub occurred_until: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
     pub created_by: Uuid,
     pub created_by_name: String,
-    pub declaration: Declaration,
+    pub reference: Option<ReferenceView>,
+    pub help_received: String,
+    pub ai_use: String,
+    pub third_party_confirmed_at: Option<DateTime<Utc>>,
+    pub declaration: Option<Declaration>,
+    pub version: i32,
+    pub previous_version: Option<Uuid>,
+    pub next_version: Option<Uuid>,
     pub files: Vec<FileInfo>,
     /// Criterion numbers the item is mapped to, in unit order.
     pub criteria: Vec<String>,
+    pub mappings: Vec<MappingView>,
 }
 
 impl EvidenceItem {
     pub fn method_label(&self) -> &'static str {
         self.method.label()
     }
-}
 
-/// Stores a checked item with its staged files, mappings and the declaration, in one
-/// transaction with its audit event. Files are moved into place before the commit: if the
-/// commit fails they are unreferenced blobs, never a record pointing at a missing file.
-pub async fn create(
-    conn: &mut PgConnection,
-    store: &FileStore,
-    actor: &Actor,
-    access: &EnrolmentAccess,
-    item: NewEvidence,
-    files: Vec<StagedFile>,
-) -> AppResult<Uuid> {
-    let id = Uuid::new_v4();
-    let declared_at = Utc::now();
-    let signed = serde_json::json!({
-        "declaration": DECLARATION,
-        "evidence_id": id,
-        "title": item.title,
-        "description": item.description,
-        "method": item.method,
-        "occurred_on": item.occurred_on,
-        "criteria": item.criteria.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
-        "files": files.iter().map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "size": f.size})).collect::<Vec<_>>(),
-        "signer": actor.id,
-        "declared_at": declared_at,
-    });
-    let declaration_sha256 = hex::encode(Sha256::digest(signed.to_string().as_bytes()));
-    sqlx::query!(
-        "INSERT INTO evidence_items (id, enrolment_id, title, description, method, occurred_on, created_by,
-                                     declaration_text, declared_at, declaration_sha256)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        id,
-        access.id,
-        item.title,
-        item.description,
-        item.method.as_str(),
-        item.occurred_on,
-        actor.id,
-        DECLARATION,
-        declared_at,
-        declaration_sha256
-    )
-    .execute(&mut *conn)
-    .await?;
-    let mut file_ids = Vec::new();
-    for (position, file) in files.into_iter().enumerate() {
-        let file_id = Uuid::new_v4();
-        sqlx::query!(
-            "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
-            file.sha256,
-            file.size as i64,
-            file.content_type
-        )
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query!(
-            "INSERT INTO evidence_files (id, evidence_id, position, name, content_type, size, sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            file_id,
-            id,
-            position as i32,
-            file.name,
-            file.content_type,
-            file.size as i64,
-            file.sha256
-        )
-        .execute(&mut *conn)
-        .await?;
-        file_ids.push(serde_json::json!({"id": file_id, "name": file.name, "sha256": file.sha256, "size": file.size}));
-        store.promote(file).await.map_err(|e| crate::error::AppError::Unexpected(e.into()))?;
+    pub fn is_draft(&self) -> bool {
+        self.status == "draft"
     }
-    for (_, criterion_id) in &item.criteria {
-        sqlx::query!(
-            "INSERT INTO evidence_criteria (evidence_id, criterion_id, added_by) VALUES ($1, $2, $3)",
-            id,
-            criterion_id,
-            actor.id
-        )
-        .execute(&mut *conn)
-        .await?;
+
+    pub fn dates(&self) -> String {
+        match self.occurred_until {
+            Some(until) if until != self.occurred_on => format!("{} to {}", self.occurred_on, until),
+            _ => self.occurred_on.to_string(),
+        }
     }
-    audit::record(
-        conn,
-        Event::new(Some(actor), "evidence.submitted", "evidence", Some(id))
-            .as_role(access.relation.role())
-            .enrolment(access.id)
-            .details(serde_json::json!({
-                "title": item.title,
-                "method": item.method,
-                "occurred_on": item.occurred_on,
-                "criteria": item.criteria.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
-                "files": file_ids,
-                "declaration_sha256": declaration_sha256,
-            })),
-    )
-    .await?;
-    Ok(id)
+
+    pub fn mapping(&self, criterion: &str) -> Option<&MappingView> {
+        self.mappings.iter().find(|m| m.criterion == criterion)
+    }
+
+    pub fn file(&self, id: &Uuid) -> Option<&FileInfo> {
+        self.files.iter().find(|f| f.id == *id)
+    }
 }
 
 /// Every evidence item of an enrolment, newest first, with files and mapped criteria.
@@ -349,10 +232,13 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> AppResult<EvidenceItem> 
 
 async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<EvidenceItem>> {
     let items = sqlx::query!(
-        "SELECT e.id, e.enrolment_id, e.title, e.description, e.method, e.occurred_on, e.created_at,
-                e.created_by, u.name AS created_by_name, e.declaration_text, e.declared_at, e.declaration_sha256
-         FROM evidence_items e JOIN users u ON u.id = e.created_by
-         WHERE e.id = ANY($1) ORDER BY e.created_at DESC",
+        r#"SELECT e.id, e.enrolment_id, e.status, e.title, e.description, e.method, e.occurred_on, e.occurred_until,
+                  e.created_at, e.submitted_at, e.created_by, u.name AS created_by_name, e.kind, e.held_at, e.held_by,
+                  e.confirmed_by, e.help_received, e.ai_use, e.third_party_confirmed_at, e.declaration_text,
+                  e.declared_at, e.declaration_sha256, e.version, e.previous_version,
+                  (SELECT n.id FROM evidence_items n WHERE n.previous_version = e.id) AS "next_version?"
+           FROM evidence_items e JOIN users u ON u.id = e.created_by
+           WHERE e.id = ANY($1) ORDER BY e.created_at DESC"#,
         ids
     )
     .fetch_all(&mut *conn)
@@ -366,7 +252,8 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
     .fetch_all(&mut *conn)
     .await?;
     let mappings = sqlx::query!(
-        "SELECT m.evidence_id, c.number FROM evidence_criteria m JOIN criteria c ON c.id = m.criterion_id
+        "SELECT m.evidence_id, c.number, m.note, m.file_id, m.start_seconds, m.end_seconds, m.page
+         FROM evidence_criteria m JOIN criteria c ON c.id = m.criterion_id
          WHERE m.evidence_id = ANY($1) ORDER BY c.position",
         ids
     )
@@ -374,33 +261,62 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
     .await?;
     Ok(items
         .into_iter()
-        .map(|row| EvidenceItem {
-            files: files
+        .map(|row| {
+            let declaration = match (row.declaration_text, row.declared_at, row.declaration_sha256) {
+                (Some(text), Some(declared_at), Some(sha256)) => Some(Declaration { text, declared_at, sha256 }),
+                _ => None,
+            };
+            let mapped: Vec<MappingView> = mappings
                 .iter()
-                .filter(|f| f.evidence_id == row.id)
-                .map(|f| FileInfo {
-                    id: f.id,
-                    name: f.name.clone(),
-                    content_type: f.content_type.clone(),
-                    size: f.size,
-                    sha256: f.sha256.clone(),
+                .filter(|m| m.evidence_id == row.id)
+                .map(|m| MappingView {
+                    criterion: m.number.clone(),
+                    note: m.note.clone(),
+                    file_id: m.file_id,
+                    start_seconds: m.start_seconds,
+                    end_seconds: m.end_seconds,
+                    page: m.page,
                 })
-                .collect(),
-            criteria: mappings.iter().filter(|m| m.evidence_id == row.id).map(|m| m.number.clone()).collect(),
-            id: row.id,
-            enrolment_id: row.enrolment_id,
-            title: row.title,
-            description: row.description,
-            method: Method::parse(&row.method).unwrap_or(Method::Product),
-            occurred_on: row.occurred_on,
-            created_at: row.created_at,
-            created_by: row.created_by,
-            created_by_name: row.created_by_name,
-            declaration: Declaration {
-                text: row.declaration_text,
-                declared_at: row.declared_at,
-                sha256: row.declaration_sha256,
-            },
+                .collect();
+            EvidenceItem {
+                files: files
+                    .iter()
+                    .filter(|f| f.evidence_id == row.id)
+                    .map(|f| FileInfo {
+                        id: f.id,
+                        name: f.name.clone(),
+                        content_type: f.content_type.clone(),
+                        size: f.size,
+                        sha256: f.sha256.clone(),
+                    })
+                    .collect(),
+                criteria: mapped.iter().map(|m| m.criterion.clone()).collect(),
+                mappings: mapped,
+                reference: (row.kind == "reference").then(|| ReferenceView {
+                    held_at: row.held_at.clone(),
+                    held_by: row.held_by.clone(),
+                    confirmed_by: row.confirmed_by.clone(),
+                }),
+                id: row.id,
+                enrolment_id: row.enrolment_id,
+                status: row.status,
+                title: row.title,
+                description: row.description,
+                method: Method::parse(&row.method).unwrap_or(Method::Product),
+                occurred_on: row.occurred_on,
+                occurred_until: row.occurred_until,
+                created_at: row.created_at,
+                submitted_at: row.submitted_at,
+                created_by: row.created_by,
+                created_by_name: row.created_by_name,
+                help_received: row.help_received,
+                ai_use: row.ai_use,
+                third_party_confirmed_at: row.third_party_confirmed_at,
+                declaration,
+                version: row.version,
+                previous_version: row.previous_version,
+                next_version: row.next_version,
+            }
         })
         .collect())
 }

@@ -1,22 +1,24 @@
-//! Evidence pages and API: the upload form, the item page, and file downloads.
+//! Evidence pages and API: the upload form (files, a written record or a workplace reference;
+//! draft or submitted; a note and a place in the file per criterion), the item page, submitting
+//! a draft, resubmitting after "not yet", and file downloads.
 
 use askama::Template;
-use axum::Extension;
-use axum::Json;
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::{Multipart, Path, Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form, Json};
+use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 use uuid::Uuid;
 
+use super::capture::Submission;
 use super::{DECLARATION, EvidenceItem, Method, NewEvidence, RawEvidence, submission};
 use crate::AppState;
 use crate::assessment::{self, CriterionDecisions};
 use crate::auth::Actor;
 use crate::auth::csrf::PendingCheck;
-use crate::auth::policy::Access;
-use crate::auth::policy::{self, Action, Relation, Viewed};
+use crate::auth::policy::{self, Access, Action, EnrolmentAccess, Relation, Viewed};
 use crate::catalogue::{self, Unit};
 use crate::error::{AppError, AppResult, FieldError};
 use crate::web::route_table::Routes;
@@ -30,9 +32,11 @@ pub fn router() -> Routes {
         .get("/enrolments/{id}/evidence/new", Access::Enrolment(Action::AddEvidence), new_page)
         .post_upload("/enrolments/{id}/evidence", Access::Enrolment(Action::AddEvidence), create_form)
         .get("/evidence/{id}", Access::Evidence(Action::View), detail_page)
+        .post("/evidence/{id}/submit", Access::Evidence(Action::AddEvidence), submit_form)
         .get("/evidence/{id}/files/{file_id}", Access::Evidence(Action::View), download)
         .post_upload("/api/v1/enrolments/{id}/evidence", Access::Enrolment(Action::AddEvidence), create_api)
         .get("/api/v1/evidence/{id}", Access::Evidence(Action::View), detail_api)
+        .post("/api/v1/evidence/{id}/submit", Access::Evidence(Action::AddEvidence), submit_api)
         .get("/api/v1/evidence/{id}/files/{file_id}", Access::Evidence(Action::View), download)
 }
 
@@ -47,6 +51,8 @@ struct CriterionOption {
     text: String,
     guidance: String,
     checked: bool,
+    note: String,
+    location: String,
 }
 
 struct OutcomeOptions {
@@ -62,15 +68,14 @@ struct NewEvidencePage {
     enrolment_id: Uuid,
     unit_code: String,
     unit_title: String,
-    title: String,
-    description: String,
-    occurred_on: String,
-    declaration_checked: bool,
+    raw: RawEvidence,
+    is_reference: bool,
     declaration: &'static str,
     methods: Vec<MethodOption>,
     outcomes: Vec<OutcomeOptions>,
     errors: Vec<FieldError>,
     max_upload: String,
+    resubmitting: Option<String>,
 }
 
 impl NewEvidencePage {
@@ -78,7 +83,7 @@ impl NewEvidencePage {
         nav: Nav,
         enrolment_id: Uuid,
         unit: &Unit,
-        raw: &RawEvidence,
+        raw: RawEvidence,
         errors: Vec<FieldError>,
         max_upload: u64,
     ) -> Self {
@@ -88,10 +93,7 @@ impl NewEvidencePage {
             enrolment_id,
             unit_code: unit.summary.code.clone(),
             unit_title: unit.summary.title.clone(),
-            title: raw.title.clone(),
-            description: raw.description.clone(),
-            occurred_on: raw.occurred_on.clone(),
-            declaration_checked: raw.declaration,
+            is_reference: raw.kind == "reference",
             declaration: DECLARATION,
             methods: Method::ALL
                 .into_iter()
@@ -106,31 +108,75 @@ impl NewEvidencePage {
                     criteria: o
                         .criteria
                         .iter()
-                        .map(|c| CriterionOption {
-                            number: c.number.clone(),
-                            text: c.text.clone(),
-                            guidance: c.guidance.clone(),
-                            checked: chosen.contains(&c.number),
+                        .map(|c| {
+                            let mapping = raw.mappings.get(&c.number);
+                            CriterionOption {
+                                number: c.number.clone(),
+                                text: c.text.clone(),
+                                guidance: c.guidance.clone(),
+                                checked: chosen.contains(&c.number),
+                                note: mapping.map(|m| m.note.clone()).unwrap_or_default(),
+                                location: mapping.map(|m| m.location.clone()).unwrap_or_default(),
+                            }
                         })
                         .collect(),
                 })
                 .collect(),
             errors,
             max_upload: super::storage::human_size(max_upload),
+            resubmitting: None,
+            raw,
         }
     }
 
     fn error_for(&self, field: &str) -> Option<&str> {
         self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
     }
+
+    fn where_error(&self, number: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field.strip_prefix("where-") == Some(number)).map(|e| e.message.as_str())
+    }
+
+    fn outcome_has_choice(&self, outcome: &OutcomeOptions) -> bool {
+        outcome.criteria.iter().any(|c| c.checked)
+    }
 }
 
-async fn new_page(State(state): State<AppState>, nav: Nav, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+#[derive(Deserialize)]
+struct NewQuery {
+    resubmit: Option<Uuid>,
+}
+
+async fn new_page(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<NewQuery>,
+) -> AppResult<Response> {
     let mut conn = state.begin(&actor).await?;
     let access = policy::enrolment(&state.pool, &mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await?;
-    let raw = RawEvidence { occurred_on: chrono::Local::now().date_naive().to_string(), ..Default::default() };
-    render(StatusCode::OK, &NewEvidencePage::new(nav, id, &unit, &raw, vec![], state.config.max_upload))
+    let mut raw = RawEvidence { occurred_on: chrono::Local::now().date_naive().to_string(), ..Default::default() };
+    let mut resubmitting = None;
+    if let Some(previous) = query.resubmit {
+        let item = super::load(&mut conn, previous).await?;
+        if item.enrolment_id != id {
+            return Err(AppError::NotFound("evidence item"));
+        }
+        raw.title = item.title.clone();
+        raw.method = item.method.as_str().to_string();
+        raw.description = item.description.clone();
+        raw.criteria = item.criteria.clone();
+        for mapping in &item.mappings {
+            raw.mappings.entry(mapping.criterion.clone()).or_default().note = mapping.note.clone();
+        }
+        raw.previous_version = Some(previous);
+        resubmitting = Some(item.title);
+    }
+    let mut page = NewEvidencePage::new(nav, id, &unit, raw, vec![], state.config.max_upload);
+    page.resubmitting = resubmitting;
+    render(StatusCode::OK, &page)
 }
 
 /// Receives an upload and stores it, shared by the form and the API.
@@ -140,7 +186,7 @@ async fn receive(
     enrolment_id: Uuid,
     multipart: Multipart,
     csrf: Option<&PendingCheck>,
-) -> Result<Uuid, (AppError, RawEvidence, Option<Unit>)> {
+) -> Result<(Uuid, bool), (AppError, RawEvidence, Option<Unit>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
     let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
     let access = policy::enrolment(&state.pool, &mut conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
@@ -154,10 +200,12 @@ async fn receive(
         Err(error) => return Err((error, RawEvidence::default(), Some(unit))),
     };
     let today = chrono::Local::now().date_naive();
-    let item = match NewEvidence::parse(&submission.raw, &unit, today, submission.files.len()) {
+    let types: Vec<&str> = submission.files.iter().map(|f| f.content_type).collect();
+    let item = match NewEvidence::parse(&submission.raw, &unit, today, &types) {
         Ok(item) => item,
         Err(errors) => return Err((AppError::Invalid(errors), submission.raw, Some(unit))),
     };
+    let draft = submission.raw.draft;
     let result = async {
         let mut tx = state.begin(actor).await?;
         let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
@@ -165,7 +213,7 @@ async fn receive(
         Ok::<Uuid, AppError>(id)
     }
     .await;
-    result.map_err(|error| (error, submission.raw, Some(unit)))
+    result.map(|id| (id, draft)).map_err(|error| (error, submission.raw, Some(unit)))
 }
 
 async fn create_form(
@@ -177,17 +225,19 @@ async fn create_form(
     multipart: Multipart,
 ) -> AppResult<Response> {
     match receive(&state, &actor, id, multipart, csrf.as_deref()).await {
-        Ok(evidence_id) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response()),
+        Ok((evidence_id, true)) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?saved=1")).into_response()),
+        Ok((evidence_id, false)) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response()),
         Err((error, raw, Some(unit))) => {
             let status = error.status();
             let errors = match error {
                 AppError::Invalid(errors) => errors,
-                AppError::TooLarge(message) | AppError::UnsupportedType(message) | AppError::BadRequest(message) => {
-                    vec![FieldError::new("file", message)]
-                }
+                AppError::TooLarge(message)
+                | AppError::UnsupportedType(message)
+                | AppError::BadRequest(message)
+                | AppError::Conflict(message, _) => vec![FieldError::new("file", message)],
                 other => return Err(other),
             };
-            render(status, &NewEvidencePage::new(nav, id, &unit, &raw, errors, state.config.max_upload))
+            render(status, &NewEvidencePage::new(nav, id, &unit, raw, errors, state.config.max_upload))
         }
         Err((error, _, None)) => Err(error),
     }
@@ -200,7 +250,8 @@ async fn create_api(
     csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
-    let evidence_id = receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
+    let (evidence_id, _) =
+        receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
     let mut conn = state.begin(&actor).await?;
     let item = super::load(&mut conn, evidence_id).await?;
     let mut response = (StatusCode::CREATED, Json(item)).into_response();
@@ -213,19 +264,40 @@ async fn create_api(
 struct EvidenceView {
     #[serde(flatten)]
     item: EvidenceItem,
-    status: &'static str,
+    assessment_status: &'static str,
     assessment: Vec<CriterionDecisions>,
+}
+
+impl EvidenceView {
+    fn has_not_yet(&self) -> bool {
+        self.assessment.iter().any(|c| c.current.as_ref().is_some_and(|d| d.outcome == assessment::Outcome::NotYet))
+    }
+}
+
+/// A draft is the learner's alone until submitted.
+fn visible(item: &EvidenceItem, access: &EnrolmentAccess) -> AppResult<()> {
+    if item.is_draft() && access.relation != Relation::Learner {
+        return Err(AppError::NotFound("evidence item"));
+    }
+    Ok(())
 }
 
 async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EvidenceView, Relation, Unit)> {
     let mut tx = state.begin(actor).await?;
     let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
     let item = super::load(&mut tx, id).await?;
+    visible(&item, &access)?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let assessment = assessment::decisions_for_evidence(&mut tx, &unit, &item).await?;
     tx.commit().await?;
-    let status = if assessment.iter().any(|c| c.current.is_none()) { "awaiting_assessment" } else { "assessed" };
-    Ok((EvidenceView { item, status, assessment }, access.relation, unit))
+    let assessment_status = if item.is_draft() {
+        "draft"
+    } else if assessment.iter().any(|c| c.current.is_none()) {
+        "awaiting_assessment"
+    } else {
+        "assessed"
+    };
+    Ok((EvidenceView { item, assessment_status, assessment }, access.relation, unit))
 }
 
 #[derive(Template)]
@@ -234,15 +306,36 @@ struct DetailPage {
     nav: Nav,
     view: EvidenceView,
     unit_code: String,
+    is_learner: bool,
     can_assess: bool,
-    just_submitted: bool,
-    just_assessed: bool,
+    banner: Option<(&'static str, &'static str)>,
     errors: Vec<FieldError>,
+    declaration: &'static str,
 }
 
-#[derive(serde::Deserialize)]
+impl DetailPage {
+    fn new(nav: Nav, view: EvidenceView, relation: Relation, unit: Unit, errors: Vec<FieldError>) -> Self {
+        DetailPage {
+            nav,
+            can_assess: relation == Relation::Assessor && !view.item.is_draft() && view.item.next_version.is_none(),
+            is_learner: relation == Relation::Learner,
+            view,
+            unit_code: unit.summary.code,
+            banner: None,
+            errors,
+            declaration: DECLARATION,
+        }
+    }
+
+    fn has_media(&self) -> bool {
+        self.view.item.files.iter().any(|f| f.is_audio() || f.is_video())
+    }
+}
+
+#[derive(Deserialize)]
 struct DetailQuery {
     submitted: Option<String>,
+    saved: Option<String>,
     assessed: Option<String>,
 }
 
@@ -251,22 +344,23 @@ async fn detail_page(
     nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
-    axum::extract::Query(query): axum::extract::Query<DetailQuery>,
+    Query(query): Query<DetailQuery>,
 ) -> AppResult<Response> {
     let (view, relation, unit) = load_view(&state, &actor, id).await?;
-    let page = DetailPage {
-        nav,
-        view,
-        unit_code: unit.summary.code,
-        can_assess: relation == Relation::Assessor,
-        just_submitted: query.submitted.is_some(),
-        just_assessed: query.assessed.is_some(),
-        errors: vec![],
+    let mut page = DetailPage::new(nav, view, relation, unit, vec![]);
+    page.banner = if query.submitted.is_some() {
+        Some(("Evidence submitted", "Your assessor can now see it waiting for assessment."))
+    } else if query.saved.is_some() {
+        Some(("Draft saved", "Only you can see it. Submit it when it is ready."))
+    } else if query.assessed.is_some() {
+        Some(("Decisions recorded", "The learner can now see your feedback."))
+    } else {
+        None
     };
     render(StatusCode::OK, &page)
 }
 
-/// Renders the item page with decision errors (used by the assessment form).
+/// Renders the item page with errors (used by the decision and submit forms).
 pub async fn detail_with_errors(
     state: &AppState,
     nav: Nav,
@@ -275,16 +369,7 @@ pub async fn detail_with_errors(
     errors: Vec<FieldError>,
 ) -> AppResult<Response> {
     let (view, relation, unit) = load_view(state, actor, id).await?;
-    let page = DetailPage {
-        nav,
-        view,
-        unit_code: unit.summary.code,
-        can_assess: relation == Relation::Assessor,
-        just_submitted: false,
-        just_assessed: false,
-        errors,
-    };
-    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
 }
 
 async fn detail_api(
@@ -295,7 +380,42 @@ async fn detail_api(
     Ok(Json(load_view(&state, &actor, id).await?.0))
 }
 
-#[derive(serde::Deserialize)]
+async fn submit(state: &AppState, actor: &Actor, id: Uuid, confirm: &Submission) -> AppResult<()> {
+    let mut tx = state.begin(actor).await?;
+    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
+    super::submit_draft(&mut tx, actor, &access, id, confirm).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn submit_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let ticked = |name: &str| fields.iter().any(|(k, v)| k == name && v == "yes");
+    let confirm =
+        Submission { declaration: ticked("declaration"), third_party_confirmed: ticked("third_party_confirmed") };
+    match submit(&state, &actor, id, &confirm).await {
+        Ok(()) => Ok(Redirect::to(&format!("/evidence/{id}?submitted=1")).into_response()),
+        Err(AppError::Invalid(errors)) => detail_with_errors(&state, nav, &actor, id, errors).await,
+        Err(other) => Err(other),
+    }
+}
+
+async fn submit_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Json(confirm): Json<Submission>,
+) -> AppResult<Json<EvidenceView>> {
+    submit(&state, &actor, id, &confirm).await?;
+    Ok(Json(load_view(&state, &actor, id).await?.0))
+}
+
+#[derive(Deserialize)]
 struct DownloadQuery {
     download: Option<String>,
 }
@@ -310,7 +430,8 @@ async fn download(
     request: Request,
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
-    policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
+    let access = policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
+    visible(&super::load(&mut tx, id).await?, &access)?;
     let file = super::file(&mut tx, id, file_id).await?;
     tx.commit().await?;
     let path = state.store.blob_path(&file.sha256);

@@ -94,17 +94,41 @@ pub async fn read(
             "description" => raw.description = read_text(&mut field, "description").await?,
             "method" => raw.method = read_text(&mut field, "method").await?,
             "occurred_on" => raw.occurred_on = read_text(&mut field, "occurred_on").await?,
+            "occurred_until" => raw.occurred_until = read_text(&mut field, "occurred_until").await?,
             "criteria" => raw.criteria.push(read_text(&mut field, "criteria").await?),
-            "declaration" => {
-                let value = read_text(&mut field, "declaration").await?;
-                raw.declaration = matches!(value.as_str(), "yes" | "on" | "true");
+            "declaration" => raw.declaration = ticked(&read_text(&mut field, "declaration").await?),
+            "third_party_confirmed" => {
+                raw.third_party_confirmed = ticked(&read_text(&mut field, "third_party_confirmed").await?)
             }
-            _ => {
-                read_text(&mut field, "field").await?;
+            "help_received" => raw.help_received = read_text(&mut field, "help_received").await?,
+            "ai_use" => raw.ai_use = read_text(&mut field, "ai_use").await?,
+            "kind" => raw.kind = read_text(&mut field, "kind").await?,
+            "held_at" => raw.held_at = read_text(&mut field, "held_at").await?,
+            "held_by" => raw.held_by = read_text(&mut field, "held_by").await?,
+            "confirmed_by" => raw.confirmed_by = read_text(&mut field, "confirmed_by").await?,
+            "intent" => raw.draft = read_text(&mut field, "intent").await? == "draft",
+            "previous_version" => {
+                let text = read_text(&mut field, "previous_version").await?;
+                raw.previous_version = match text.trim() {
+                    "" => None,
+                    id => Some(id.parse().map_err(|_| AppError::invalid("previous_version", "Not an evidence item"))?),
+                };
+            }
+            other => {
+                let value = read_text(&mut field, "field").await?;
+                if let Some(number) = other.strip_prefix("note-") {
+                    raw.mappings.entry(number.to_string()).or_default().note = value;
+                } else if let Some(number) = other.strip_prefix("where-") {
+                    raw.mappings.entry(number.to_string()).or_default().location = value;
+                }
             }
         }
     }
     Ok(Submission { raw, files })
+}
+
+fn ticked(value: &str) -> bool {
+    matches!(value, "yes" | "on" | "true")
 }
 
 /// The last path segment of a browser-supplied name, without control characters, at most 255

@@ -78,7 +78,8 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(status_of(&learner.json(&progress_path).await, "2.1"), "submitted");
 
     let item = learner.json(&format!("/api/v1/evidence/{evidence_id}")).await;
-    assert_eq!(item["status"], "awaiting_assessment");
+    assert_eq!(item["status"], "submitted");
+    assert_eq!(item["assessment_status"], "awaiting_assessment");
     assert_eq!(item["criteria"], json!(["2.1", "2.2"]));
     let file_id = item["files"][0]["id"].as_str().unwrap();
     let download = learner.get(&format!("/api/v1/evidence/{evidence_id}/files/{file_id}")).await;
@@ -114,7 +115,7 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(status_of(&progress, "2.2"), "not_yet");
     assert_eq!(progress["met"], 1);
     let item = learner.json(&format!("/api/v1/evidence/{evidence_id}")).await;
-    assert_eq!(item["status"], "assessed");
+    assert_eq!(item["assessment_status"], "assessed");
     assert_eq!(item["assessment"][1]["current"]["feedback"], "Compare agents, not only totals.");
 
     // Changing a judgement adds a decision; the earlier one stays in the history.

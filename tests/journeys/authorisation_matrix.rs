@@ -163,6 +163,7 @@ impl World {
                 Body::Json(json!({"email": self.signer.email, "password": self.signer.password}))
             }
             ("POST", "/api/v1/me/password") => Body::Json(json!({"current_password": "not it", "new_password": "x"})),
+            ("POST", "/api/v1/evidence/{id}/submit") => Body::Json(json!({"declaration": true})),
             ("POST", "/api/v1/tokens") => Body::Json(json!({"label": "matrix"})),
             ("POST", "/api/v1/evidence/{id}/decisions") => Body::Json(
                 json!({"criterion": "1.1", "outcome": "not_yet", "feedback": "Say which procedure you followed."}),

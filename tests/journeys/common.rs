@@ -268,6 +268,18 @@ impl Browser {
         self.csrf.lock().unwrap().clone()
     }
 
+    /// Posts the upload form with exactly these fields and files, the CSRF token first.
+    pub async fn upload(&self, path: &str, fields: &[(&str, &str)], files: Vec<(&str, Vec<u8>)>) -> reqwest::Response {
+        let mut form = Form::new().text("csrf_token", self.csrf_token().unwrap_or_default());
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        for (name, bytes) in files {
+            form = form.part("file", Part::bytes(bytes).file_name(name.to_string()));
+        }
+        self.post_multipart(path, form).await
+    }
+
     /// The upload form as a browser sends it: the CSRF token first, then the fields and file.
     pub fn upload_form(
         &self,
@@ -362,7 +374,7 @@ pub fn evidence_form(
         form = form.text("criteria", criterion.to_string());
     }
     if declaration {
-        form = form.text("declaration", "yes");
+        form = form.text("declaration", "yes").text("third_party_confirmed", "yes");
     }
     if let Some((name, bytes)) = file {
         form = form.part("file", Part::bytes(bytes).file_name(name.to_string()));

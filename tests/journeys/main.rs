@@ -8,4 +8,5 @@ mod api;
 mod authorisation_matrix;
 mod embedded_database;
 mod evidence_and_assessment;
+mod evidence_capture;
 mod security;
