@@ -35,6 +35,9 @@ pub enum AppError {
     Invalid(Vec<FieldError>),
     #[error("{0}")]
     Conflict(String, Vec<String>),
+    /// A link that worked once and no longer does (used or expired).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -60,6 +63,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(..) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -141,6 +145,7 @@ impl AppError {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::UNPROCESSABLE_ENTITY => "There is a problem with what you sent",
             StatusCode::CONFLICT => "Conflict",
+            StatusCode::GONE => "No longer available",
             StatusCode::PAYLOAD_TOO_LARGE => "Too large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "File type not accepted",
             StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",

@@ -201,7 +201,8 @@ pub async fn record_decisions(
     }
     // One assessor action at a time per item: a double submit waits and then supersedes.
     let item = sqlx::query!(
-        r#"SELECT status, EXISTS (SELECT 1 FROM evidence_items n WHERE n.previous_version = e.id) AS "replaced!"
+        r#"SELECT status, EXISTS (SELECT 1 FROM evidence_items n WHERE n.previous_version = e.id) AS "replaced!",
+                  (kind = 'witness_statement' AND witness_confirmed_at IS NULL) AS "unconfirmed!"
            FROM evidence_items e WHERE id = $1 FOR UPDATE"#,
         evidence_id
     )
@@ -209,6 +210,12 @@ pub async fn record_decisions(
     .await?;
     if item.status != "submitted" {
         return Err(AppError::NotFound("evidence item"));
+    }
+    if item.unconfirmed {
+        return Err(AppError::Conflict(
+            "Confirm this witness statement with the witness before assessing it".into(),
+            vec![],
+        ));
     }
     if item.replaced {
         return Err(AppError::Conflict(

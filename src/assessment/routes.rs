@@ -31,7 +31,8 @@ pub fn router() -> Routes {
 
 struct EvidenceRow {
     item: EvidenceItem,
-    /// `draft`, `awaiting`, `assessed` or `replaced` (a newer version exists).
+    /// `draft`, `confirming` (a witness statement the assessor has not confirmed), `awaiting`,
+    /// `assessed` or `replaced` (a newer version exists).
     state: &'static str,
 }
 
@@ -39,6 +40,7 @@ impl EvidenceRow {
     fn state_label(&self) -> &'static str {
         match self.state {
             "draft" => "Draft",
+            "confirming" => "Awaiting assessor confirmation",
             "awaiting" => "Awaiting assessment",
             "replaced" => "Replaced by a newer version",
             _ => "Assessed",
@@ -48,7 +50,7 @@ impl EvidenceRow {
     fn state_tag(&self) -> &'static str {
         match self.state {
             "draft" | "replaced" => "not_started",
-            "awaiting" => "submitted",
+            "awaiting" | "confirming" => "submitted",
             _ => "met",
         }
     }
@@ -107,6 +109,8 @@ struct PortfolioPage {
     states: Vec<Choice>,
     is_learner: bool,
     is_verifier: bool,
+    /// The learner's assessor: records observations and discussions.
+    is_assessor: bool,
     percent: usize,
 }
 
@@ -141,6 +145,8 @@ async fn portfolio_page(
             "draft"
         } else if item.next_version.is_some() {
             "replaced"
+        } else if item.awaits_witness_confirmation() {
+            "confirming"
         } else if decisions.iter().any(|d| d.current.is_none()) {
             "awaiting"
         } else {
@@ -161,6 +167,7 @@ async fn portfolio_page(
         filter,
         methods: evidence::Method::ALL.into_iter().map(|m| Choice { value: m.as_str(), label: m.label() }).collect(),
         states: [
+            ("confirming", "Awaiting assessor confirmation"),
             ("awaiting", "Awaiting assessment"),
             ("assessed", "Assessed"),
             ("replaced", "Replaced"),
@@ -172,6 +179,7 @@ async fn portfolio_page(
         .collect(),
         is_learner,
         is_verifier: access.relation == Relation::Verifier,
+        is_assessor: access.relation == Relation::Assessor,
         percent,
     };
     render(StatusCode::OK, &page)

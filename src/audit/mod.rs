@@ -58,6 +58,12 @@ impl Event {
         self
     }
 
+    /// Done by a witness through their link: they have no account, the details name them.
+    pub fn as_witness(mut self) -> Self {
+        self.actor_role = "witness".into();
+        self
+    }
+
     pub fn enrolment(mut self, enrolment_id: Uuid) -> Self {
         self.enrolment_id = Some(enrolment_id);
         self

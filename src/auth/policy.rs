@@ -16,6 +16,10 @@ pub enum Action {
     View,
     AddEvidence,
     Assess,
+    /// Keep the learner's witness register and send witnesses links to write statements.
+    ManageWitnesses,
+    /// Write an observation or professional-discussion record for a caseload learner.
+    RecordAssessment,
 }
 
 /// The rule a route promises to enforce; see `web::route_table`. The authorisation matrix test
@@ -65,7 +69,8 @@ impl Relation {
         match action {
             Action::View => true,
             Action::AddEvidence => self == Relation::Learner,
-            Action::Assess => self == Relation::Assessor,
+            Action::Assess | Action::RecordAssessment => self == Relation::Assessor,
+            Action::ManageWitnesses => matches!(self, Relation::Learner | Relation::Assessor),
         }
     }
 }
@@ -120,11 +125,14 @@ pub async fn enrolment(
         return Err(AppError::NotFound("enrolment"));
     };
     if !relation.allows(action) {
-        return Err(AppError::Forbidden(match relation {
-            Relation::Verifier => "External verifiers have read-only access to portfolios".into(),
-            Relation::Iqa => "Internal quality assurers cannot change a learner's evidence or decisions".into(),
-            Relation::Learner => "Only the learner's assessor can record assessment decisions".into(),
-            Relation::Assessor => "Only the learner can add evidence to their portfolio".into(),
+        return Err(AppError::Forbidden(match (relation, action) {
+            (Relation::Verifier, _) => "External verifiers have read-only access to portfolios".into(),
+            (Relation::Iqa, _) => "Internal quality assurers cannot change a learner's evidence or decisions".into(),
+            (Relation::Learner, Action::RecordAssessment) => {
+                "Only the learner's assessor can record observations and professional discussions".into()
+            }
+            (Relation::Learner, _) => "Only the learner's assessor can record assessment decisions".into(),
+            (Relation::Assessor, _) => "Only the learner can add evidence to their portfolio".into(),
         }));
     }
     if relation == Relation::Verifier {

@@ -14,7 +14,7 @@ use crate::auth::{Role, password};
 use crate::catalogue;
 use crate::error::AppError;
 use crate::evidence::storage::ChunkSource;
-use crate::evidence::{self, FileStore, Method, NewEvidence, RawEvidence};
+use crate::evidence::{self, FileStore, Method, NewEvidence, RawEvidence, witnesses};
 
 const CENTRE: &str = "Northgate Training (demo)";
 const LOGINS_FILE: &str = "demo-logins.txt";
@@ -42,8 +42,8 @@ const RECORDING: DemoFile =
     DemoFile { name: "sales-call-recording.wav", bytes: include_bytes!("../../demo/files/sales-call-recording.wav") };
 const REFLECTION: DemoFile =
     DemoFile { name: "reflective-account.txt", bytes: include_bytes!("../../demo/files/reflective-account.txt") };
-const WITNESS: DemoFile =
-    DemoFile { name: "witness-statement.txt", bytes: include_bytes!("../../demo/files/witness-statement.txt") };
+/// A witness's account, written through their link (the demo types it in for them).
+const WITNESS_STATEMENT: &str = include_str!("../../demo/files/witness-statement.txt");
 
 struct Bytes(Option<bytes::Bytes>);
 
@@ -243,18 +243,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         "",
     )
     .await?;
-    add(
-        pool,
-        store,
-        jordan,
-        "Witness statement from my team leader",
-        Method::WitnessTestimony,
-        weeks_ago(1),
-        &["3.2", "3.3"],
-        &[&WITNESS],
-        "Statement from Sam Okafor, Team Leader, who saw me run the team briefings.",
-    )
-    .await?;
+    witness_statement(pool, jordan, weeks_ago(1)).await?;
 
     // Sam Patel: first item submitted, waiting.
     add(
@@ -279,16 +268,17 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
 
     // Amira Khan: every criterion met, ready for sign-off.
     let amira = enrolments[4];
-    let item = add(
+    let item = record(
         pool,
         store,
         amira,
-        "Portfolio of sales calls and team leadership",
+        "Observation of sales calls and team leadership",
         Method::Observation,
         weeks_ago(8),
         &all[..11],
         &[&CALL_LOG, &RECORDING],
-        "Observed by my assessor across two shifts on the sales floor.",
+        "Observed Amira across two shifts on the sales floor: call preparation, needs questioning, \
+         presenting options, closing and recording orders, with the call recording and her call log.",
     )
     .await?;
     judge_as(
@@ -298,16 +288,17 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         &all[..11].iter().map(|c| (*c, true, "Observed and confirmed.")).collect::<Vec<_>>(),
     )
     .await?;
-    let item = add(
+    let item = record(
         pool,
         store,
         amira,
-        "Leading the team and understanding sales",
+        "Professional discussion: leading the team and understanding sales",
         Method::ProfessionalDiscussion,
         weeks_ago(2),
         &all[11..],
         &[&DASHBOARD],
-        "Record of a professional discussion, with the dashboard we discussed.",
+        "We discussed how Amira leads the team's sales activity and the rules that apply to it, \
+         using the dashboard she built.",
     )
     .await?;
     judge_as(
@@ -392,6 +383,117 @@ async fn add(
     let id = evidence::create(&mut tx, store, &actor, &access, item, staged).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// An assessor's signed observation or professional-discussion record for a learner.
+#[allow(clippy::too_many_arguments)] // One line per demo item reads better than a builder here.
+async fn record(
+    pool: &PgPool,
+    store: &FileStore,
+    enrolment_id: uuid::Uuid,
+    title: &str,
+    method: Method,
+    occurred_on: NaiveDate,
+    criteria: &[&str],
+    files: &[&DemoFile],
+    description: &str,
+) -> anyhow::Result<uuid::Uuid> {
+    let mut tx = pool.begin().await?;
+    let assessor_id = sqlx::query_scalar!("SELECT assessor_id FROM enrolments WHERE id = $1", enrolment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
+    let access =
+        policy::enrolment(pool, &mut tx, &actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio).await?;
+    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+    let raw = RawEvidence {
+        title: title.into(),
+        description: description.into(),
+        method: method.as_str().into(),
+        occurred_on: occurred_on.to_string(),
+        criteria: criteria.iter().map(|c| c.to_string()).collect(),
+        declaration: true,
+        third_party_confirmed: true,
+        assessment_location: "Sales floor, Northgate contact centre".into(),
+        ..Default::default()
+    };
+    let types: Vec<&str> = files
+        .iter()
+        .map(|f| crate::evidence::detect_type(f.bytes, f.name))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let item = evidence::parse_assessor_record(&raw, &unit, Utc::now().date_naive(), &types)
+        .map_err(|errors| anyhow::anyhow!("demo record {title:?} invalid: {errors:?}"))?;
+    let mut staged = Vec::new();
+    for file in files {
+        let mut source = Bytes(Some(bytes::Bytes::from_static(file.bytes)));
+        staged.push(store.stage(file.name, &mut source, u64::MAX).await?);
+    }
+    let id = evidence::create(&mut tx, store, &actor, &access, item, staged).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The learner's team leader in their witness register, asked for a statement, which he writes
+/// and signs through his link; the assessor confirms it with him and assesses it.
+async fn witness_statement(pool: &PgPool, enrolment_id: uuid::Uuid, seen_on: NaiveDate) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let learner_id = sqlx::query_scalar!("SELECT learner_id FROM enrolments WHERE id = $1", enrolment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let learner = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
+    let access =
+        policy::enrolment(pool, &mut tx, &learner, enrolment_id, Action::ManageWitnesses, Viewed::Portfolio).await?;
+    let raw = witnesses::RawWitness {
+        name: "Sam Okafor".into(),
+        job_role: "Team Leader, Outbound Sales Team B".into(),
+        relationship: "Line manager".into(),
+        email: "sam.okafor@example.org".into(),
+        ..Default::default()
+    };
+    let witness = witnesses::NewWitness::parse(&raw, &learner.name, &learner.email)
+        .map_err(|errors| anyhow::anyhow!("demo witness invalid: {errors:?}"))?;
+    witnesses::add(&mut tx, &learner, &access, witness).await?;
+    let register = witnesses::register(&mut tx, learner_id).await?;
+    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+    let ask = witnesses::RawRequest {
+        witness_id: register[0].id.to_string(),
+        criteria: vec!["3.2".into(), "3.3".into()],
+        message: "The team briefings and 1-2-1s during the spring sales push".into(),
+    };
+    let request = witnesses::NewRequest::parse(&ask, &unit, &register)
+        .map_err(|errors| anyhow::anyhow!("demo witness request invalid: {errors:?}"))?;
+    let link = witnesses::request_statement(&mut tx, &learner, &access, request).await?;
+    tx.commit().await?;
+
+    let token = link.path.trim_start_matches("/witness/");
+    let account = WITNESS_STATEMENT.split("\n\n").nth(1).unwrap_or(WITNESS_STATEMENT);
+    let statement = witnesses::RawStatement {
+        statement: account.split_whitespace().collect::<Vec<_>>().join(" "),
+        criteria: vec!["3.2".into(), "3.3".into()],
+        occurred_on: seen_on.to_string(),
+        signature: "Sam Okafor".into(),
+        declaration: true,
+    };
+    let mut tx = pool.begin().await?;
+    let (evidence_id, _) = witnesses::sign_statement(&mut tx, token, None, &statement, Utc::now().date_naive()).await?;
+    tx.commit().await?;
+
+    let mut tx = pool.begin().await?;
+    let assessor = accounts::load_actor(&mut tx, access.assessor_id).await?.expect("demo assessor exists");
+    let as_assessor =
+        policy::evidence(pool, &mut tx, &assessor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
+    witnesses::confirm(&mut tx, &assessor, &as_assessor, evidence_id, true).await?;
+    tx.commit().await?;
+    judge(
+        pool,
+        evidence_id,
+        &[
+            ("3.2", true, "Confirmed with Sam Okafor by phone: a clear account of the targets you agreed."),
+            ("3.3", true, "The witness describes your daily feedback and support in detail."),
+        ],
+    )
+    .await
 }
 
 async fn judge(pool: &PgPool, evidence_id: uuid::Uuid, decisions: &[(&str, bool, &str)]) -> anyhow::Result<()> {

@@ -10,10 +10,10 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{DECLARATION, FileStore, Method, StagedFile};
+use super::{ASSESSOR_DECLARATION, DECLARATION, FileStore, Method, StagedFile};
 use crate::audit::{self, Event};
 use crate::auth::Actor;
-use crate::auth::policy::EnrolmentAccess;
+use crate::auth::policy::{EnrolmentAccess, Relation};
 use crate::catalogue::{CriterionNumber, Unit};
 use crate::error::{AppError, AppResult, FieldError};
 
@@ -27,7 +27,7 @@ pub struct MappingInput {
 }
 
 /// What a learner sent, before it is checked: from the form's fields or the API's `metadata`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct RawEvidence {
     #[serde(default)]
     pub title: String,
@@ -68,6 +68,9 @@ pub struct RawEvidence {
     /// The item this one resubmits after a "not yet" decision.
     #[serde(default)]
     pub previous_version: Option<Uuid>,
+    /// For an assessor's observation or discussion record: where the assessment took place.
+    #[serde(default)]
+    pub assessment_location: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,8 @@ pub struct NewEvidence {
     pub ai_use: String,
     pub third_party_confirmed: bool,
     pub previous_version: Option<Uuid>,
+    /// Set for an assessor's own record: where the assessment took place.
+    pub assessment_location: Option<String>,
 }
 
 /// Where a document that cannot be uploaded is held at work (the evidence location sheet).
@@ -317,6 +322,7 @@ impl NewEvidence {
                 ai_use,
                 third_party_confirmed: raw.third_party_confirmed && has_media,
                 previous_version: raw.previous_version,
+                assessment_location: None,
             }),
             _ => Err(errors),
         }
@@ -325,9 +331,15 @@ impl NewEvidence {
 
 /// The signature's hash: the declaration and exactly what it is about (every field, every
 /// file's SHA-256, every mapping), the signer and the time.
-fn signature(evidence_id: Uuid, signer: Uuid, at: chrono::DateTime<Utc>, content: &serde_json::Value) -> String {
+fn signature(
+    declaration: &str,
+    evidence_id: Uuid,
+    signer: Uuid,
+    at: chrono::DateTime<Utc>,
+    content: &serde_json::Value,
+) -> String {
     let signed = serde_json::json!({
-        "declaration": DECLARATION,
+        "declaration": declaration,
         "evidence_id": evidence_id,
         "content": content,
         "signer": signer,
@@ -353,11 +365,16 @@ pub async fn create(
         None => 1,
     };
     let reference = item.reference.clone();
+    let kind = match (&reference, &item.assessment_location) {
+        (_, Some(_)) => "assessor_record",
+        (Some(_), None) => "reference",
+        (None, None) => "upload",
+    };
     sqlx::query!(
         "INSERT INTO evidence_items (id, enrolment_id, title, description, method, occurred_on, occurred_until,
                                      created_by, status, kind, held_at, held_by, confirmed_by, help_received, ai_use,
-                                     previous_version, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'draft', $9, $10, $11, $12, $13, $14, $15, $16)",
+                                     previous_version, version, assessment_location)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'draft', $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         id,
         access.id,
         item.title,
@@ -366,14 +383,15 @@ pub async fn create(
         item.occurred_on,
         item.occurred_until,
         actor.id,
-        if reference.is_some() { "reference" } else { "upload" },
+        kind,
         reference.as_ref().map(|r| r.held_at.as_str()).unwrap_or(""),
         reference.as_ref().map(|r| r.held_by.as_str()).unwrap_or(""),
         reference.as_ref().map(|r| r.confirmed_by.as_str()).unwrap_or(""),
         item.help_received,
         item.ai_use,
         item.previous_version,
-        version
+        version,
+        item.assessment_location.as_deref().unwrap_or("")
     )
     .execute(&mut *conn)
     .await?;
@@ -473,7 +491,8 @@ async fn resubmission_of(conn: &mut PgConnection, enrolment_id: Uuid, previous: 
     Ok(row.version)
 }
 
-/// Signs the learner's declaration over the item exactly as it stands and submits it.
+/// Signs the declaration over the item exactly as it stands and submits it: the learner's on
+/// their own evidence, the assessor's on their observation or discussion record.
 async fn sign_and_submit(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -494,18 +513,24 @@ async fn sign_and_submit(
         "criteria": item.mappings,
         "files": item.files.iter().map(|f| serde_json::json!({"name": f.name, "sha256": f.sha256, "size": f.size})).collect::<Vec<_>>(),
         "third_party_confirmed": third_party_confirmed,
+        "assessment_location": item.assessment_location,
     });
+    let (declaration, signer_role) = match access.relation {
+        Relation::Assessor => (ASSESSOR_DECLARATION, "assessor"),
+        _ => (DECLARATION, "learner"),
+    };
     let at = Utc::now();
-    let hash = signature(id, actor.id, at, &content);
+    let hash = signature(declaration, id, actor.id, at, &content);
     sqlx::query!(
         "UPDATE evidence_items SET status = 'submitted', submitted_at = $2, declaration_text = $3, declared_at = $2,
-                declaration_sha256 = $4, third_party_confirmed_at = $5
+                declaration_sha256 = $4, third_party_confirmed_at = $5, signer_role = $6
          WHERE id = $1 AND status = 'draft'",
         id,
         at,
-        DECLARATION,
+        declaration,
         hash,
-        third_party_confirmed.then_some(at)
+        third_party_confirmed.then_some(at),
+        signer_role
     )
     .execute(&mut *conn)
     .await?;

@@ -1,11 +1,13 @@
 //! Evidence items: what a learner did, how it was assessed (method), when, the files that show
 //! it, the criteria it covers, and the learner's authenticity declaration.
 
+mod assessor_records;
 mod capture;
 mod file_type;
 mod routes;
 pub mod storage;
 mod submission;
+pub mod witnesses;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,15 +15,29 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::AppResult;
+pub use assessor_records::parse_record as parse_assessor_record;
 pub use capture::{Location, Mapping, NewEvidence, RawEvidence, Status, create, submit_draft};
 pub use file_type::detect as detect_type;
-pub use routes::{detail_with_errors, router};
+pub use routes::detail_with_errors;
 pub use storage::{FileStore, StagedFile};
 
 /// The learner's authenticity declaration, signed with every item.
 pub const DECLARATION: &str = "I confirm that this evidence is my own work, that it shows what I \
 did on the date(s) given, that I have said where I had help, and that my employer permits me to \
 use it. It contains no customer card numbers or security codes.";
+
+/// Every evidence page and API route: items, uploads, witnesses and assessors' records.
+pub fn router() -> crate::web::route_table::Routes {
+    routes::router().merge(witnesses::router()).merge(assessor_records::router())
+}
+
+/// What a witness declares when signing a statement.
+pub const WITNESS_DECLARATION: &str = "This is a true account of what I saw the learner do. I am not \
+the learner, and I wrote this statement myself.";
+
+/// What an assessor declares when signing an observation or professional-discussion record.
+pub const ASSESSOR_DECLARATION: &str = "I confirm that this is an accurate record of the assessment I \
+carried out with the learner, on the date(s) and at the place given.";
 
 /// How the evidence was produced, in the awarding bodies' vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +128,29 @@ pub struct Declaration {
     pub text: String,
     pub declared_at: DateTime<Utc>,
     pub sha256: String,
+    /// `learner`, `witness` or `assessor`.
+    pub signer_role: String,
+}
+
+/// The witness who wrote and signed a statement (they have no account: the register is the signer).
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessSigner {
+    pub witness_id: Uuid,
+    pub name: String,
+    pub job_role: String,
+    pub relationship: String,
+    pub is_expert: bool,
+    pub competence: String,
+    /// The full name the witness typed as their signature.
+    pub signed_name: String,
+}
+
+/// The assessor's confirmation that a witness statement is genuine.
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessConfirmation {
+    pub confirmed_by: Uuid,
+    pub confirmed_by_name: String,
+    pub confirmed_at: DateTime<Utc>,
 }
 
 /// Where a document held at work can be found (evidence of kind "reference").
@@ -176,7 +215,14 @@ pub struct EvidenceItem {
     pub submitted_at: Option<DateTime<Utc>>,
     pub created_by: Uuid,
     pub created_by_name: String,
+    /// `upload`, `reference`, `witness_statement` or `assessor_record`.
+    pub kind: String,
     pub reference: Option<ReferenceView>,
+    /// For a witness statement: who wrote and signed it.
+    pub witness: Option<WitnessSigner>,
+    pub witness_confirmation: Option<WitnessConfirmation>,
+    /// For an assessor's record: where the assessment took place.
+    pub assessment_location: String,
     pub help_received: String,
     pub ai_use: String,
     pub third_party_confirmed_at: Option<DateTime<Utc>>,
@@ -197,6 +243,15 @@ impl EvidenceItem {
 
     pub fn is_draft(&self) -> bool {
         self.status == "draft"
+    }
+
+    pub fn is_assessor_record(&self) -> bool {
+        self.kind == "assessor_record"
+    }
+
+    /// A witness statement the assessor has not yet confirmed: it cannot be assessed yet.
+    pub fn awaits_witness_confirmation(&self) -> bool {
+        self.witness.is_some() && self.witness_confirmation.is_none()
     }
 
     pub fn dates(&self) -> String {
@@ -236,8 +291,15 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
                   e.created_at, e.submitted_at, e.created_by, u.name AS created_by_name, e.kind, e.held_at, e.held_by,
                   e.confirmed_by, e.help_received, e.ai_use, e.third_party_confirmed_at, e.declaration_text,
                   e.declared_at, e.declaration_sha256, e.version, e.previous_version,
-                  (SELECT n.id FROM evidence_items n WHERE n.previous_version = e.id) AS "next_version?"
+                  (SELECT n.id FROM evidence_items n WHERE n.previous_version = e.id) AS "next_version?",
+                  e.signer_role, e.signed_name, e.assessment_location, e.witness_id,
+                  w.name AS "witness_name?", w.job_role AS "witness_job_role?",
+                  w.relationship AS "witness_relationship?", w.is_expert AS "witness_is_expert?",
+                  w.competence AS "witness_competence?", e.witness_confirmed_by, e.witness_confirmed_at,
+                  cu.name AS "confirmed_by_name?"
            FROM evidence_items e JOIN users u ON u.id = e.created_by
+           LEFT JOIN witnesses w ON w.id = e.witness_id
+           LEFT JOIN users cu ON cu.id = e.witness_confirmed_by
            WHERE e.id = ANY($1) ORDER BY e.created_at DESC"#,
         ids
     )
@@ -263,7 +325,9 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
         .into_iter()
         .map(|row| {
             let declaration = match (row.declaration_text, row.declared_at, row.declaration_sha256) {
-                (Some(text), Some(declared_at), Some(sha256)) => Some(Declaration { text, declared_at, sha256 }),
+                (Some(text), Some(declared_at), Some(sha256)) => {
+                    Some(Declaration { text, declared_at, sha256, signer_role: row.signer_role.clone() })
+                }
                 _ => None,
             };
             let mapped: Vec<MappingView> = mappings
@@ -297,6 +361,28 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
                     held_by: row.held_by.clone(),
                     confirmed_by: row.confirmed_by.clone(),
                 }),
+                witness: match (row.witness_id, row.witness_name) {
+                    (Some(witness_id), Some(name)) => Some(WitnessSigner {
+                        witness_id,
+                        name,
+                        job_role: row.witness_job_role.unwrap_or_default(),
+                        relationship: row.witness_relationship.unwrap_or_default(),
+                        is_expert: row.witness_is_expert.unwrap_or(false),
+                        competence: row.witness_competence.unwrap_or_default(),
+                        signed_name: row.signed_name.clone(),
+                    }),
+                    _ => None,
+                },
+                witness_confirmation: match (row.witness_confirmed_by, row.witness_confirmed_at) {
+                    (Some(confirmed_by), Some(confirmed_at)) => Some(WitnessConfirmation {
+                        confirmed_by,
+                        confirmed_by_name: row.confirmed_by_name.unwrap_or_default(),
+                        confirmed_at,
+                    }),
+                    _ => None,
+                },
+                kind: row.kind,
+                assessment_location: row.assessment_location,
                 id: row.id,
                 enrolment_id: row.enrolment_id,
                 status: row.status,

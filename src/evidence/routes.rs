@@ -292,6 +292,8 @@ async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Evid
     tx.commit().await?;
     let assessment_status = if item.is_draft() {
         "draft"
+    } else if item.awaits_witness_confirmation() {
+        "awaiting_confirmation"
     } else if assessment.iter().any(|c| c.current.is_none()) {
         "awaiting_assessment"
     } else {
@@ -308,6 +310,8 @@ struct DetailPage {
     unit_code: String,
     is_learner: bool,
     can_assess: bool,
+    /// The assessor may confirm a witness statement (and assess it only after that).
+    can_confirm: bool,
     banner: Option<(&'static str, &'static str)>,
     errors: Vec<FieldError>,
     declaration: &'static str,
@@ -315,9 +319,11 @@ struct DetailPage {
 
 impl DetailPage {
     fn new(nav: Nav, view: EvidenceView, relation: Relation, unit: Unit, errors: Vec<FieldError>) -> Self {
+        let assessor = relation == Relation::Assessor && !view.item.is_draft() && view.item.next_version.is_none();
         DetailPage {
             nav,
-            can_assess: relation == Relation::Assessor && !view.item.is_draft() && view.item.next_version.is_none(),
+            can_assess: assessor && !view.item.awaits_witness_confirmation(),
+            can_confirm: assessor && view.item.awaits_witness_confirmation(),
             is_learner: relation == Relation::Learner,
             view,
             unit_code: unit.summary.code,

@@ -106,6 +106,7 @@ pub async fn read(
             "held_at" => raw.held_at = read_text(&mut field, "held_at").await?,
             "held_by" => raw.held_by = read_text(&mut field, "held_by").await?,
             "confirmed_by" => raw.confirmed_by = read_text(&mut field, "confirmed_by").await?,
+            "assessment_location" => raw.assessment_location = read_text(&mut field, "assessment_location").await?,
             "intent" => raw.draft = read_text(&mut field, "intent").await? == "draft",
             "previous_version" => {
                 let text = read_text(&mut field, "previous_version").await?;

@@ -57,6 +57,10 @@ fn expected(access: Access, who: Who) -> Expect {
         }
         Access::Enrolment(Action::AddEvidence) | Access::Evidence(Action::AddEvidence) => who == Learner,
         Access::Enrolment(Action::Assess) | Access::Evidence(Action::Assess) => who == Assessor,
+        Access::Enrolment(Action::RecordAssessment) | Access::Evidence(Action::RecordAssessment) => who == Assessor,
+        Access::Enrolment(Action::ManageWitnesses) | Access::Evidence(Action::ManageWitnesses) => {
+            matches!(who, Learner | Assessor)
+        }
         Access::Admin => matches!(who, Admin | OtherCentreAdmin),
         Access::AdminTarget => who == Admin,
         Access::AuditCheck => matches!(who, Admin | OtherCentreAdmin | Verifier),
@@ -73,6 +77,7 @@ struct World {
     enrolment: Uuid,
     evidence: Uuid,
     file: Uuid,
+    witness: Uuid,
 }
 
 impl World {
@@ -97,7 +102,18 @@ impl World {
             .json()
             .await
             .unwrap();
+        let witness: Value = api
+            .post_json(
+                &format!("/api/v1/enrolments/{}/witnesses", cast.enrolment),
+                &json!({"name": "Wendy Witness", "job_role": "Team leader", "relationship": "Line manager",
+                        "email": "wendy@example.org"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
         World {
+            witness: witness["id"].as_str().unwrap().parse().unwrap(),
             verifier_id: cast.verifier.id,
             enrolment: cast.enrolment,
             evidence: created["id"].as_str().unwrap().parse().unwrap(),
@@ -185,6 +201,22 @@ impl World {
             ("POST", "/api/v1/enrolments/{id}/assignment") => Body::Json(
                 json!({"assessor": self.user(Who::Assessor).email, "iqa": self.user(Who::Iqa).email, "reason": "Matrix check"}),
             ),
+            ("POST", "/api/v1/enrolments/{id}/witnesses") => Body::Json(
+                json!({"name": "Walt Witness", "job_role": "Quality coach", "relationship": "Colleague", "phone": "0113 496 0000"}),
+            ),
+            ("POST", "/api/v1/enrolments/{id}/witness-requests") => {
+                Body::Json(json!({"witness_id": self.witness, "criteria": ["1.1"], "message": "The calls on Monday"}))
+            }
+            ("POST", "/api/v1/witness/{token}") => Body::Json(json!({
+                "statement": "I saw the learner lead the huddle.", "criteria": ["1.1"],
+                "occurred_on": today.to_string(), "signature": "Wendy Witness", "declaration": true})),
+            ("POST", "/api/v1/evidence/{id}/witness-confirmation") => Body::Json(json!({"confirmed": true})),
+            ("POST", "/api/v1/enrolments/{id}/assessor-records") => Body::Multipart(api_evidence(
+                json!({"title": "Observation", "method": "observation", "occurred_on": today.to_string(),
+                       "criteria": ["1.1"], "declaration": true, "description": "Led the huddle",
+                       "assessment_location": "Sales floor"}),
+                vec![],
+            )),
             ("POST", "/api/v1/imports/learners") => Body::Csv("email,name,unit,assessor\n".into()),
             ("POST", "/api/v1/verifier-grants") => Body::Json(json!({
                 "verifier": self.user(Who::Verifier).email, "starts_on": today.to_string(),
@@ -254,7 +286,11 @@ async fn every_route_enforces_its_access_rule_for_every_role() {
                 let client = &clients.pages;
                 match method {
                     "GET" => client.get(&path).await,
-                    "POST" if spec.path == "/enrolments/{id}/evidence" || spec.path == "/admin/import" => {
+                    "POST"
+                        if spec.path == "/enrolments/{id}/evidence"
+                            || spec.path == "/enrolments/{id}/assessor-records"
+                            || spec.path == "/admin/import" =>
+                    {
                         let form = Form::new().text("csrf_token", client.csrf_token().unwrap_or_default());
                         client.post_multipart(&path, form).await
                     }

@@ -10,3 +10,4 @@ mod embedded_database;
 mod evidence_and_assessment;
 mod evidence_capture;
 mod security;
+mod witnesses;

@@ -1,0 +1,293 @@
+//! Observation and professional-discussion records: written by the assessor for a learner on
+//! their caseload (what was observed or discussed, where, the criteria covered, optionally a
+//! recording), signed with the assessor's declaration, and stored as the learner's evidence.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Json};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{ASSESSOR_DECLARATION, Method, NewEvidence, RawEvidence, submission};
+use crate::AppState;
+use crate::auth::Actor;
+use crate::auth::csrf::PendingCheck;
+use crate::auth::policy::{self, Access, Action, Viewed};
+use crate::catalogue::{self, Unit};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::web::route_table::Routes;
+use crate::web::{Nav, render};
+
+pub fn router() -> Routes {
+    let record = Access::Enrolment(Action::RecordAssessment);
+    Routes::new()
+        .get("/enrolments/{id}/assessor-records/new", record, new_page)
+        .post_upload("/enrolments/{id}/assessor-records", record, create_form)
+        .post_upload("/api/v1/enrolments/{id}/assessor-records", record, create_api)
+}
+
+/// Checks an assessor's record: observation or professional discussion, what happened, where,
+/// the criteria, the assessor's declaration and, for a recording, that those recorded agreed.
+pub fn parse_record(
+    raw: &RawEvidence,
+    unit: &Unit,
+    today: NaiveDate,
+    file_types: &[&str],
+) -> Result<NewEvidence, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if !matches!(Method::parse(raw.method.trim()), Some(Method::Observation | Method::ProfessionalDiscussion)) {
+        errors.push(FieldError::new("method", "Choose whether this is an observation or a professional discussion"));
+    }
+    if raw.description.trim().is_empty() {
+        errors.push(FieldError::new(
+            "description",
+            "Write what you observed or discussed, and how it shows each criterion",
+        ));
+    }
+    let location = raw.assessment_location.trim().to_string();
+    if location.is_empty() {
+        errors.push(FieldError::new(
+            "assessment_location",
+            "Say where the assessment took place, e.g. \"Sales floor, Leeds contact centre\"",
+        ));
+    } else if location.chars().count() > 500 {
+        errors.push(FieldError::new("assessment_location", "The place must be 500 characters or fewer"));
+    }
+    if !raw.declaration {
+        errors.push(FieldError::new("declaration", "Confirm your declaration as the assessor to sign the record"));
+    }
+    let has_media = file_types.iter().any(|t| t.starts_with("audio/") || t.starts_with("video/"));
+    if has_media && !raw.third_party_confirmed {
+        errors.push(FieldError::new(
+            "third_party_confirmed",
+            "Confirm that everyone recorded agreed to the recording and that it holds no card numbers or security codes",
+        ));
+    }
+    // The remaining checks (title, dates, criteria, places in the files) are an item's usual
+    // ones; the learner's declaration and recording confirmation are replaced by the above.
+    let as_item = RawEvidence {
+        draft: false,
+        kind: "upload".into(),
+        previous_version: None,
+        declaration: true,
+        third_party_confirmed: true,
+        held_at: String::new(),
+        held_by: String::new(),
+        confirmed_by: String::new(),
+        ..raw.clone()
+    };
+    match NewEvidence::parse(&as_item, unit, today, file_types) {
+        Ok(mut item) if errors.is_empty() => {
+            item.assessment_location = Some(location);
+            item.third_party_confirmed = has_media;
+            Ok(item)
+        }
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more.into_iter().filter(|e| e.field != "method" && e.field != "file"));
+            Err(errors)
+        }
+    }
+}
+
+struct CriterionOption {
+    number: String,
+    text: String,
+    checked: bool,
+    note: String,
+    location: String,
+}
+
+struct OutcomeOptions {
+    number: i32,
+    title: String,
+    criteria: Vec<CriterionOption>,
+}
+
+#[derive(Template)]
+#[template(path = "evidence/assessor_record.html")]
+struct RecordPage {
+    nav: Nav,
+    enrolment_id: Uuid,
+    learner_name: String,
+    unit_code: String,
+    unit_title: String,
+    raw: RawEvidence,
+    is_discussion: bool,
+    outcomes: Vec<OutcomeOptions>,
+    declaration: &'static str,
+    errors: Vec<FieldError>,
+}
+
+impl RecordPage {
+    fn new(
+        nav: Nav,
+        enrolment_id: Uuid,
+        learner_name: String,
+        unit: &Unit,
+        raw: RawEvidence,
+        errors: Vec<FieldError>,
+    ) -> Self {
+        let chosen: Vec<String> = raw.criteria.iter().map(|c| c.trim().to_string()).collect();
+        RecordPage {
+            nav,
+            enrolment_id,
+            learner_name,
+            unit_code: unit.summary.code.clone(),
+            unit_title: unit.summary.title.clone(),
+            is_discussion: raw.method == Method::ProfessionalDiscussion.as_str(),
+            outcomes: unit
+                .outcomes
+                .iter()
+                .map(|o| OutcomeOptions {
+                    number: o.number,
+                    title: o.title.clone(),
+                    criteria: o
+                        .criteria
+                        .iter()
+                        .map(|c| {
+                            let mapping = raw.mappings.get(&c.number);
+                            CriterionOption {
+                                number: c.number.clone(),
+                                text: c.text.clone(),
+                                checked: chosen.contains(&c.number),
+                                note: mapping.map(|m| m.note.clone()).unwrap_or_default(),
+                                location: mapping.map(|m| m.location.clone()).unwrap_or_default(),
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+            declaration: ASSESSOR_DECLARATION,
+            errors,
+            raw,
+        }
+    }
+
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
+    fn where_error(&self, number: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field.strip_prefix("where-") == Some(number)).map(|e| e.message.as_str())
+    }
+}
+
+#[derive(Deserialize)]
+struct NewQuery {
+    method: Option<String>,
+}
+
+async fn learner_name(conn: &mut sqlx::PgConnection, learner_id: Uuid) -> AppResult<String> {
+    Ok(super::witnesses::learner_identity(conn, learner_id).await?.0)
+}
+
+async fn new_page(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<NewQuery>,
+) -> AppResult<Response> {
+    let mut tx = state.begin(&actor).await?;
+    let access =
+        policy::enrolment(&state.pool, &mut tx, &actor, id, Action::RecordAssessment, Viewed::Portfolio).await?;
+    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+    let name = learner_name(&mut tx, access.learner_id).await?;
+    tx.commit().await?;
+    let method = match query.method.as_deref() {
+        Some("professional_discussion") => Method::ProfessionalDiscussion,
+        _ => Method::Observation,
+    };
+    let raw = RawEvidence {
+        method: method.as_str().into(),
+        occurred_on: chrono::Local::now().date_naive().to_string(),
+        ..Default::default()
+    };
+    render(StatusCode::OK, &RecordPage::new(nav, id, name, &unit, raw, vec![]))
+}
+
+/// Receives the record with its recording (streamed to the store) and stores it, signed.
+async fn receive(
+    state: &AppState,
+    actor: &Actor,
+    enrolment_id: Uuid,
+    multipart: Multipart,
+    csrf: Option<&PendingCheck>,
+) -> Result<Uuid, (AppError, RawEvidence, Option<(Unit, String)>)> {
+    let fail = |error: AppError| (error, RawEvidence::default(), None);
+    let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
+    let access =
+        policy::enrolment(&state.pool, &mut conn, actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio)
+            .await
+            .map_err(fail)?;
+    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await.map_err(fail)?;
+    let name = learner_name(&mut conn, access.learner_id).await.map_err(fail)?;
+    // Do not hold a connection while a recording streams in.
+    drop(conn);
+    let context = Some((unit, name));
+    let submission = match submission::read(multipart, &state.store, state.config.max_upload, csrf).await {
+        Ok(submission) => submission,
+        Err(error) => return Err((error, RawEvidence::default(), context)),
+    };
+    let today = chrono::Local::now().date_naive();
+    let types: Vec<&str> = submission.files.iter().map(|f| f.content_type).collect();
+    let unit = &context.as_ref().expect("just set").0;
+    let item = match parse_record(&submission.raw, unit, today, &types) {
+        Ok(item) => item,
+        Err(errors) => return Err((AppError::Invalid(errors), submission.raw, context)),
+    };
+    let result = async {
+        let mut tx = state.begin(actor).await?;
+        let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
+        tx.commit().await?;
+        Ok::<Uuid, AppError>(id)
+    }
+    .await;
+    result.map_err(|error| (error, submission.raw, context))
+}
+
+async fn create_form(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    csrf: Option<Extension<PendingCheck>>,
+    multipart: Multipart,
+) -> AppResult<Response> {
+    match receive(&state, &actor, id, multipart, csrf.as_deref()).await {
+        Ok(evidence_id) => Ok(Redirect::to(&format!("/evidence/{evidence_id}")).into_response()),
+        Err((error, raw, Some((unit, name)))) => {
+            let status = error.status();
+            let errors = match error {
+                AppError::Invalid(errors) => errors,
+                AppError::TooLarge(message)
+                | AppError::UnsupportedType(message)
+                | AppError::BadRequest(message)
+                | AppError::Conflict(message, _) => vec![FieldError::new("file", message)],
+                other => return Err(other),
+            };
+            render(status, &RecordPage::new(nav, id, name, &unit, raw, errors))
+        }
+        Err((error, _, None)) => Err(error),
+    }
+}
+
+async fn create_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    csrf: Option<Extension<PendingCheck>>,
+    multipart: Multipart,
+) -> AppResult<Response> {
+    let evidence_id = receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
+    let mut conn = state.begin(&actor).await?;
+    let item = super::load(&mut conn, evidence_id).await?;
+    let mut response = (StatusCode::CREATED, Json(item)).into_response();
+    let location = HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
+}
