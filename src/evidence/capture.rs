@@ -467,7 +467,7 @@ pub async fn create(
 /// submitted, judged "not yet" on some criterion, and not already resubmitted.
 async fn resubmission_of(conn: &mut PgConnection, enrolment_id: Uuid, previous: Uuid) -> AppResult<i32> {
     let row = sqlx::query!(
-        r#"SELECT e.version, e.status,
+        r#"SELECT e.version, e.status, e.kind,
                   EXISTS (SELECT 1 FROM evidence_items n WHERE n.previous_version = e.id) AS "replaced!",
                   EXISTS (SELECT 1 FROM decisions d WHERE d.evidence_id = e.id AND d.outcome = 'not_yet'
                           AND NOT EXISTS (SELECT 1 FROM decisions l WHERE l.evidence_id = d.evidence_id
@@ -479,6 +479,12 @@ async fn resubmission_of(conn: &mut PgConnection, enrolment_id: Uuid, previous: 
     .fetch_optional(conn)
     .await?
     .ok_or_else(|| AppError::invalid("previous_version", "The evidence being resubmitted is not in this portfolio"))?;
+    if row.kind == "witness_statement" || row.kind == "assessor_record" {
+        return Err(AppError::invalid(
+            "previous_version",
+            "A witness's statement or an assessor's record is not yours to rewrite: add new evidence instead",
+        ));
+    }
     if row.replaced {
         return Err(AppError::Conflict(
             "This evidence has already been resubmitted; resubmit the newest version".into(),

@@ -424,6 +424,27 @@ async fn an_assessor_records_an_observation_with_a_recording_for_a_caseload_lear
     assert_eq!(item["files"][0]["name"], "huddle.wav");
     assert_eq!(item["mappings"][0]["start_seconds"], 1);
 
+    // Judged "not yet", it stays the assessor's record: the learner cannot rewrite it as a new version.
+    let judged = app
+        .api_for(&cast.assessor)
+        .await
+        .post_json(
+            &format!("/api/v1/evidence/{id}/decisions"),
+            &json!({"criterion": "1.1", "outcome": "not_yet", "feedback": "Brief the targets more clearly next time."}),
+        )
+        .await;
+    assert_eq!(judged.status(), StatusCode::CREATED);
+    assert!(!learner.page(&item_path).await.contains("Resubmit with improvements"));
+    let rewrite = json!({"title": "My version", "method": "observation", "occurred_on": "2026-03-16",
+        "criteria": ["1.1"], "declaration": true, "description": "Rewritten", "previous_version": id});
+    let response = app
+        .api_for(&cast.learner)
+        .await
+        .post_multipart(&format!("/api/v1/enrolments/{}/evidence", cast.enrolment), api_evidence(rewrite, vec![]))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 1);
+
     // Nobody else records for this learner: not the learner, not another assessor.
     let other = app.add_user(eportfolio::auth::Role::Assessor, "Olu Other").await;
     let other = app.browser_for(&other).await;
