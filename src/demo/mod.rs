@@ -414,7 +414,10 @@ async fn record(
         criteria: criteria.iter().map(|c| c.to_string()).collect(),
         declaration: true,
         third_party_confirmed: true,
-        assessment_location: "Sales floor, Northgate contact centre".into(),
+        assessment_location: match method {
+            Method::ProfessionalDiscussion => "Training room, Northgate Training".into(),
+            _ => "Sales floor, Northgate contact centre".into(),
+        },
         ..Default::default()
     };
     let types: Vec<&str> = files
