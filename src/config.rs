@@ -30,6 +30,20 @@ pub struct Config {
     /// Largest file accepted in one upload, in bytes (default 2 GiB).
     #[arg(long, env = "EPORTFOLIO_MAX_UPLOAD", default_value_t = 2 * 1024 * 1024 * 1024, global = true)]
     pub max_upload: u64,
+
+    /// Where evidence files are stored: `s3://bucket/prefix` for S3-compatible object storage
+    /// (configured by the usual AWS_* variables), or unset for the folder `files/` in the data dir.
+    #[arg(long, env = "EPORTFOLIO_STORAGE", global = true)]
+    pub storage: Option<String>,
+
+    /// The AWS_* settings (endpoint, region, keys) for S3-compatible storage.
+    #[arg(skip = aws_settings())]
+    pub aws: Vec<(String, String)>,
+}
+
+/// Every `AWS_*` variable, as object storage clients conventionally read them.
+fn aws_settings() -> Vec<(String, String)> {
+    std::env::vars().filter(|(key, _)| key.starts_with("AWS_")).collect()
 }
 
 impl Config {
@@ -47,6 +61,8 @@ impl Config {
             behind_tls: false,
             behind_proxy: false,
             max_upload: 2 * 1024 * 1024 * 1024,
+            storage: None,
+            aws: Vec::new(),
         }
     }
 }

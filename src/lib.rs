@@ -47,7 +47,7 @@ impl AppState {
     }
 
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
-        let store = FileStore::new(config.files_dir())?;
+        let store = FileStore::from_config(&config)?;
         let dummy_hash = auth::password::hash(auth::password::generate()).await?;
         Ok(AppState { pool, config: Arc::new(config), store, dummy_hash })
     }
@@ -120,7 +120,7 @@ pub async fn serve(config: Config, with_demo: bool) -> anyhow::Result<()> {
 async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> anyhow::Result<()> {
     db::migrate(&database.pool).await?;
     let state = AppState::new(database.pool.clone(), config.clone()).await?;
-    let swept = state.store.sweep_abandoned_uploads()?;
+    let swept = state.store.remove_staged_older_than(std::time::Duration::from_secs(24 * 3600))?;
     if swept > 0 {
         tracing::info!(swept, "removed abandoned partial uploads");
     }

@@ -54,6 +54,23 @@ enum Command {
     /// The tamper-evident audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Stored evidence files
+    #[command(subcommand)]
+    Files(FilesCommand),
+}
+
+#[derive(Subcommand)]
+enum FilesCommand {
+    /// Remove stored files that no evidence refers to (left by a crash mid-upload) and abandoned
+    /// partial uploads; recorded in the audit trail
+    Sweep {
+        /// Only report what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        /// Leave files stored less than this many minutes ago (uploads may still be saving them)
+        #[arg(long, default_value_t = 60)]
+        grace_minutes: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,9 +236,28 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             );
         }
         Command::Demo => {
-            let store = eportfolio::evidence::FileStore::new(config.files_dir())?;
+            let store = eportfolio::evidence::FileStore::from_config(config)?;
             let logins = eportfolio::demo::load_if_empty(pool, &store, &config.data_dir).await?;
             eportfolio::demo::print_logins(&logins);
+        }
+        Command::Files(FilesCommand::Sweep { dry_run, grace_minutes }) => {
+            let store = eportfolio::evidence::FileStore::from_config(config)?;
+            let grace = std::time::Duration::from_secs(grace_minutes * 60);
+            let report = eportfolio::evidence::remove_unreferenced_files(pool, &store, grace, dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!(
+                "{} stored files examined in {}; {verb} {} unreferenced ({}) and {} abandoned uploads",
+                report.examined,
+                store.describe(),
+                report.unreferenced.len(),
+                eportfolio::evidence::storage::human_size(report.unreferenced_bytes),
+                report.abandoned_uploads
+            );
+            for sha256 in &report.unreferenced {
+                println!("  {sha256}");
+            }
         }
         Command::Audit(AuditCommand::Verify) => {
             let mut conn = pool.acquire().await?;

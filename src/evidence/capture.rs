@@ -420,7 +420,7 @@ pub async fn create(
         .execute(&mut *conn)
         .await?;
         file_ids.push(file_id);
-        store.promote(file).await.map_err(|e| AppError::Unexpected(e.into()))?;
+        store.promote(file).await?;
     }
     for mapping in &item.mappings {
         let (file_id, start, end, page) = match mapping.location {

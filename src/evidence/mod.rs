@@ -7,6 +7,7 @@ mod file_type;
 mod routes;
 pub mod storage;
 mod submission;
+mod unreferenced;
 pub mod witnesses;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,6 +21,7 @@ pub use capture::{Location, Mapping, NewEvidence, RawEvidence, Status, create, s
 pub use file_type::detect as detect_type;
 pub use routes::detail_with_errors;
 pub use storage::{FileStore, StagedFile};
+pub use unreferenced::{SweepReport, remove_unreferenced_files};
 
 /// The learner's authenticity declaration, signed with every item.
 pub const DECLARATION: &str = "I confirm that this evidence is my own work, that it shows what I \

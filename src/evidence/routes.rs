@@ -3,13 +3,12 @@
 //! a draft, resubmitting after "not yet", and file downloads.
 
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 use uuid::Uuid;
 
 use super::capture::Submission;
@@ -426,32 +425,53 @@ struct DownloadQuery {
     download: Option<String>,
 }
 
-/// Streams a stored file with its recorded type, honouring Range requests so audio and video
-/// play and seek in the page.
+/// Streams a stored file with its recorded type, honouring a single-range Range request so
+/// audio and video play and seek in the page. Several ranges at once get the whole file.
 async fn download(
     State(state): State<AppState>,
     actor: Actor,
     Path((id, file_id)): Path<(Uuid, Uuid)>,
     axum::extract::Query(query): axum::extract::Query<DownloadQuery>,
-    request: Request,
+    headers: HeaderMap,
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
     let access = policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
     visible(&super::load(&mut tx, id).await?, &access)?;
     let file = super::file(&mut tx, id, file_id).await?;
     tx.commit().await?;
-    let path = state.store.blob_path(&file.sha256);
-    let mime: mime::Mime = file
-        .content_type
-        .parse()
-        .map_err(|_| AppError::Unexpected(anyhow::anyhow!("stored type {}", file.content_type)))?;
-    let mut response = ServeFile::new_with_mime(path, &mime)
-        .oneshot(request)
-        .await
-        .map_err(|e| AppError::Unexpected(e.into()))?
-        .into_response();
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(AppError::Unexpected(anyhow::anyhow!("stored file {} is missing", file.sha256)));
+    let size = file.size as u64;
+    let etag = format!("\"{}\"", file.sha256);
+    let mut response = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, no-cache");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return Ok(response.status(StatusCode::NOT_MODIFIED).body(Body::empty()).expect("valid response"));
+    }
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(asked) => match http_range_header::parse_range_header(asked).and_then(|r| r.validate(size)) {
+            Ok(ranges) if ranges.len() == 1 && size > 0 => Some(*ranges[0].start()..*ranges[0].end() + 1),
+            Ok(_) => None,
+            Err(_) => {
+                return Ok(response
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                    .body(Body::empty())
+                    .expect("valid response"));
+            }
+        },
+    };
+    let stored = state.store.read(&file.sha256, range.clone()).await?;
+    if range.is_some() {
+        let sent = &stored.range;
+        response = response
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, format!("bytes {}-{}/{size}", sent.start, sent.end - 1));
     }
     let inline = query.download.is_none()
         && (file.is_pdf()
@@ -459,17 +479,20 @@ async fn download(
             || file.is_audio()
             || file.is_video()
             || file.content_type.starts_with("text/"));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_DISPOSITION, content_disposition(inline, &file.name));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FILE_SECURITY_POLICY));
-    headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("SAMEORIGIN"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-    if file.content_type.starts_with("text/") {
-        let with_charset = format!("{}; charset=utf-8", file.content_type);
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&with_charset).expect("ascii"));
-    }
-    Ok(response)
+    let content_type = if file.content_type.starts_with("text/") {
+        format!("{}; charset=utf-8", file.content_type)
+    } else {
+        file.content_type.clone()
+    };
+    response
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, stored.range.end - stored.range.start)
+        .header(header::CONTENT_DISPOSITION, content_disposition(inline, &file.name))
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_SECURITY_POLICY, FILE_SECURITY_POLICY)
+        .header(HeaderName::from_static("x-frame-options"), "SAMEORIGIN")
+        .body(Body::from_stream(stored.stream))
+        .map_err(|e| AppError::Unexpected(e.into()))
 }
 
 /// `inline` or `attachment`, with an ASCII fallback name and the exact UTF-8 name (RFC 6266).

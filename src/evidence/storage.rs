@@ -1,26 +1,57 @@
-//! Where evidence bytes live: a content-addressed folder (`blobs/ab/cd/<sha256>`). Uploads are
-//! streamed into `tmp/` while their SHA-256 is computed, then renamed into place, so a file is
-//! either whole at its address or not there at all. Memory use does not depend on file size.
+//! Where evidence bytes live: an object store (`object_store`), a folder under the data dir by
+//! default or S3-compatible storage, with each file at its content address
+//! (`blobs/ab/cd/<sha256>`). Uploads are first streamed to a local staging folder while their
+//! SHA-256 is computed and their type and size checked; only a complete file is then moved to its
+//! address (a rename in the folder store, a multipart upload that becomes visible only when
+//! complete in S3), so a file is either whole at its address or not there at all. Memory use does
+//! not depend on file size.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use anyhow::Context;
+use futures_util::stream::{BoxStream, StreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use super::file_type;
+use crate::config::Config;
 use crate::error::AppError;
 
 /// Bytes read before deciding a file's type from its content.
 const SNIFF_BYTES: usize = 8192;
+/// Files up to this size go to S3 in one request; larger ones as a multipart upload of parts
+/// this size (S3's parts must be 5 MiB or more, but for the last).
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts in flight at once in a multipart upload: bounds memory at about 4 x PART_SIZE.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Where stored files go.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// A folder on this machine; `LocalFileSystem` lays objects out as files under it.
+    Folder(PathBuf),
+    /// S3-compatible object storage (`s3://bucket/prefix`).
+    S3(String),
+}
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
-    root: PathBuf,
+    objects: Arc<dyn ObjectStore>,
+    backend: Backend,
+    /// Local folder where uploads are received before they are complete.
+    staging: PathBuf,
 }
 
-/// A received file in `tmp/`, not yet part of any record. Dropping it removes the file.
+/// A received file in the staging folder, not yet part of any record. Dropping it removes the file.
 #[derive(Debug)]
 pub struct StagedFile {
     pub name: String,
@@ -43,20 +74,81 @@ pub trait ChunkSource {
     fn next_chunk(&mut self) -> impl Future<Output = Result<Option<bytes::Bytes>, AppError>> + Send;
 }
 
+/// A stored file read back, whole or in part.
+pub struct StoredBytes {
+    /// The byte range returned (all of the file unless a range was asked for).
+    pub range: Range<u64>,
+    pub stream: BoxStream<'static, Result<bytes::Bytes, object_store::Error>>,
+}
+
+/// A stored object at a content address.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub sha256: String,
+    pub stored_at: chrono::DateTime<chrono::Utc>,
+    pub size: u64,
+}
+
+fn unavailable(error: impl Into<anyhow::Error>) -> AppError {
+    let error = error.into();
+    tracing::error!(error = %format!("{error:#}"), "file storage failed");
+    AppError::Unexpected(error.context("the file store could not be reached or refused the request"))
+}
+
 impl FileStore {
-    pub fn new(root: PathBuf) -> std::io::Result<Self> {
-        std::fs::create_dir_all(root.join("tmp"))?;
-        std::fs::create_dir_all(root.join("blobs"))?;
-        Ok(FileStore { root })
+    /// The store `config` names: `EPORTFOLIO_STORAGE` (`s3://bucket/prefix` with the `AWS_*`
+    /// settings), or else the folder `files/` in the data dir.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let staging = config.files_dir().join("tmp");
+        std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+        match config.storage.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => Self::folder(config.files_dir()),
+            Some(url) => {
+                let rest = url.strip_prefix("s3://").with_context(|| {
+                    format!("EPORTFOLIO_STORAGE must be s3://bucket/prefix (or unset for the data dir), not {url:?}")
+                })?;
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                anyhow::ensure!(!bucket.is_empty(), "EPORTFOLIO_STORAGE {url:?} names no bucket");
+                let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+                for (key, value) in &config.aws {
+                    if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+                let s3 = builder.build().with_context(|| format!("cannot use object storage {url}"))?;
+                let prefix = prefix.trim_matches('/');
+                let objects: Arc<dyn ObjectStore> =
+                    if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) };
+                Ok(FileStore { objects, backend: Backend::S3(url.to_string()), staging })
+            }
+        }
     }
 
-    /// Removes uploads that never finished (a crash or a dropped connection a day or more ago).
-    pub fn sweep_abandoned_uploads(&self) -> std::io::Result<usize> {
-        let cutoff = SystemTime::now() - Duration::from_secs(24 * 3600);
+    /// A store in a local folder (staging in its `tmp/`).
+    pub fn folder(root: PathBuf) -> anyhow::Result<Self> {
+        let staging = root.join("tmp");
+        std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+        std::fs::create_dir_all(root.join("blobs"))?;
+        let objects = Arc::new(LocalFileSystem::new_with_prefix(&root)?);
+        Ok(FileStore { objects, backend: Backend::Folder(root), staging })
+    }
+
+    /// For people: where files are kept.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Folder(root) => root.display().to_string(),
+            Backend::S3(url) => url.clone(),
+        }
+    }
+
+    /// Removes staged uploads older than `age`: ones that never finished (a crash or a dropped
+    /// connection). No upload in progress is older than the age callers give.
+    pub fn remove_staged_older_than(&self, age: Duration) -> std::io::Result<usize> {
+        let cutoff = SystemTime::now() - age;
         let mut removed = 0;
-        for entry in std::fs::read_dir(self.root.join("tmp"))? {
+        for entry in std::fs::read_dir(&self.staging)? {
             let entry = entry?;
-            if entry.metadata()?.modified()? < cutoff {
+            if entry.metadata()?.modified()? <= cutoff {
                 std::fs::remove_file(entry.path())?;
                 removed += 1;
             }
@@ -64,19 +156,19 @@ impl FileStore {
         Ok(removed)
     }
 
-    pub fn blob_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("blobs").join(&sha256[0..2]).join(&sha256[2..4]).join(sha256)
+    fn address(sha256: &str) -> ObjectPath {
+        ObjectPath::from(format!("blobs/{}/{}/{sha256}", &sha256[0..2], &sha256[2..4]))
     }
 
-    /// Streams one file into `tmp/`, hashing it and checking its type and size on the way. Stops
-    /// reading as soon as the type is refused or the size passes `max_size`.
+    /// Streams one file into the staging folder, hashing it and checking its type and size on
+    /// the way. Stops reading as soon as the type is refused or the size passes `max_size`.
     pub async fn stage(
         &self,
         name: &str,
         source: &mut impl ChunkSource,
         max_size: u64,
     ) -> Result<StagedFile, AppError> {
-        let path = self.root.join("tmp").join(Uuid::new_v4().to_string());
+        let path = self.staging.join(Uuid::new_v4().to_string());
         let mut staged = StagedFile {
             name: name.to_string(),
             content_type: "",
@@ -116,25 +208,99 @@ impl FileStore {
     }
 
     /// Moves a staged file to its content address (identical bytes are kept once).
-    pub async fn promote(&self, mut staged: StagedFile) -> std::io::Result<()> {
-        let Some(tmp) = staged.path.take() else {
+    pub async fn promote(&self, mut staged: StagedFile) -> Result<(), AppError> {
+        let Some(tmp) = staged.path.clone() else {
             return Ok(());
         };
-        let target = self.blob_path(&staged.sha256);
-        if tokio::fs::try_exists(&target).await? {
-            tokio::fs::remove_file(&tmp).await?;
-            return Ok(());
+        let address = Self::address(&staged.sha256);
+        match self.objects.head(&address).await {
+            Ok(_) => return Ok(()), // already stored; dropping `staged` removes the copy
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(unavailable(error)),
         }
-        let dir = target.parent().expect("blob paths have a parent");
-        tokio::fs::create_dir_all(dir).await?;
-        tokio::fs::rename(&tmp, &target).await?;
-        // Make the rename itself durable.
-        tokio::fs::File::open(dir).await?.sync_all().await?;
+        match &self.backend {
+            Backend::Folder(root) => {
+                let target = root.join(address.as_ref());
+                let dir = target.parent().expect("blob paths have a parent");
+                let moved = async {
+                    tokio::fs::create_dir_all(dir).await?;
+                    tokio::fs::rename(&tmp, &target).await?;
+                    // Make the rename itself durable.
+                    tokio::fs::File::open(dir).await?.sync_all().await
+                };
+                moved.await.map_err(|e| AppError::Unexpected(e.into()))?;
+                staged.path = None;
+            }
+            Backend::S3(_) => self.upload(&tmp, staged.size, &address).await?,
+        }
         Ok(())
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Copies a staged file to object storage in parts, so memory stays flat for any size.
+    async fn upload(&self, tmp: &Path, size: u64, address: &ObjectPath) -> Result<(), AppError> {
+        let mut file = tokio::fs::File::open(tmp).await.map_err(|e| AppError::Unexpected(e.into()))?;
+        if size <= PART_SIZE as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).await.map_err(|e| AppError::Unexpected(e.into()))?;
+            self.objects.put(address, PutPayload::from(bytes)).await.map_err(unavailable)?;
+            return Ok(());
+        }
+        let upload = self.objects.put_multipart(address).await.map_err(unavailable)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut buffer = vec![0u8; 1024 * 1024];
+        let copied = async {
+            loop {
+                let read = file.read(&mut buffer).await.map_err(|e| AppError::Unexpected(e.into()))?;
+                if read == 0 {
+                    return Ok(());
+                }
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(unavailable)?;
+                writer.write(&buffer[..read]);
+            }
+        }
+        .await;
+        match copied {
+            Ok(()) => writer.finish().await.map(|_| ()).map_err(unavailable),
+            Err(error) => {
+                let _ = writer.abort().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Reads a stored file, or the bytes of `range` of it.
+    pub async fn read(&self, sha256: &str, range: Option<Range<u64>>) -> Result<StoredBytes, AppError> {
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..GetOptions::default() };
+        let result = self.objects.get_opts(&Self::address(sha256), options).await.map_err(|error| match error {
+            object_store::Error::NotFound { .. } => {
+                AppError::Unexpected(anyhow::anyhow!("stored file {sha256} is missing from {}", self.describe()))
+            }
+            other => unavailable(other),
+        })?;
+        Ok(StoredBytes { range: result.range.clone(), stream: result.into_stream() })
+    }
+
+    /// Every stored object, with when it was stored.
+    pub async fn list(&self) -> Result<Vec<StoredObject>, AppError> {
+        let mut listing = self.objects.list(Some(&ObjectPath::from("blobs")));
+        let mut objects = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(unavailable)?;
+            if let Some(name) = meta.location.filename()
+                && name.len() == 64
+                && name.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                objects.push(StoredObject { sha256: name.to_string(), stored_at: meta.last_modified, size: meta.size });
+            }
+        }
+        Ok(objects)
+    }
+
+    pub async fn remove(&self, sha256: &str) -> Result<(), AppError> {
+        match self.objects.delete(&Self::address(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(unavailable(error)),
+        }
     }
 }
 

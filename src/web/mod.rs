@@ -26,6 +26,7 @@ pub fn router() -> Routes {
         .get("/healthz", Access::Public, healthz)
         .get("/readyz", Access::Public, readyz)
         .get("/static/app.css", Access::Public, stylesheet)
+        .get("/static/upload.js", Access::Public, upload_script)
 }
 
 /// What the layout needs: the signed-in person, and the session's CSRF token for forms.
@@ -126,6 +127,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }
+}
+
+/// Upload progress and drag and drop: an enhancement, the form works without it.
+async fn upload_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../static/upload.js"),
+    )
+        .into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -62,8 +62,8 @@ pub async fn empty_database_url() -> String {
     cluster().postgres.url(&name)
 }
 
-/// A fresh database for one test.
-pub async fn fresh_database() -> PgPool {
+/// A fresh database for one test, and its URL.
+pub async fn fresh_database() -> (PgPool, String) {
     template().await;
     let name = format!("test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect_with(&options("postgres")).await.expect("connect");
@@ -72,12 +72,18 @@ pub async fn fresh_database() -> PgPool {
         .await
         .expect("create test database");
     admin.close().await.ok();
-    PgPoolOptions::new().max_connections(8).connect_with(options(&name)).await.expect("connect to test database")
+    let pool =
+        PgPoolOptions::new().max_connections(8).connect_with(options(&name)).await.expect("connect to test database");
+    (pool, cluster().postgres.url(&name))
 }
 
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
+    /// The test database's URL, for running the `eportfolio` binary against it.
+    pub database_url: String,
+    /// The settings the app runs with.
+    pub config: Config,
     pub data_dir: PathBuf,
     _data: tempfile::TempDir,
     centre: Uuid,
@@ -96,11 +102,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let pool = fresh_database().await;
+        let (pool, database_url) = fresh_database().await;
         let data = tempfile::tempdir().expect("data dir");
         let mut config = Config::for_data_dir(data.path().to_path_buf());
         adjust(&mut config);
-        let state = eportfolio::AppState::new(pool.clone(), config).await.expect("state");
+        let state = eportfolio::AppState::new(pool.clone(), config.clone()).await.expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -109,7 +115,7 @@ impl TestApp {
         });
         let mut conn = pool.acquire().await.unwrap();
         let centre = accounts::ensure_centre(&mut conn, "Test Centre").await.unwrap();
-        TestApp { address, pool, data_dir: data.path().to_path_buf(), _data: data, centre }
+        TestApp { address, pool, database_url, config, data_dir: data.path().to_path_buf(), _data: data, centre }
     }
 
     /// A person with `role` at another centre (created if new).
@@ -399,4 +405,90 @@ pub fn pdf() -> Vec<u8> {
 /// A small real WAV recording.
 pub fn wav() -> Vec<u8> {
     include_bytes!("../../demo/files/sales-call-recording.wav").to_vec()
+}
+
+/// A real S3-compatible server (`s3s-fs`, installed by `scripts/test`) on a free port, storing
+/// objects as files under a temporary folder; stopped when dropped.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl S3Server {
+    const ACCESS_KEY: &str = "eportfolio-test";
+    const SECRET_KEY: &str = "eportfolio-test-secret";
+
+    /// Starts the server with one empty bucket.
+    pub async fn start(bucket: &str) -> S3Server {
+        let binary = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .chain(std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin")))
+            .map(|dir| dir.join("s3s-fs"))
+            .find(|path| path.is_file())
+            .expect("s3s-fs is not installed: scripts/test installs it (cargo install s3s-fs --features binary)");
+        let root = tempfile::tempdir().expect("object storage folder");
+        std::fs::create_dir(root.path().join(bucket)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", Self::ACCESS_KEY, "--secret-key", Self::SECRET_KEY])
+            .arg(root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "s3s-fs never listened on port {port}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        S3Server { endpoint: format!("http://127.0.0.1:{port}"), root, child }
+    }
+
+    /// Points `config` at `s3://bucket/prefix` on this server.
+    pub fn configure(&self, config: &mut Config, bucket: &str, prefix: &str) {
+        config.storage = Some(format!("s3://{bucket}/{prefix}"));
+        config.aws = self.environment();
+    }
+
+    /// The AWS_* settings that reach this server.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", self.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Every object stored, as files under the server's folder (its own bookkeeping files, whose
+    /// names start with a dot, left out).
+    pub fn objects(&self) -> Vec<PathBuf> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out)
+                } else if !entry.file_name().to_string_lossy().starts_with('.') {
+                    out.push(path)
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(self.root.path(), &mut files);
+        files
+    }
 }

@@ -9,5 +9,6 @@ mod authorisation_matrix;
 mod embedded_database;
 mod evidence_and_assessment;
 mod evidence_capture;
+mod object_storage;
 mod security;
 mod witnesses;
