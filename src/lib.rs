@@ -66,6 +66,7 @@ pub fn routes() -> web::route_table::Routes {
         .merge(catalogue::router())
         .merge(evidence::router())
         .merge(assessment::router())
+        .merge(assessment::tracking::router())
         .merge(audit::router())
 }
 

@@ -2,6 +2,7 @@
 //! they add up to, and the summaries dashboards show.
 
 mod routes;
+pub mod tracking;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

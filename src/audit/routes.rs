@@ -94,6 +94,7 @@ impl RecordedEvent {
             "verifier.viewed_history" => "External verifier viewed this history".into(),
             "verifier.viewed_evidence" => "External verifier viewed an evidence item".into(),
             "verifier.opened_file" => "External verifier opened a file".into(),
+            "verifier.viewed_tracking_grid" => "External verifier viewed the tracking grid".into(),
             other => other.replace(['.', '_'], " "),
         }
     }

@@ -94,6 +94,8 @@ pub enum Viewed {
     History,
     Evidence(Uuid),
     File(Uuid, Uuid),
+    /// The tracking grid, in a format: `html`, `print`, `csv`, `svg` or `json`.
+    TrackingGrid(&'static str),
 }
 
 /// Loads an enrolment for `action`, or refuses. A verifier's view is recorded through `pool` in a
@@ -140,6 +142,9 @@ pub async fn enrolment(
             Viewed::Portfolio => ("verifier.viewed_portfolio", "enrolment", row.id, serde_json::json!({})),
             Viewed::History => ("verifier.viewed_history", "enrolment", row.id, serde_json::json!({})),
             Viewed::Evidence(id) => ("verifier.viewed_evidence", "evidence", id, serde_json::json!({})),
+            Viewed::TrackingGrid(format) => {
+                ("verifier.viewed_tracking_grid", "enrolment", row.id, serde_json::json!({"format": format}))
+            }
             Viewed::File(evidence, file) => {
                 ("verifier.opened_file", "evidence_file", file, serde_json::json!({"evidence_id": evidence}))
             }

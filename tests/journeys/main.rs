@@ -11,4 +11,5 @@ mod evidence_and_assessment;
 mod evidence_capture;
 mod object_storage;
 mod security;
+mod tracking_grid;
 mod witnesses;
