@@ -39,6 +39,21 @@ pub struct Config {
     /// The AWS_* settings (endpoint, region, keys) for S3-compatible storage.
     #[arg(skip = aws_settings())]
     pub aws: Vec<(String, String)>,
+
+    /// SMTP server that notification emails go through: `smtp://host:port` (plain, or with
+    /// `?tls=required` for STARTTLS) or `smtps://user:password@host:port`. Unset: no email, the
+    /// notifications stay in the app.
+    #[arg(long, env = "EPORTFOLIO_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of notification emails.
+    #[arg(long, env = "EPORTFOLIO_MAIL_FROM", default_value = "eportfolio <eportfolio@localhost>", global = true)]
+    pub mail_from: String,
+
+    /// The address people reach the server at, for links in emails (default `http://` and the
+    /// listen address).
+    #[arg(long, env = "EPORTFOLIO_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 /// Every `AWS_*` variable, as object storage clients conventionally read them.
@@ -52,6 +67,14 @@ impl Config {
         self.data_dir.join("files")
     }
 
+    /// Where links in emails point: the public address without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
     /// Configuration for a test or embedded use, with everything under `data_dir`.
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Config {
@@ -63,6 +86,9 @@ impl Config {
             max_upload: 2 * 1024 * 1024 * 1024,
             storage: None,
             aws: Vec::new(),
+            smtp_url: None,
+            mail_from: "eportfolio <eportfolio@localhost>".into(),
+            public_url: None,
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod feedback;
+pub mod notifications;
 pub mod web;
 
 use std::sync::Arc;
@@ -68,6 +70,8 @@ pub fn routes() -> web::route_table::Routes {
         .merge(assessment::router())
         .merge(assessment::tracking::router())
         .merge(audit::router())
+        .merge(feedback::router())
+        .merge(notifications::router())
 }
 
 /// The whole web application: pages, API, sessions, security headers and request tracing.
@@ -133,9 +137,13 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     let address = listener.local_addr()?;
     println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
+    let mailer = notifications::spawn_mailer(&state)?;
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     cleanup.abort();
+    if let Some(mailer) = mailer {
+        mailer.abort();
+    }
     tracing::info!("server stopped");
     Ok(())
 }

@@ -211,6 +211,7 @@ async fn decide(state: &AppState, actor: &Actor, evidence_id: Uuid, inputs: &[De
             .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let ids = record_decisions(&mut tx, actor, &access, &unit, evidence_id, inputs).await?;
+    crate::notifications::decisions_recorded(&mut tx, actor, &access, evidence_id).await?;
     tx.commit().await?;
     Ok(ids)
 }

@@ -20,6 +20,8 @@ pub enum Action {
     ManageWitnesses,
     /// Write an observation or professional-discussion record for a caseload learner.
     RecordAssessment,
+    /// Write in an evidence item's conversation (feedback and replies).
+    Comment,
 }
 
 /// The rule a route promises to enforce; see `web::route_table`. The authorisation matrix test
@@ -71,6 +73,7 @@ impl Relation {
             Action::AddEvidence => self == Relation::Learner,
             Action::Assess | Action::RecordAssessment => self == Relation::Assessor,
             Action::ManageWitnesses => matches!(self, Relation::Learner | Relation::Assessor),
+            Action::Comment => matches!(self, Relation::Learner | Relation::Assessor | Relation::Iqa),
         }
     }
 }

@@ -553,6 +553,7 @@ async fn sign_and_submit(
             })),
     )
     .await?;
+    crate::notifications::evidence_submitted(conn, actor, access, id, &item.title).await?;
     Ok(())
 }
 

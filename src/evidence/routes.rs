@@ -265,6 +265,9 @@ struct EvidenceView {
     item: EvidenceItem,
     assessment_status: &'static str,
     assessment: Vec<CriterionDecisions>,
+    /// Overall feedback and replies (`GET /api/v1/evidence/{id}/comments` in the API).
+    #[serde(skip)]
+    conversation: crate::feedback::Conversation,
 }
 
 impl EvidenceView {
@@ -288,6 +291,7 @@ async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Evid
     visible(&item, &access)?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let assessment = assessment::decisions_for_evidence(&mut tx, &unit, &item).await?;
+    let conversation = crate::feedback::conversation(&mut tx, &access, &item).await?;
     tx.commit().await?;
     let assessment_status = if item.is_draft() {
         "draft"
@@ -298,7 +302,7 @@ async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Evid
     } else {
         "assessed"
     };
-    Ok((EvidenceView { item, assessment_status, assessment }, access.relation, unit))
+    Ok((EvidenceView { item, assessment_status, assessment, conversation }, access.relation, unit))
 }
 
 #[derive(Template)]
@@ -374,6 +378,20 @@ pub async fn detail_with_errors(
     errors: Vec<FieldError>,
 ) -> AppResult<Response> {
     let (view, relation, unit) = load_view(state, actor, id).await?;
+    render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
+}
+
+/// Renders the item page with the conversation form's errors, keeping what was typed.
+pub async fn detail_with_reply_errors(
+    state: &AppState,
+    nav: Nav,
+    actor: &Actor,
+    id: Uuid,
+    errors: Vec<FieldError>,
+    draft: String,
+) -> AppResult<Response> {
+    let (mut view, relation, unit) = load_view(state, actor, id).await?;
+    view.conversation.refused(draft, &errors);
     render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
 }
 

@@ -39,6 +39,8 @@ pub struct Nav {
 pub struct NavUser {
     pub name: String,
     pub roles: String,
+    /// Unread notifications, shown beside the link to them.
+    pub unread: i64,
 }
 
 impl Nav {
@@ -57,10 +59,14 @@ impl FromRequestParts<AppState> for Nav {
             .await
             .map_err(|(_, message)| AppError::Unexpected(anyhow::anyhow!(message)))?;
         let csrf = crate::auth::csrf::token(&session).await?;
+        let unread = match &actor {
+            Some(actor) => crate::notifications::unread_count(&state.pool, actor.id).await?,
+            None => 0,
+        };
         let user = actor.map(|actor| {
             let mut roles: Vec<&str> = actor.roles.iter().map(|r| r.role.label()).collect();
             roles.dedup();
-            NavUser { name: actor.name.clone(), roles: roles.join(", ") }
+            NavUser { name: actor.name.clone(), roles: roles.join(", "), unread }
         });
         Ok(Nav { user, csrf })
     }

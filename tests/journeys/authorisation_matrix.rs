@@ -61,6 +61,9 @@ fn expected(access: Access, who: Who) -> Expect {
         Access::Enrolment(Action::ManageWitnesses) | Access::Evidence(Action::ManageWitnesses) => {
             matches!(who, Learner | Assessor)
         }
+        Access::Enrolment(Action::Comment) | Access::Evidence(Action::Comment) => {
+            matches!(who, Learner | Assessor | Iqa)
+        }
         Access::Admin => matches!(who, Admin | OtherCentreAdmin),
         Access::AdminTarget => who == Admin,
         Access::AuditCheck => matches!(who, Admin | OtherCentreAdmin | Verifier),
@@ -211,6 +214,8 @@ impl World {
                 "statement": "I saw the learner lead the huddle.", "criteria": ["1.1"],
                 "occurred_on": today.to_string(), "signature": "Wendy Witness", "declaration": true})),
             ("POST", "/api/v1/evidence/{id}/witness-confirmation") => Body::Json(json!({"confirmed": true})),
+            ("POST", "/api/v1/evidence/{id}/comments") => Body::Json(json!({"body": "Which call shows 1.1?"})),
+            ("POST", "/api/v1/notifications/read") => Body::Json(json!({})),
             ("POST", "/api/v1/enrolments/{id}/assessor-records") => Body::Multipart(api_evidence(
                 json!({"title": "Observation", "method": "observation", "occurred_on": today.to_string(),
                        "criteria": ["1.1"], "declaration": true, "description": "Led the huddle",

@@ -107,6 +107,7 @@ impl TestApp {
         let mut config = Config::for_data_dir(data.path().to_path_buf());
         adjust(&mut config);
         let state = eportfolio::AppState::new(pool.clone(), config.clone()).await.expect("state");
+        eportfolio::notifications::spawn_mailer(&state).expect("usable mail settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -490,5 +491,97 @@ impl S3Server {
         let mut files = Vec::new();
         walk(self.root.path(), &mut files);
         files
+    }
+}
+
+/// A real SMTP server (Python's `aiosmtpd`, installed by `scripts/test`, with the handler in
+/// `tests/smtp/maildir_sink.py`) on a local port, writing each message it receives as a file in a
+/// temporary folder; stopped when dropped.
+pub struct SmtpSink {
+    pub port: u16,
+    folder: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpSink {
+    /// A port nothing listens on (yet).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// The `EPORTFOLIO_SMTP_URL` for a sink on `port`.
+    pub fn url_for(port: u16) -> String {
+        format!("smtp://127.0.0.1:{port}")
+    }
+
+    pub async fn start() -> SmtpSink {
+        Self::start_on(Self::free_port()).await
+    }
+
+    /// Starts the sink on `port` and waits until it accepts connections.
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let folder = tempfile::tempdir().expect("mail folder");
+        let handlers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "maildir_sink.Maildir"])
+            .arg(folder.path())
+            .env("PYTHONPATH", handlers)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 starts (scripts/test installs aiosmtpd)");
+        let mut sink = SmtpSink { port, folder, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if let Ok(Some(status)) = sink.child.try_wait() {
+                panic!(
+                    "the SMTP sink exited ({status}): is aiosmtpd installed? scripts/test installs it (pip install aiosmtpd)"
+                );
+            }
+            assert!(std::time::Instant::now() < deadline, "the SMTP sink never listened on port {port}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        sink
+    }
+
+    pub fn url(&self) -> String {
+        Self::url_for(self.port)
+    }
+
+    /// Every message received so far, whole (envelope lines first), oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(self.folder.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+            .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+            .collect();
+        files.sort();
+        files.into_iter().map(|(_, path)| std::fs::read_to_string(path).unwrap()).collect()
+    }
+
+    /// Waits (at most a minute) until `count` messages have arrived, and returns them all.
+    pub async fn wait_for(&self, count: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {count} message(s), the sink has {}",
+                messages.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
