@@ -69,6 +69,7 @@ pub fn routes() -> web::route_table::Routes {
         .merge(evidence::router())
         .merge(assessment::router())
         .merge(assessment::tracking::router())
+        .merge(assessment::sign_off::router())
         .merge(audit::router())
         .merge(feedback::router())
         .merge(notifications::router())

@@ -2,6 +2,8 @@
 //! they add up to, and the summaries dashboards show.
 
 mod routes;
+pub mod sign_off;
+pub mod sufficiency;
 pub mod tracking;
 
 use chrono::{DateTime, Utc};
@@ -167,6 +169,7 @@ pub async fn record_decisions(
     evidence_id: Uuid,
     inputs: &[DecisionInput],
 ) -> AppResult<Vec<Uuid>> {
+    sign_off::ensure_open(conn, access.id).await?;
     let mut errors = Vec::new();
     let mut checked = Vec::new();
     if inputs.is_empty() {

@@ -112,9 +112,28 @@ struct PortfolioPage {
     /// The learner's assessor: records observations and discussions.
     is_assessor: bool,
     percent: usize,
+    /// The sign-off checklist, and the sign-off in force (the record is locked while it is).
+    readiness: super::sufficiency::Readiness,
+    signed: Option<super::sign_off::SignOff>,
 }
 
 impl PortfolioPage {
+    /// Whether the reader has a sign-off step to take now.
+    fn sign_off_prompt(&self) -> bool {
+        match &self.signed {
+            None => self.is_assessor && self.readiness.ready,
+            Some(signed) => self.is_learner && signed.countersignature.is_none(),
+        }
+    }
+
+    fn sign_off_link(&self) -> &'static str {
+        match (&self.signed, self.sign_off_prompt()) {
+            (None, true) => "Sign off this unit",
+            (Some(_), true) => "Countersign the sign-off",
+            _ => "Sign-off and its history",
+        }
+    }
+
     fn count(&self, status: &str) -> usize {
         self.progress.criteria.iter().filter(|c| c.status.as_str() == status).count()
     }
@@ -132,6 +151,8 @@ async fn portfolio_page(
     let is_learner = access.relation == Relation::Learner;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let progress = super::progress(&mut tx, id, &unit).await?;
+    let readiness = super::sufficiency::readiness(&mut tx, id, &unit).await?;
+    let signed = super::sign_off::in_force(&mut tx, id).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
     let items = evidence::list_for_enrolment(&mut tx, id).await?;
     let mut rows = Vec::new();
@@ -181,6 +202,8 @@ async fn portfolio_page(
         is_verifier: access.relation == Relation::Verifier,
         is_assessor: access.relation == Relation::Assessor,
         percent,
+        readiness,
+        signed,
     };
     render(StatusCode::OK, &page)
 }

@@ -20,6 +20,10 @@ pub enum Action {
     ManageWitnesses,
     /// Write an observation or professional-discussion record for a caseload learner.
     RecordAssessment,
+    /// Sign a unit off when its checklist holds, or reopen it with a reason (the assessor).
+    SignOff,
+    /// Countersign the assessor's sign-off (the learner).
+    Countersign,
     /// Write in an evidence item's conversation (feedback and replies).
     Comment,
 }
@@ -73,6 +77,8 @@ impl Relation {
             Action::AddEvidence => self == Relation::Learner,
             Action::Assess | Action::RecordAssessment => self == Relation::Assessor,
             Action::ManageWitnesses => matches!(self, Relation::Learner | Relation::Assessor),
+            Action::SignOff => self == Relation::Assessor,
+            Action::Countersign => self == Relation::Learner,
             Action::Comment => matches!(self, Relation::Learner | Relation::Assessor | Relation::Iqa),
         }
     }
@@ -133,6 +139,8 @@ pub async fn enrolment(
         return Err(AppError::Forbidden(match (relation, action) {
             (Relation::Verifier, _) => "External verifiers have read-only access to portfolios".into(),
             (Relation::Iqa, _) => "Internal quality assurers cannot change a learner's evidence or decisions".into(),
+            (Relation::Learner, Action::SignOff) => "Only the learner's assessor can sign the unit off".into(),
+            (Relation::Assessor, Action::Countersign) => "Only the learner can countersign the sign-off".into(),
             (Relation::Learner, Action::RecordAssessment) => {
                 "Only the learner's assessor can record observations and professional discussions".into()
             }

@@ -66,7 +66,20 @@ pub struct Unit {
     pub summary: UnitSummary,
     pub purpose: String,
     pub assessment_guidance: String,
+    pub sufficiency: Sufficiency,
     pub outcomes: Vec<Outcome>,
+}
+
+/// A unit's sufficiency rules, as its unit file states them (see `assessment::sufficiency`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sufficiency {
+    /// Evidence must come from at least this many different occasions (activity dates).
+    pub min_occasions: i32,
+    /// Learning outcomes that need met evidence by one of `real_work_methods`.
+    pub real_work_outcomes: Vec<i32>,
+    /// Assessment methods (API values) that count as real work: the assessor observing, or a
+    /// product of the learner's real work.
+    pub real_work_methods: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,11 +132,13 @@ pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(St
     }
     sqlx::query!(
         r#"INSERT INTO units (id, code, reference, title, awarding_body, level, credits,
-                              guided_learning_hours, purpose, assessment_guidance, source_sha256)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                              guided_learning_hours, purpose, assessment_guidance, source_sha256,
+                              min_occasions, real_work_outcomes, real_work_methods)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            ON CONFLICT (id) DO UPDATE SET reference = $3, title = $4, awarding_body = $5, level = $6,
                credits = $7, guided_learning_hours = $8, purpose = $9, assessment_guidance = $10,
-               source_sha256 = $11, imported_at = now()"#,
+               source_sha256 = $11, imported_at = now(), min_occasions = $12, real_work_outcomes = $13,
+               real_work_methods = $14"#,
         unit_id,
         file.code,
         file.reference,
@@ -135,6 +150,9 @@ pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(St
         file.purpose,
         file.assessment_guidance,
         sha256,
+        file.sufficiency.min_occasions,
+        &file.sufficiency.real_work_outcomes,
+        &file.sufficiency.real_work_methods,
     )
     .execute(&mut *conn)
     .await?;
@@ -224,7 +242,7 @@ pub async fn list_units(conn: &mut PgConnection) -> AppResult<Vec<UnitSummary>> 
 pub async fn find_unit(conn: &mut PgConnection, code: Option<&str>, id: Option<Uuid>) -> AppResult<Unit> {
     let row = sqlx::query!(
         "SELECT id, code, reference, title, awarding_body, level, credits, guided_learning_hours,
-                purpose, assessment_guidance
+                purpose, assessment_guidance, min_occasions, real_work_outcomes, real_work_methods
          FROM units WHERE upper(code) = upper($1) OR id = $2",
         code,
         id
@@ -274,6 +292,11 @@ pub async fn find_unit(conn: &mut PgConnection, code: Option<&str>, id: Option<U
         },
         purpose: row.purpose,
         assessment_guidance: row.assessment_guidance,
+        sufficiency: Sufficiency {
+            min_occasions: row.min_occasions,
+            real_work_outcomes: row.real_work_outcomes,
+            real_work_methods: row.real_work_methods,
+        },
         outcomes,
     })
 }

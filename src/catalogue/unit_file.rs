@@ -17,7 +17,36 @@ pub struct UnitFile {
     pub guided_learning_hours: i32,
     pub purpose: String,
     pub assessment_guidance: String,
+    /// What a portfolio needs besides every criterion met before the unit can be signed off.
+    #[serde(default)]
+    pub sufficiency: SufficiencyEntry,
     pub outcomes: Vec<OutcomeEntry>,
+}
+
+/// The unit's sufficiency rules. Without the table: evidence from one occasion is enough and no
+/// outcome asks for a particular kind of evidence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SufficiencyEntry {
+    /// Evidence must come from at least this many different occasions (activity dates).
+    #[serde(default = "one")]
+    pub min_occasions: i32,
+    /// Learning outcomes that need evidence of real work by one of `real_work_methods`.
+    #[serde(default)]
+    pub real_work_outcomes: Vec<i32>,
+    /// The assessment methods that count as real work for those outcomes.
+    #[serde(default)]
+    pub real_work_methods: Vec<String>,
+}
+
+fn one() -> i32 {
+    1
+}
+
+impl Default for SufficiencyEntry {
+    fn default() -> Self {
+        SufficiencyEntry { min_occasions: 1, real_work_outcomes: Vec::new(), real_work_methods: Vec::new() }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +105,23 @@ impl UnitFile {
                 }
             }
         }
+        let rules = &file.sufficiency;
+        if !(1..=50).contains(&rules.min_occasions) {
+            bail!("unit {}: min_occasions must be between 1 and 50", file.code);
+        }
+        for number in &rules.real_work_outcomes {
+            if !file.outcomes.iter().any(|o| o.number == *number) {
+                bail!("unit {}: real_work_outcomes names learning outcome {number}, which it does not have", file.code);
+            }
+        }
+        for method in &rules.real_work_methods {
+            if crate::evidence::Method::parse(method).is_none() {
+                bail!("unit {}: real_work_methods has {method:?}, which is not an assessment method", file.code);
+            }
+        }
+        if !rules.real_work_outcomes.is_empty() && rules.real_work_methods.is_empty() {
+            bail!("unit {}: real_work_outcomes needs real_work_methods to say what counts as real work", file.code);
+        }
         Ok(file)
     }
 }
@@ -92,6 +138,42 @@ mod tests {
         let counts: Vec<usize> = file.outcomes.iter().map(|o| o.criteria.len()).collect();
         assert_eq!(counts, vec![8, 3, 5, 6]);
         assert!(file.outcomes.iter().flat_map(|o| &o.criteria).all(|c| !c.guidance.trim().is_empty()));
+        assert_eq!(file.sufficiency.min_occasions, 2);
+        assert_eq!(file.sufficiency.real_work_outcomes, vec![1, 3]);
+    }
+
+    #[test]
+    fn sufficiency_rules_must_name_real_outcomes_and_methods() {
+        let base = r#"
+            code = "X1"
+            reference = ""
+            title = "T"
+            awarding_body = "B"
+            level = 1
+            credits = 1
+            guided_learning_hours = 1
+            purpose = ""
+            assessment_guidance = ""
+            [[outcomes]]
+            number = 1
+            title = "O"
+            [[outcomes.criteria]]
+            number = "1.1"
+            text = "t"
+            guidance = "g"
+        "#;
+        assert_eq!(UnitFile::parse(base).unwrap().sufficiency.min_occasions, 1);
+        let with = |rules: &str| format!("{base}\n{rules}");
+        let error =
+            UnitFile::parse(&with("[sufficiency]\nreal_work_outcomes = [2]\nreal_work_methods = [\"product\"]"))
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("learning outcome 2"), "{error}");
+        let error =
+            UnitFile::parse(&with("[sufficiency]\nreal_work_outcomes = [1]\nreal_work_methods = [\"guesswork\"]"))
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("not an assessment method"), "{error}");
     }
 
     #[test]

@@ -359,6 +359,7 @@ pub async fn create(
     item: NewEvidence,
     files: Vec<StagedFile>,
 ) -> AppResult<Uuid> {
+    crate::assessment::sign_off::ensure_open(conn, access.id).await?;
     let id = Uuid::new_v4();
     let version = match item.previous_version {
         Some(previous) => resubmission_of(conn, access.id, previous).await? + 1,
@@ -574,6 +575,7 @@ pub async fn submit_draft(
     id: Uuid,
     confirm: &Submission,
 ) -> AppResult<()> {
+    crate::assessment::sign_off::ensure_open(conn, access.id).await?;
     let item = super::load(conn, id).await?;
     if item.status != "draft" {
         return Err(AppError::Conflict("This evidence has already been submitted".into(), vec![]));

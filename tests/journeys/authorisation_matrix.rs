@@ -64,6 +64,8 @@ fn expected(access: Access, who: Who) -> Expect {
         Access::Enrolment(Action::Comment) | Access::Evidence(Action::Comment) => {
             matches!(who, Learner | Assessor | Iqa)
         }
+        Access::Enrolment(Action::SignOff) | Access::Evidence(Action::SignOff) => who == Assessor,
+        Access::Enrolment(Action::Countersign) | Access::Evidence(Action::Countersign) => who == Learner,
         Access::Admin => matches!(who, Admin | OtherCentreAdmin),
         Access::AdminTarget => who == Admin,
         Access::AuditCheck => matches!(who, Admin | OtherCentreAdmin | Verifier),
@@ -222,6 +224,9 @@ impl World {
                        "assessment_location": "Sales floor"}),
                 vec![],
             )),
+            ("POST", "/api/v1/enrolments/{id}/sign-off") => Body::Json(json!({"declaration": true})),
+            ("POST", "/api/v1/enrolments/{id}/countersign") => Body::Json(json!({"declaration": true})),
+            ("POST", "/api/v1/enrolments/{id}/reopen") => Body::Json(json!({"reason": "Matrix check"})),
             ("POST", "/api/v1/imports/learners") => Body::Csv("email,name,unit,assessor\n".into()),
             ("POST", "/api/v1/verifier-grants") => Body::Json(json!({
                 "verifier": self.user(Who::Verifier).email, "starts_on": today.to_string(),

@@ -12,5 +12,6 @@ mod evidence_capture;
 mod feedback_loop;
 mod object_storage;
 mod security;
+mod sign_off;
 mod tracking_grid;
 mod witnesses;

@@ -608,6 +608,7 @@ pub async fn sign_statement(
     today: NaiveDate,
 ) -> AppResult<(Uuid, OpenRequest)> {
     let request = open(conn, token, viewer).await?;
+    crate::assessment::sign_off::ensure_open(conn, request.enrolment_id).await?;
     let statement = Statement::parse(raw, &request, today).map_err(AppError::Invalid)?;
     let id = Uuid::new_v4();
     let at = Utc::now();
@@ -679,6 +680,7 @@ pub async fn confirm(
     evidence_id: Uuid,
     checked: bool,
 ) -> AppResult<()> {
+    crate::assessment::sign_off::ensure_open(conn, access.id).await?;
     let item = sqlx::query!(
         "SELECT kind, witness_id, witness_confirmed_at FROM evidence_items WHERE id = $1 FOR UPDATE",
         evidence_id
