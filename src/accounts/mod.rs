@@ -3,6 +3,7 @@
 
 pub mod import;
 mod routes;
+pub mod settings;
 
 pub use routes::router;
 

@@ -54,6 +54,7 @@ pub fn router() -> Routes {
         .patch("/api/v1/users/{id}", AdminTarget, update_user_api)
         .post("/api/v1/admin/enrolments", Admin, enrol_api)
         .post("/api/v1/enrolments/{id}/assignment", AdminTarget, reassign_api)
+        .merge(super::settings::router())
         .post("/api/v1/imports/learners", Admin, import_api)
         .get("/api/v1/verifier-grants", Admin, grants_api)
         .post("/api/v1/verifier-grants", Admin, grant_api)
@@ -313,6 +314,17 @@ struct AdminPage {
     roles: Vec<RoleOption>,
     errors: Vec<FieldError>,
     created: Option<(String, String)>,
+    assessment_due_working_days: i32,
+}
+
+/// The administration page showing `errors` (from the settings form).
+pub(super) async fn admin_with_errors(
+    state: &AppState,
+    nav: Nav,
+    actor: &Actor,
+    errors: Vec<FieldError>,
+) -> AppResult<Response> {
+    admin_view(state, nav, actor, errors, None).await
 }
 
 async fn admin_view(
@@ -332,6 +344,7 @@ async fn admin_view(
     let mut enrolments = assessment::summaries(&mut conn, &ids).await?;
     enrolments.sort_by(|a, b| a.learner_name.cmp(&b.learner_name));
     let units = crate::catalogue::list_units(&mut conn).await?;
+    let settings = super::settings::load(&mut conn, centre).await?;
     let with =
         |role: &str| people.iter().filter(|p| !p.disabled && p.roles.iter().any(|r| r == role)).cloned().collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -347,6 +360,7 @@ async fn admin_view(
         roles: role_options(&[]),
         errors,
         created,
+        assessment_due_working_days: settings.assessment_due_working_days,
     };
     render(status, &page)
 }

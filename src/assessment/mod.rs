@@ -89,6 +89,48 @@ pub struct DecisionInfo {
     pub assessor_name: String,
     pub decided_at: DateTime<Utc>,
     pub supersedes: Option<Uuid>,
+    /// What the assessor confirmed of the evidence with this judgement.
+    pub confirmed: Confirmations,
+    /// Why an earlier judgement was changed (empty for a first judgement).
+    pub change_reason: String,
+}
+
+/// The assessor's confirmation that the evidence is valid, authentic, current and sufficient
+/// (the awarding bodies' VACS), given with every "met" judgement.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Confirmations {
+    pub valid: bool,
+    pub authentic: bool,
+    pub current: bool,
+    pub sufficient: bool,
+}
+
+impl Confirmations {
+    pub const NAMES: [&'static str; 4] = ["valid", "authentic", "current", "sufficient"];
+
+    /// From the names ticked (`["valid", "authentic", ...]`); an unknown name is refused.
+    pub fn parse(names: &[String]) -> Result<Self, String> {
+        let mut confirmed = Confirmations::default();
+        for name in names {
+            match name.trim() {
+                "valid" => confirmed.valid = true,
+                "authentic" => confirmed.authentic = true,
+                "current" => confirmed.current = true,
+                "sufficient" => confirmed.sufficient = true,
+                other => return Err(format!("\"{other}\" is not one of valid, authentic, current, sufficient")),
+            }
+        }
+        Ok(confirmed)
+    }
+
+    fn missing(&self) -> Vec<&'static str> {
+        let given = [self.valid, self.authentic, self.current, self.sufficient];
+        Self::NAMES.iter().zip(given).filter(|(_, given)| !given).map(|(name, _)| *name).collect()
+    }
+
+    pub fn all(&self) -> bool {
+        self.missing().is_empty()
+    }
 }
 
 impl DecisionInfo {
@@ -116,7 +158,8 @@ pub async fn decisions_for_evidence(
     item: &EvidenceItem,
 ) -> AppResult<Vec<CriterionDecisions>> {
     let rows = sqlx::query!(
-        "SELECT d.id, c.number, d.outcome, d.feedback, d.assessor_id, u.name AS assessor_name, d.decided_at, d.supersedes
+        "SELECT d.id, c.number, d.outcome, d.feedback, d.assessor_id, u.name AS assessor_name, d.decided_at, d.supersedes,
+                d.confirmed_valid, d.confirmed_authentic, d.confirmed_current, d.confirmed_sufficient, d.change_reason
          FROM decisions d JOIN criteria c ON c.id = d.criterion_id JOIN users u ON u.id = d.assessor_id
          WHERE d.evidence_id = $1 ORDER BY d.seq DESC",
         item.id
@@ -138,6 +181,13 @@ pub async fn decisions_for_evidence(
                     assessor_name: r.assessor_name.clone(),
                     decided_at: r.decided_at,
                     supersedes: r.supersedes,
+                    confirmed: Confirmations {
+                        valid: r.confirmed_valid,
+                        authentic: r.confirmed_authentic,
+                        current: r.confirmed_current,
+                        sufficient: r.confirmed_sufficient,
+                    },
+                    change_reason: r.change_reason.clone(),
                 })
                 .collect();
             CriterionDecisions {
@@ -157,6 +207,13 @@ pub struct DecisionInput {
     pub outcome: String,
     #[serde(default)]
     pub feedback: String,
+    /// What the assessor confirms of the evidence: all of "valid", "authentic", "current" and
+    /// "sufficient" are needed for "met".
+    #[serde(default)]
+    pub confirmed: Vec<String>,
+    /// Why an earlier judgement on this criterion is being changed; needed when it is.
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// Records decisions on an item in one transaction. Decisions never change: each supersedes the
@@ -198,7 +255,29 @@ pub async fn record_decisions(
         if feedback.chars().count() > 10_000 {
             errors.push(FieldError::new(field("feedback"), "Feedback must be 10,000 characters or fewer"));
         }
-        checked.push((criterion, outcome, feedback));
+        let confirmed = match Confirmations::parse(&input.confirmed) {
+            Ok(confirmed) => confirmed,
+            Err(message) => {
+                errors.push(FieldError::new("confirmed", message));
+                Confirmations::default()
+            }
+        };
+        if outcome == Outcome::Met && !confirmed.all() && !errors.iter().any(|e| e.field == "confirmed") {
+            errors.push(FieldError::new(
+                "confirmed",
+                format!(
+                    "To record {} as met, confirm that the evidence is valid, authentic, current and sufficient \
+                     (not yet confirmed: {})",
+                    criterion.number,
+                    confirmed.missing().join(", ")
+                ),
+            ));
+        }
+        let reason = input.reason.trim().to_string();
+        if reason.chars().count() > 2_000 {
+            errors.push(FieldError::new(field("reason"), "A reason must be 2,000 characters or fewer"));
+        }
+        checked.push((criterion, outcome, feedback, confirmed, reason));
     }
     if !errors.is_empty() {
         return Err(AppError::Invalid(errors));
@@ -228,8 +307,9 @@ pub async fn record_decisions(
         ));
     }
     let mut ids = Vec::new();
-    for (criterion, outcome, feedback) in checked {
-        let mapped_now = crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
+    let mut changes_without_reason = Vec::new();
+    let mut to_record = Vec::new();
+    for (criterion, outcome, feedback, confirmed, reason) in checked {
         let current = sqlx::query!(
             "SELECT id, outcome, feedback FROM decisions WHERE evidence_id = $1 AND criterion_id = $2 ORDER BY seq DESC LIMIT 1",
             evidence_id,
@@ -237,25 +317,48 @@ pub async fn record_decisions(
         )
         .fetch_optional(&mut *conn)
         .await?;
-        if let Some(current) = &current
-            && current.outcome == outcome.as_str()
-            && current.feedback == feedback
-        {
-            // The same judgement again (a double submit): nothing new to record.
-            ids.push(current.id);
-            continue;
+        if let Some(current) = &current {
+            if current.outcome == outcome.as_str() && current.feedback == feedback {
+                // The same judgement again (a double submit): nothing new to record.
+                ids.push(current.id);
+                continue;
+            }
+            if reason.is_empty() {
+                let was = Outcome::parse(&current.outcome).map(Outcome::label).unwrap_or("");
+                changes_without_reason.push(FieldError::new(
+                    format!("reason-{}", criterion.number),
+                    format!(
+                        "Give a reason for changing your earlier judgement on {} (it was: {was}); both stay in the history",
+                        criterion.number
+                    ),
+                ));
+            }
         }
+        to_record.push((criterion, outcome, feedback, confirmed, reason, current.map(|c| c.id)));
+    }
+    if !changes_without_reason.is_empty() {
+        return Err(AppError::Invalid(changes_without_reason));
+    }
+    for (criterion, outcome, feedback, confirmed, reason, supersedes) in to_record {
+        let mapped_now = crate::evidence::ensure_mapped(conn, evidence_id, criterion.id, actor.id).await?;
         let id = Uuid::new_v4();
         sqlx::query!(
-            "INSERT INTO decisions (id, evidence_id, criterion_id, outcome, feedback, assessor_id, supersedes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO decisions (id, evidence_id, criterion_id, outcome, feedback, assessor_id, supersedes,
+                                    confirmed_valid, confirmed_authentic, confirmed_current, confirmed_sufficient,
+                                    change_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             id,
             evidence_id,
             criterion.id,
             outcome.as_str(),
             feedback,
             actor.id,
-            current.as_ref().map(|c| c.id)
+            supersedes,
+            confirmed.valid,
+            confirmed.authentic,
+            confirmed.current,
+            confirmed.sufficient,
+            reason
         )
         .execute(&mut *conn)
         .await?;
@@ -269,7 +372,9 @@ pub async fn record_decisions(
                     "criterion": criterion.number,
                     "outcome": outcome,
                     "feedback": feedback,
-                    "supersedes": current.as_ref().map(|c| c.id),
+                    "confirmed": confirmed,
+                    "change_reason": reason,
+                    "supersedes": supersedes,
                     "criterion_added_by_assessor": mapped_now,
                 })),
         )
@@ -392,6 +497,11 @@ pub struct EnrolmentSummary {
     pub criteria_met: i64,
     pub items_awaiting: i64,
     pub oldest_awaiting: Option<DateTime<Utc>>,
+    /// Working days (Monday to Friday, bank holidays not counted out) the oldest item has waited.
+    pub working_days_waiting: i64,
+    /// The centre's turnaround: evidence waiting longer is overdue.
+    pub due_working_days: i32,
+    pub overdue: bool,
     pub last_activity: Option<DateTime<Utc>>,
 }
 
@@ -421,23 +531,33 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
                  AND EXISTS (
                    SELECT 1 FROM evidence_criteria m
                    LEFT JOIN current cur ON cur.evidence_id = m.evidence_id AND cur.criterion_id = m.criterion_id
-                   WHERE m.evidence_id = e.id AND cur.outcome IS NULL))
+                   WHERE m.evidence_id = e.id AND cur.outcome IS NULL)),
+           ages AS (SELECT w.enrolment_id, min(w.created_at) AS oldest FROM waiting w GROUP BY w.enrolment_id)
            SELECT en.id, en.learner_id, l.name AS learner_name, l.email AS learner_email, u.code AS unit_code,
                   u.title AS unit_title, a.name AS assessor_name, q.name AS "iqa_name?",
                   (SELECT count(*) FROM criteria c WHERE c.unit_id = en.unit_id) AS "criteria_total!",
                   (SELECT count(DISTINCT cur.criterion_id) FROM current cur JOIN evidence_items e ON e.id = cur.evidence_id
                     WHERE e.enrolment_id = en.id AND cur.outcome = 'met') AS "criteria_met!",
                   (SELECT count(*) FROM waiting w WHERE w.enrolment_id = en.id) AS "items_awaiting!",
-                  (SELECT min(w.created_at) FROM waiting w WHERE w.enrolment_id = en.id) AS oldest_awaiting,
+                  ag.oldest AS "oldest_awaiting?",
+                  wd.days AS "working_days_waiting!",
+                  c.assessment_due_working_days AS due_working_days,
+                  (wd.days > c.assessment_due_working_days) AS "overdue!",
                   (SELECT max(ev.occurred_at) FROM audit_events ev WHERE ev.enrolment_id = en.id
                      AND ev.action NOT LIKE 'verifier.%') AS last_activity
            FROM enrolments en
+           JOIN centres c ON c.id = en.centre_id
+           LEFT JOIN ages ag ON ag.enrolment_id = en.id
+           -- Working days (Monday to Friday) since the oldest waiting item arrived.
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS days FROM generate_series(ag.oldest::date + 1, current_date, interval '1 day') g(day)
+               WHERE extract(isodow FROM g.day) < 6) wd
            JOIN users l ON l.id = en.learner_id
            JOIN units u ON u.id = en.unit_id
            JOIN users a ON a.id = en.assessor_id
            LEFT JOIN users q ON q.id = en.iqa_id
            WHERE en.id = ANY($1)
-           ORDER BY oldest_awaiting ASC NULLS LAST, l.name"#,
+           ORDER BY ag.oldest ASC NULLS LAST, l.name"#,
         ids
     )
     .fetch_all(conn)

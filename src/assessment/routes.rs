@@ -210,21 +210,40 @@ async fn portfolio_page(
 
 /// Form fields `outcome-1.3=met|not_yet` and `feedback-1.3=...`, one pair per criterion.
 fn decisions_from_form(fields: &[(String, String)]) -> Vec<DecisionInput> {
-    fields
+    let value = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim().to_string());
+    let confirmed: Vec<String> =
+        fields.iter().filter(|(n, v)| n == "confirmed" && !v.is_empty()).map(|(_, v)| v.clone()).collect();
+    let mut inputs: Vec<DecisionInput> = fields
         .iter()
-        .filter_map(|(name, value)| {
-            let criterion = name.strip_prefix("outcome-")?;
-            if value.is_empty() {
+        .filter_map(|(name, outcome)| {
+            let criterion = name.strip_prefix("outcome-").filter(|c| *c != "added")?;
+            if outcome.is_empty() {
                 return None;
             }
-            let feedback = fields
-                .iter()
-                .find(|(n, _)| n.strip_prefix("feedback-") == Some(criterion))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            Some(DecisionInput { criterion: criterion.to_string(), outcome: value.clone(), feedback })
+            Some(DecisionInput {
+                criterion: criterion.to_string(),
+                outcome: outcome.clone(),
+                feedback: value(&format!("feedback-{criterion}")).unwrap_or_default(),
+                confirmed: confirmed.clone(),
+                reason: value(&format!("reason-{criterion}")).unwrap_or_default(),
+            })
         })
-        .collect()
+        .collect();
+    // A criterion the learner did not map, added by the assessor with its decision.
+    if let (Some(criterion), Some(outcome)) = (value("add_criterion"), value("outcome-added"))
+        && !criterion.is_empty()
+        && !outcome.is_empty()
+        && !inputs.iter().any(|i| i.criterion == criterion)
+    {
+        inputs.push(DecisionInput {
+            criterion,
+            outcome,
+            feedback: value("feedback-added").unwrap_or_default(),
+            confirmed: confirmed.clone(),
+            reason: String::new(),
+        });
+    }
+    inputs
 }
 
 async fn decide(state: &AppState, actor: &Actor, evidence_id: Uuid, inputs: &[DecisionInput]) -> AppResult<Vec<Uuid>> {
@@ -249,7 +268,9 @@ async fn decide_form(
     let inputs = decisions_from_form(&fields);
     match decide(&state, &actor, id, &inputs).await {
         Ok(_) => Ok(Redirect::to(&format!("/evidence/{id}?assessed=1")).into_response()),
-        Err(AppError::Invalid(errors)) => evidence::detail_with_errors(&state, nav, &actor, id, errors).await,
+        Err(AppError::Invalid(errors)) => {
+            evidence::detail_with_decision_errors(&state, nav, &actor, id, errors, fields).await
+        }
         Err(other) => Err(other),
     }
 }

@@ -521,6 +521,8 @@ async fn judge_as(
             criterion: criterion.to_string(),
             outcome: if *met { "met" } else { "not_yet" }.into(),
             feedback: feedback.to_string(),
+            confirmed: assessment::Confirmations::NAMES.iter().map(|n| n.to_string()).collect(),
+            reason: String::new(),
         })
         .collect();
     assessment::record_decisions(&mut tx, &actor, &access, &unit, evidence_id, &inputs).await?;

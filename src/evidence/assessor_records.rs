@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::routes::{OutcomeOptions, criterion_picker};
 use super::{ASSESSOR_DECLARATION, Method, NewEvidence, RawEvidence, submission};
 use crate::AppState;
 use crate::auth::Actor;
@@ -93,20 +94,6 @@ pub fn parse_record(
     }
 }
 
-struct CriterionOption {
-    number: String,
-    text: String,
-    checked: bool,
-    note: String,
-    location: String,
-}
-
-struct OutcomeOptions {
-    number: i32,
-    title: String,
-    criteria: Vec<CriterionOption>,
-}
-
 #[derive(Template)]
 #[template(path = "evidence/assessor_record.html")]
 struct RecordPage {
@@ -131,7 +118,6 @@ impl RecordPage {
         raw: RawEvidence,
         errors: Vec<FieldError>,
     ) -> Self {
-        let chosen: Vec<String> = raw.criteria.iter().map(|c| c.trim().to_string()).collect();
         RecordPage {
             nav,
             enrolment_id,
@@ -139,28 +125,7 @@ impl RecordPage {
             unit_code: unit.summary.code.clone(),
             unit_title: unit.summary.title.clone(),
             is_discussion: raw.method == Method::ProfessionalDiscussion.as_str(),
-            outcomes: unit
-                .outcomes
-                .iter()
-                .map(|o| OutcomeOptions {
-                    number: o.number,
-                    title: o.title.clone(),
-                    criteria: o
-                        .criteria
-                        .iter()
-                        .map(|c| {
-                            let mapping = raw.mappings.get(&c.number);
-                            CriterionOption {
-                                number: c.number.clone(),
-                                text: c.text.clone(),
-                                checked: chosen.contains(&c.number),
-                                note: mapping.map(|m| m.note.clone()).unwrap_or_default(),
-                                location: mapping.map(|m| m.location.clone()).unwrap_or_default(),
-                            }
-                        })
-                        .collect(),
-                })
-                .collect(),
+            outcomes: criterion_picker(unit, &raw),
             declaration: ASSESSOR_DECLARATION,
             errors,
             raw,

@@ -19,7 +19,7 @@ use crate::error::AppResult;
 pub use assessor_records::parse_record as parse_assessor_record;
 pub use capture::{Location, Mapping, NewEvidence, RawEvidence, Status, create, submit_draft};
 pub use file_type::detect as detect_type;
-pub use routes::{detail_with_errors, detail_with_reply_errors};
+pub use routes::{detail_with_decision_errors, detail_with_errors, detail_with_reply_errors};
 pub use storage::{FileStore, StagedFile};
 pub use unreferenced::{SweepReport, remove_unreferenced_files};
 

@@ -45,19 +45,48 @@ struct MethodOption {
     selected: bool,
 }
 
-struct CriterionOption {
-    number: String,
-    text: String,
-    guidance: String,
-    checked: bool,
-    note: String,
-    location: String,
+/// One criterion in the evidence forms' picker, with what the learner (or assessor) gave for it.
+pub(super) struct CriterionOption {
+    pub number: String,
+    pub text: String,
+    pub guidance: String,
+    pub checked: bool,
+    pub note: String,
+    pub location: String,
 }
 
-struct OutcomeOptions {
-    number: i32,
-    title: String,
-    criteria: Vec<CriterionOption>,
+/// A learning outcome's criteria in the picker.
+pub(super) struct OutcomeOptions {
+    pub number: i32,
+    pub title: String,
+    pub criteria: Vec<CriterionOption>,
+}
+
+/// The criteria picker for `unit`, grouped by learning outcome, as `raw` left it.
+pub(super) fn criterion_picker(unit: &Unit, raw: &RawEvidence) -> Vec<OutcomeOptions> {
+    let chosen: Vec<&str> = raw.criteria.iter().map(|c| c.trim()).collect();
+    unit.outcomes
+        .iter()
+        .map(|o| OutcomeOptions {
+            number: o.number,
+            title: o.title.clone(),
+            criteria: o
+                .criteria
+                .iter()
+                .map(|c| {
+                    let mapping = raw.mappings.get(&c.number);
+                    CriterionOption {
+                        number: c.number.clone(),
+                        text: c.text.clone(),
+                        guidance: c.guidance.clone(),
+                        checked: chosen.contains(&c.number.as_str()),
+                        note: mapping.map(|m| m.note.clone()).unwrap_or_default(),
+                        location: mapping.map(|m| m.location.clone()).unwrap_or_default(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -86,7 +115,6 @@ impl NewEvidencePage {
         errors: Vec<FieldError>,
         max_upload: u64,
     ) -> Self {
-        let chosen: Vec<String> = raw.criteria.iter().map(|c| c.trim().to_string()).collect();
         NewEvidencePage {
             nav,
             enrolment_id,
@@ -98,29 +126,7 @@ impl NewEvidencePage {
                 .into_iter()
                 .map(|m| MethodOption { value: m.as_str(), label: m.label(), selected: raw.method == m.as_str() })
                 .collect(),
-            outcomes: unit
-                .outcomes
-                .iter()
-                .map(|o| OutcomeOptions {
-                    number: o.number,
-                    title: o.title.clone(),
-                    criteria: o
-                        .criteria
-                        .iter()
-                        .map(|c| {
-                            let mapping = raw.mappings.get(&c.number);
-                            CriterionOption {
-                                number: c.number.clone(),
-                                text: c.text.clone(),
-                                guidance: c.guidance.clone(),
-                                checked: chosen.contains(&c.number),
-                                note: mapping.map(|m| m.note.clone()).unwrap_or_default(),
-                                location: mapping.map(|m| m.location.clone()).unwrap_or_default(),
-                            }
-                        })
-                        .collect(),
-                })
-                .collect(),
+            outcomes: criterion_picker(unit, &raw),
             errors,
             max_upload: super::storage::human_size(max_upload),
             resubmitting: None,
@@ -318,12 +324,23 @@ struct DetailPage {
     banner: Option<(&'static str, &'static str)>,
     errors: Vec<FieldError>,
     declaration: &'static str,
+    /// Criteria of the unit the item is not mapped to, which the assessor may add.
+    unmapped: Vec<(String, String)>,
+    /// What the assessor had entered in the decision form, shown again after an error.
+    entered: Vec<(String, String)>,
 }
 
 impl DetailPage {
     fn new(nav: Nav, view: EvidenceView, relation: Relation, unit: Unit, errors: Vec<FieldError>) -> Self {
         let assessor = relation == Relation::Assessor && !view.item.is_draft() && view.item.next_version.is_none();
+        let unmapped = unit
+            .criteria()
+            .filter(|c| !view.item.criteria.contains(&c.number))
+            .map(|c| (c.number.clone(), c.text.clone()))
+            .collect();
         DetailPage {
+            unmapped,
+            entered: Vec::new(),
             nav,
             can_assess: assessor && !view.item.awaits_witness_confirmation(),
             can_confirm: assessor && view.item.awaits_witness_confirmation(),
@@ -338,6 +355,36 @@ impl DetailPage {
 
     fn has_media(&self) -> bool {
         self.view.item.files.iter().any(|f| f.is_audio() || f.is_video())
+    }
+
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
+    fn reason_error(&self, criterion: &str) -> Option<&str> {
+        self.error_for(&format!("reason-{criterion}"))
+    }
+
+    /// What the assessor entered in the decision form's field `name` (empty if nothing).
+    fn entered(&self, name: &str) -> &str {
+        self.entered.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    /// Whether the assessor chose `value` for `name` (a radio, a ticked box, an option).
+    fn entered_is(&self, name: &str, value: &str) -> bool {
+        self.entered.iter().any(|(n, v)| n == name && v == value)
+    }
+
+    fn feedback_entered(&self, criterion: &str) -> &str {
+        self.entered(&format!("feedback-{criterion}"))
+    }
+
+    fn reason_entered(&self, criterion: &str) -> &str {
+        self.entered(&format!("reason-{criterion}"))
+    }
+
+    fn outcome_entered(&self, criterion: &str, outcome: &str) -> bool {
+        self.entered_is(&format!("outcome-{criterion}"), outcome)
     }
 }
 
@@ -379,6 +426,21 @@ pub async fn detail_with_errors(
 ) -> AppResult<Response> {
     let (view, relation, unit) = load_view(state, actor, id).await?;
     render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
+}
+
+/// Renders the item page with the decision form's errors, keeping what the assessor entered.
+pub async fn detail_with_decision_errors(
+    state: &AppState,
+    nav: Nav,
+    actor: &Actor,
+    id: Uuid,
+    errors: Vec<FieldError>,
+    entered: Vec<(String, String)>,
+) -> AppResult<Response> {
+    let (view, relation, unit) = load_view(state, actor, id).await?;
+    let mut page = DetailPage::new(nav, view, relation, unit, errors);
+    page.entered = entered.into_iter().filter(|(name, _)| name != crate::auth::csrf::FIELD).collect();
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
 /// Renders the item page with the conversation form's errors, keeping what was typed.

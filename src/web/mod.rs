@@ -25,6 +25,7 @@ pub fn router() -> Routes {
         .get("/dashboard", Access::SignedIn, dashboard::show)
         .get("/healthz", Access::Public, healthz)
         .get("/readyz", Access::Public, readyz)
+        .get("/accessibility", Access::Public, accessibility)
         .get("/static/app.css", Access::Public, stylesheet)
         .get("/static/upload.js", Access::Public, upload_script)
 }
@@ -119,6 +120,16 @@ async fn home(actor: Option<Actor>) -> Redirect {
         Some(_) => Redirect::to("/dashboard"),
         None => Redirect::to("/login"),
     }
+}
+
+#[derive(Template)]
+#[template(path = "web/accessibility.html")]
+struct AccessibilityPage {
+    nav: Nav,
+}
+
+async fn accessibility(nav: Nav) -> AppResult<Response> {
+    render(StatusCode::OK, &AccessibilityPage { nav })
 }
 
 async fn healthz() -> &'static str {

@@ -6,7 +6,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::common::{Browser, TestApp, api_evidence, pdf};
+use crate::common::{Browser, TestApp, api_evidence, pdf, vacs};
 
 fn status_of(progress: &Value, number: &str) -> String {
     progress["criteria"]
@@ -96,7 +96,7 @@ async fn the_journey_works_through_the_api() {
     let response = assessor
         .post_json(
             &format!("/api/v1/evidence/{evidence_id}/decisions"),
-            &json!({"criterion": "2.1", "outcome": "met", "feedback": "Right sources."}),
+            &json!({"criterion": "2.1", "outcome": "met", "feedback": "Right sources.", "confirmed": vacs()}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -118,17 +118,26 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(item["assessment_status"], "assessed");
     assert_eq!(item["assessment"][1]["current"]["feedback"], "Compare agents, not only totals.");
 
-    // Changing a judgement adds a decision; the earlier one stays in the history.
-    let response = assessor
-        .post_json(
-            &format!("/api/v1/evidence/{evidence_id}/decisions"),
-            &json!({"criterion": "2.2", "outcome": "met", "feedback": "Resubmitted analysis covers it."}),
-        )
-        .await;
+    // Changing a judgement needs a reason and adds a decision; the earlier one stays in the history.
+    let change = json!({"criterion": "2.2", "outcome": "met", "feedback": "Resubmitted analysis covers it.",
+                        "confirmed": vacs()});
+    let refused = assessor.post_json(&format!("/api/v1/evidence/{evidence_id}/decisions"), &change).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "reason-2.2", "{problem}");
+    let mut change = change;
+    change["reason"] = json!("The learner's later call shows the comparison I asked for.");
+    let response = assessor.post_json(&format!("/api/v1/evidence/{evidence_id}/decisions"), &change).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let item = learner.json(&format!("/api/v1/evidence/{evidence_id}")).await;
     assert_eq!(item["assessment"][1]["history"].as_array().unwrap().len(), 2);
     assert_eq!(item["assessment"][1]["current"]["outcome"], "met");
+    assert_eq!(
+        item["assessment"][1]["current"]["change_reason"],
+        "The learner's later call shows the comparison I asked for."
+    );
+    assert_eq!(item["assessment"][1]["current"]["confirmed"]["sufficient"], true);
+    assert_eq!(item["assessment"][1]["history"][1]["change_reason"], "");
     assert_eq!(app.count("SELECT count(*) FROM decisions").await, 3);
 }
 

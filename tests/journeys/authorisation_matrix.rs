@@ -228,6 +228,7 @@ impl World {
             ("POST", "/api/v1/enrolments/{id}/countersign") => Body::Json(json!({"declaration": true})),
             ("POST", "/api/v1/enrolments/{id}/reopen") => Body::Json(json!({"reason": "Matrix check"})),
             ("POST", "/api/v1/imports/learners") => Body::Csv("email,name,unit,assessor\n".into()),
+            ("PATCH", "/api/v1/centre/settings") => Body::Json(json!({"assessment_due_working_days": 10})),
             ("POST", "/api/v1/verifier-grants") => Body::Json(json!({
                 "verifier": self.user(Who::Verifier).email, "starts_on": today.to_string(),
                 "ends_on": (today + chrono::Duration::days(5)).to_string()})),

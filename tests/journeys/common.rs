@@ -494,6 +494,16 @@ impl S3Server {
     }
 }
 
+/// An assessor's confirmation that evidence is valid, authentic, current and sufficient, as the
+/// API takes it (needed with every "met").
+pub fn vacs() -> Value {
+    serde_json::json!(["valid", "authentic", "current", "sufficient"])
+}
+
+/// The same confirmation as the decision form's ticked boxes.
+pub const VACS_FORM: [(&str, &str); 4] =
+    [("confirmed", "valid"), ("confirmed", "authentic"), ("confirmed", "current"), ("confirmed", "sufficient")];
+
 /// A real SMTP server (Python's `aiosmtpd`, installed by `scripts/test`, with the handler in
 /// `tests/smtp/maildir_sink.py`) on a local port, writing each message it receives as a file in a
 /// temporary folder; stopped when dropped.

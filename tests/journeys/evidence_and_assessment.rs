@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS};
 
-use crate::common::{TestApp, wav};
+use crate::common::{TestApp, VACS_FORM, wav};
 
 fn location(response: &reqwest::Response) -> String {
     response.headers().get(LOCATION).expect("a redirect").to_str().unwrap().to_string()
@@ -77,6 +77,10 @@ async fn learner_uploads_assessor_judges_learner_sees_feedback_and_verifier_read
                 ("feedback-1.2", "You asked open questions and summarised the needs."),
                 ("outcome-1.3", "not_yet"),
                 ("feedback-1.3", "Link each option you offer to a need the customer stated."),
+                VACS_FORM[0],
+                VACS_FORM[1],
+                VACS_FORM[2],
+                VACS_FORM[3],
             ],
         )
         .await;

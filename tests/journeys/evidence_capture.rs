@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::common::{Cast, TestApp, pdf, wav};
+use crate::common::{Cast, TestApp, VACS_FORM, pdf, wav};
 
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().split('?').next().unwrap().to_string()
@@ -238,8 +238,12 @@ async fn resubmitting_after_not_yet_makes_a_new_version_and_keeps_the_old_one() 
     assert!(learner.page(&newer).await.contains("See the version this replaces, with its feedback"));
 
     // The old version keeps its decision and takes no new ones; the new one waits.
-    let response =
-        assessor.post_form(&format!("{first}/decisions"), &[("outcome-1.7", "met"), ("feedback-1.7", "")]).await;
+    let response = assessor
+        .post_form(
+            &format!("{first}/decisions"),
+            &[[("outcome-1.7", "met"), ("feedback-1.7", "")].as_slice(), &VACS_FORM].concat(),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(assessor.page("/dashboard").await.contains("1 item"));
     assert_eq!(learner.upload(&upload, &second, vec![]).await.status(), StatusCode::CONFLICT, "only once per version");

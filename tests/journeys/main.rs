@@ -11,6 +11,7 @@ mod evidence_and_assessment;
 mod evidence_capture;
 mod feedback_loop;
 mod object_storage;
+mod review;
 mod security;
 mod sign_off;
 mod tracking_grid;

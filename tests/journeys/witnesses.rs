@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use crate::common::{Browser, Cast, TestApp, api_evidence, wav};
+use crate::common::{Browser, Cast, TestApp, api_evidence, vacs, wav};
 
 fn today() -> String {
     chrono::Local::now().date_naive().to_string()
@@ -135,7 +135,7 @@ async fn a_witness_writes_and_signs_a_statement_through_a_single_use_link_and_th
     let early = assessor_api
         .post_json(
             &format!("/api/v1/evidence/{evidence_id}/decisions"),
-            &json!({"criterion": "1.2", "outcome": "met", "feedback": ""}),
+            &json!({"criterion": "1.2", "outcome": "met", "feedback": "", "confirmed": vacs()}),
         )
         .await;
     assert_eq!(early.status(), StatusCode::CONFLICT);
@@ -157,7 +157,7 @@ async fn a_witness_writes_and_signs_a_statement_through_a_single_use_link_and_th
     let decided = assessor_api
         .post_json(
             &format!("/api/v1/evidence/{evidence_id}/decisions"),
-            &json!({"criterion": "1.2", "outcome": "met", "feedback": "Clear account from the line manager."}),
+            &json!({"criterion": "1.2", "outcome": "met", "feedback": "Clear account from the line manager.", "confirmed": vacs()}),
         )
         .await;
     assert_eq!(decided.status(), StatusCode::CREATED);

@@ -1,0 +1,179 @@
+// User journeys in a real browser: a learner uploads evidence with several files and maps it
+// to criteria (with JavaScript on, with a progress bar per file, and with JavaScript off), an
+// assessor reviews it, and a verifier reads a portfolio and its history. Every page visited is
+// screenshotted and checked with axe-core for WCAG 2.2 A/AA.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { checkPage, demoFile, launchBrowser, newPage, signIn, startServer } from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openOwnPortfolio(page) {
+  await page.click("main a[href^='/enrolments/']");
+  await page.waitForURL(/\/enrolments\/[0-9a-f-]+$/);
+  return page.url();
+}
+
+async function fillEvidence(page, title) {
+  await page.fill("#title", title);
+  await page.selectOption("#method", "product");
+  await page.fill("#occurred_on", "2026-11-20");
+  await page.check("#criterion-1\\.2");
+  await page.fill("#note-1\\.2", "I ask what the customer uses the line for before offering anything.");
+  await page.check("#criterion-1\\.3");
+  await page.check("#declaration");
+  await page.check("#third_party_confirmed");
+}
+
+test("a learner uploads evidence with several files and maps criteria, with a progress bar per file", async () => {
+  const page = await newPage(browser, { width: 390, height: 844 });
+  await signIn(page, server, server.login("learner", 0));
+  await checkPage(page, "learner-dashboard");
+  await openOwnPortfolio(page);
+  await checkPage(page, "learner-portfolio");
+  await page.click("text=Add evidence");
+  await page.waitForURL(/\/evidence\/new$/);
+  await checkPage(page, "upload-form");
+
+  await fillEvidence(page, "Broadband call and the week's dashboard");
+  await page.setInputFiles("#file", [demoFile("sales-call-recording.wav"), demoFile("sales-dashboard-march.pdf")]);
+  const listed = await page.locator(".upload-list li").allTextContents();
+  assert.equal(listed.length, 2);
+  assert.match(listed[0], /sales-call-recording\.wav \(\d/);
+  // Slow the upload so the bars are seen moving.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 40_000 });
+  await page.click("button[value=submit]");
+  await page.waitForFunction(() => [...document.querySelectorAll(".upload-list progress")].some((b) => !b.hidden && b.value > 0));
+  assert.match(await page.locator(".upload-status").textContent(), /Uploading 2 files/);
+  await checkPage(page, "upload-in-progress");
+  await page.waitForURL(/\/evidence\/[0-9a-f-]+\?submitted=1$/, { timeout: 60_000 });
+  const item = page.locator("main");
+  await assert.doesNotReject(item.getByText("Evidence submitted").waitFor());
+  assert.ok(await item.getByText("sales-call-recording.wav").count() > 0);
+  assert.ok(await item.getByText("sales-dashboard-march.pdf").count() > 0);
+  assert.ok(await item.getByText("I ask what the customer uses the line for").count() > 0);
+  await checkPage(page, "evidence-submitted");
+  await page.context().close();
+});
+
+test("a learner uploads evidence with JavaScript off: errors are summarised and linked, then it is submitted", async () => {
+  const page = await newPage(browser, { javaScript: false });
+  await signIn(page, server, server.login("learner", 1));
+  await openOwnPortfolio(page);
+  await page.click("text=Add evidence");
+
+  // Nothing filled in: the error summary lists each problem and links to its field.
+  await page.click("button[value=submit]");
+  const summary = page.locator(".error-summary");
+  await summary.waitFor();
+  assert.match(await summary.textContent(), /Enter a title for the evidence/);
+  assert.equal(await summary.locator("a[href='#title']").count(), 1);
+  await checkPage(page, "upload-errors-no-javascript");
+
+  await fillEvidence(page, "Team sales briefing photo");
+  await page.setInputFiles("#file", [demoFile("team-briefing.png"), demoFile("call-log-week-12.csv")]);
+  await page.click("button[value=submit]");
+  await page.waitForURL(/\/evidence\/[0-9a-f-]+\?submitted=1$/);
+  assert.ok(await page.getByText("team-briefing.png").count() > 0);
+  assert.ok(await page.getByText("call-log-week-12.csv").count() > 0);
+  await checkPage(page, "evidence-submitted-no-javascript");
+  await page.context().close();
+});
+
+test("an assessor reviews waiting evidence and records decisions with the VACS confirmation", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server, server.login("assessor", 0));
+  await checkPage(page, "assessor-caseload");
+  const waiting = page.locator("table tr", { has: page.locator(".tag-submitted") }).first();
+  await waiting.locator("a[href^='/enrolments/']").click();
+  await page.waitForURL(/\/enrolments\/[0-9a-f-]+$/);
+  await checkPage(page, "assessor-portfolio");
+  await page.locator("main a[href^='/evidence/']", { has: page.locator("xpath=ancestor::*[contains(., 'Awaiting assessment')]") }).first().click();
+  await page.waitForURL(/\/evidence\/[0-9a-f-]+$/);
+  await checkPage(page, "assessor-review");
+
+  const first = page.locator("fieldset.decision-fields").first();
+  await first.locator("input[value=met]").check();
+  await first.locator("textarea").first().fill("Clear, well-structured evidence for this criterion.");
+  await page.click("text=Record decisions");
+  // Without the confirmation a "met" is refused, and the summary links to the confirmation.
+  await page.locator(".error-summary a[href='#confirmed']").waitFor();
+  await checkPage(page, "assessor-review-needs-confirmation");
+  // What the assessor entered is still there.
+  const again = page.locator("fieldset.decision-fields").first();
+  assert.ok(await again.locator("input[value=met]").isChecked());
+  assert.equal(await again.locator("textarea").first().inputValue(), "Clear, well-structured evidence for this criterion.");
+  for (const name of ["valid", "authentic", "current", "sufficient"]) await page.check(`#confirmed-${name}`);
+  await page.click("text=Record decisions");
+  await page.waitForURL(/\?assessed=1$/);
+  assert.ok(await page.getByText("Decisions recorded").count() > 0);
+  assert.ok(await page.getByText("Evidence confirmed valid, authentic, current and sufficient.").count() > 0);
+  await checkPage(page, "assessor-decisions-recorded");
+  await page.context().close();
+});
+
+test("a verifier opens a portfolio and its history, read-only", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server, server.login("eqa", 0));
+  await checkPage(page, "verifier-dashboard");
+  await page.locator("main a[href^='/enrolments/']").first().click();
+  await page.waitForURL(/\/enrolments\/[0-9a-f-]+$/);
+  assert.equal(await page.getByText("Add evidence").count(), 0, "a verifier cannot add evidence");
+  await checkPage(page, "verifier-portfolio");
+  await page.click("text=History of this portfolio");
+  await page.waitForURL(/\/history$/);
+  assert.ok(await page.locator("table tbody tr").count() > 0, "the history lists events");
+  await checkPage(page, "verifier-history");
+  await page.context().close();
+});
+
+test("pages fit a 320 px wide screen and a learner signs in and reaches upload by keyboard alone", async () => {
+  const page = await newPage(browser, { width: 320, height: 640 });
+  const learner = server.login("learner", 2);
+  await page.goto(`${server.base}/login`);
+  await page.click("text=Accessibility statement");
+  assert.equal(await page.locator("h1").textContent(), "Accessibility statement");
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  await checkPage(page, "accessibility-statement");
+  await page.goto(`${server.base}/login`);
+  // Keyboard only: skip link first, then the fields in order, Enter to sign in.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.className), "skip-link");
+  const focusVisible = () => page.evaluate(() => {
+    const style = getComputedStyle(document.activeElement);
+    return style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2 || style.boxShadow !== "none";
+  });
+  assert.ok(await focusVisible(), "focus is visible");
+  let guard = 0;
+  while ((await page.evaluate(() => document.activeElement.id)) !== "email" && guard++ < 20) await page.keyboard.press("Tab");
+  await page.keyboard.type(learner.email);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "password");
+  assert.ok(await focusVisible(), "focus is visible on the password field");
+  await page.keyboard.type(learner.password);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/dashboard$/);
+
+  const fits = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+  assert.ok(await fits(), "the dashboard fits 320 px");
+  const portfolio = await page.locator("main a[href^='/enrolments/']").first().getAttribute("href");
+  for (const path of [portfolio, `${portfolio}/evidence/new`, `${portfolio}/history`]) {
+    await page.goto(`${server.base}${path}`);
+    assert.ok(await fits(), `${path} fits 320 px without sideways scrolling`);
+    await checkPage(page, `narrow-${path.split("/").pop()}`);
+  }
+  await page.context().close();
+});
