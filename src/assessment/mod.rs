@@ -502,10 +502,25 @@ pub struct EnrolmentSummary {
     /// The centre's turnaround: evidence waiting longer is overdue.
     pub due_working_days: i32,
     pub overdue: bool,
+    /// A sign-off is in force (signed and not reopened).
+    pub signed_off: bool,
+    /// The learner has countersigned the sign-off in force.
+    pub countersigned: bool,
     pub last_activity: Option<DateTime<Utc>>,
 }
 
 impl EnrolmentSummary {
+    /// Where the unit's sign-off stands: `complete`, `awaiting_countersignature`, `ready` (every
+    /// criterion met: the assessor can check the checklist and sign off) or `open`.
+    pub fn sign_off_state(&self) -> &'static str {
+        match (self.signed_off, self.countersigned) {
+            (true, true) => "complete",
+            (true, false) => "awaiting_countersignature",
+            _ if self.criteria_total > 0 && self.criteria_met == self.criteria_total => "ready",
+            _ => "open",
+        }
+    }
+
     pub fn waiting_since(&self) -> String {
         self.oldest_awaiting.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_default()
     }
@@ -532,7 +547,15 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
                    SELECT 1 FROM evidence_criteria m
                    LEFT JOIN current cur ON cur.evidence_id = m.evidence_id AND cur.criterion_id = m.criterion_id
                    WHERE m.evidence_id = e.id AND cur.outcome IS NULL)),
-           ages AS (SELECT w.enrolment_id, min(w.created_at) AS oldest FROM waiting w GROUP BY w.enrolment_id)
+           ages AS (SELECT w.enrolment_id, min(w.created_at) AS oldest FROM waiting w GROUP BY w.enrolment_id),
+           latest_sign_off AS (
+               SELECT DISTINCT ON (s.enrolment_id) s.enrolment_id,
+                      (r.sign_off_id IS NULL) AS in_force, (cs.sign_off_id IS NOT NULL) AS countersigned
+               FROM sign_offs s
+               LEFT JOIN sign_off_reopenings r ON r.sign_off_id = s.id
+               LEFT JOIN sign_off_countersignatures cs ON cs.sign_off_id = s.id
+               WHERE s.enrolment_id = ANY($1)
+               ORDER BY s.enrolment_id, s.version DESC)
            SELECT en.id, en.learner_id, l.name AS learner_name, l.email AS learner_email, u.code AS unit_code,
                   u.title AS unit_title, a.name AS assessor_name, q.name AS "iqa_name?",
                   (SELECT count(*) FROM criteria c WHERE c.unit_id = en.unit_id) AS "criteria_total!",
@@ -543,11 +566,14 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
                   wd.days AS "working_days_waiting!",
                   c.assessment_due_working_days AS due_working_days,
                   (wd.days > c.assessment_due_working_days) AS "overdue!",
+                  COALESCE(so.in_force, false) AS "signed_off!",
+                  COALESCE(so.in_force AND so.countersigned, false) AS "countersigned!",
                   (SELECT max(ev.occurred_at) FROM audit_events ev WHERE ev.enrolment_id = en.id
                      AND ev.action NOT LIKE 'verifier.%') AS last_activity
            FROM enrolments en
            JOIN centres c ON c.id = en.centre_id
            LEFT JOIN ages ag ON ag.enrolment_id = en.id
+           LEFT JOIN latest_sign_off so ON so.enrolment_id = en.id
            -- Working days (Monday to Friday) since the oldest waiting item arrived.
            CROSS JOIN LATERAL (
                SELECT count(*) AS days FROM generate_series(ag.oldest::date + 1, current_date, interval '1 day') g(day)

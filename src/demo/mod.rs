@@ -308,6 +308,27 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         &all[11..].iter().map(|c| (*c, true, "Confirmed in discussion with good examples.")).collect::<Vec<_>>(),
     )
     .await?;
+    // Outcome 3 (leading the team) also needs real work, not only discussion: her team dashboard.
+    let item = add(
+        pool,
+        store,
+        amira,
+        "Team sales dashboard and coaching notes, March",
+        Method::Product,
+        weeks_ago(3),
+        &all[11..16],
+        &[&DASHBOARD],
+        "The dashboard I keep for my team, with the targets I set each agent, the coaching notes from \
+         our one-to-ones and the actions we agreed when the team fell behind in week 10.",
+    )
+    .await?;
+    judge_as(
+        pool,
+        item,
+        PEOPLE[1].2,
+        &all[11..16].iter().map(|c| (*c, true, "Real team records that show you leading the sales activity.")).collect::<Vec<_>>(),
+    )
+    .await?;
 
     // Tom Walsh: started, one criterion met, one item waiting.
     let item = add(

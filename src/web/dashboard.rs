@@ -32,6 +32,11 @@ impl Dashboard {
     fn awaiting_total(&self) -> i64 {
         self.caseload.iter().map(|s| s.items_awaiting).sum()
     }
+
+    /// Units on the caseload ready for the assessor's sign-off or waiting for a countersignature.
+    fn sign_offs_waiting(&self) -> usize {
+        self.caseload.iter().filter(|s| matches!(s.sign_off_state(), "ready" | "awaiting_countersignature")).count()
+    }
 }
 
 pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppResult<Response> {

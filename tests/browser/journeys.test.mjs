@@ -125,6 +125,33 @@ test("an assessor reviews waiting evidence and records decisions with the VACS c
   await page.context().close();
 });
 
+test("an assessor signs off a complete unit from the caseload and the learner countersigns it", async () => {
+  const assessorPage = await newPage(browser);
+  await signIn(assessorPage, server, server.login("assessor", 0));
+  await assessorPage.click("text=All criteria met: sign-off checklist");
+  await assessorPage.waitForURL(/\/sign-off$/);
+  await checkPage(assessorPage, "sign-off-checklist");
+  await assessorPage.locator("button", { hasText: "Sign off this unit" }).click();
+  // The declaration must be ticked: the error summary links to it.
+  await assessorPage.locator(".error-summary a[href='#declaration']").waitFor();
+  await assessorPage.check("#declaration-box");
+  await assessorPage.locator("button", { hasText: "Sign off this unit" }).click();
+  await assessorPage.getByText(/Signed off by Marcus Bell on/).first().waitFor();
+  await checkPage(assessorPage, "signed-off");
+  await assessorPage.context().close();
+
+  const learnerPage = await newPage(browser);
+  await signIn(learnerPage, server, server.login("learner", 4));
+  await openOwnPortfolio(learnerPage);
+  await learnerPage.click("text=Countersign the sign-off");
+  await learnerPage.check("#declaration-box");
+  await checkPage(learnerPage, "countersign");
+  await learnerPage.locator("button", { hasText: "Countersign" }).click();
+  await learnerPage.getByText(/countersigned by Amira Khan on/).first().waitFor();
+  await checkPage(learnerPage, "countersigned");
+  await learnerPage.context().close();
+});
+
 test("a verifier opens a portfolio and its history, read-only", async () => {
   const page = await newPage(browser);
   await signIn(page, server, server.login("eqa", 0));
