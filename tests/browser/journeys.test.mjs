@@ -93,22 +93,27 @@ test("a learner uploads evidence with JavaScript off: errors are summarised and 
   await page.context().close();
 });
 
-test("an assessor reviews waiting evidence and records decisions with the VACS confirmation", async () => {
+test("an assessor reviews the learner's evidence with the VACS confirmation, and the learner reads the feedback and replies", async () => {
+  const learner = server.login("learner", 0);
   const page = await newPage(browser);
   await signIn(page, server, server.login("assessor", 0));
   await checkPage(page, "assessor-caseload");
-  const waiting = page.locator("table tr", { has: page.locator(".tag-submitted") }).first();
-  await waiting.locator("a[href^='/enrolments/']").click();
+  // The learner's row shows work waiting; their portfolio lists the item uploaded above.
+  const row = page.locator("table tr", { hasText: learner.name });
+  assert.ok(await row.locator(".tag-submitted").count() > 0, "the caseload shows the item waiting");
+  await row.locator("a[href^='/enrolments/']").click();
   await page.waitForURL(/\/enrolments\/[0-9a-f-]+$/);
   await checkPage(page, "assessor-portfolio");
-  await page.locator("main a[href^='/evidence/']", { has: page.locator("xpath=ancestor::*[contains(., 'Awaiting assessment')]") }).first().click();
+  await page.locator("main a", { hasText: "Broadband call and the week's dashboard" }).first().click();
   await page.waitForURL(/\/evidence\/[0-9a-f-]+$/);
+  const item = page.url();
+  assert.ok(await page.getByText("I ask what the customer uses the line for").count() > 0, "the learner's note is shown");
   await checkPage(page, "assessor-review");
 
   const first = page.locator("fieldset.decision-fields").first();
   await first.locator("input[value=met]").check();
   await first.locator("textarea").first().fill("Clear, well-structured evidence for this criterion.");
-  await page.click("text=Record decisions");
+  await page.locator("button", { hasText: "Record decisions" }).click();
   // Without the confirmation a "met" is refused, and the summary links to the confirmation.
   await page.locator(".error-summary a[href='#confirmed']").waitFor();
   await checkPage(page, "assessor-review-needs-confirmation");
@@ -117,12 +122,27 @@ test("an assessor reviews waiting evidence and records decisions with the VACS c
   assert.ok(await again.locator("input[value=met]").isChecked());
   assert.equal(await again.locator("textarea").first().inputValue(), "Clear, well-structured evidence for this criterion.");
   for (const name of ["valid", "authentic", "current", "sufficient"]) await page.check(`#confirmed-${name}`);
-  await page.click("text=Record decisions");
+  await page.locator("button", { hasText: "Record decisions" }).click();
   await page.waitForURL(/\?assessed=1$/);
   assert.ok(await page.getByText("Decisions recorded").count() > 0);
   assert.ok(await page.getByText("Evidence confirmed valid, authentic, current and sufficient.").count() > 0);
   await checkPage(page, "assessor-decisions-recorded");
   await page.context().close();
+
+  // The learner is notified, reads the feedback and replies.
+  const learnerPage = await newPage(browser, { width: 390, height: 844 });
+  await signIn(learnerPage, server, learner);
+  assert.match(await learnerPage.locator("header").textContent(), /Notifications \([1-9]\d*\)/);
+  await learnerPage.click("header >> text=Notifications");
+  await checkPage(learnerPage, "learner-notifications");
+  await learnerPage.locator("main a", { hasText: "Broadband call and the week's dashboard" }).first().click();
+  await learnerPage.waitForURL(new RegExp(item.replace(/[?]/g, "\\?")));
+  assert.ok(await learnerPage.getByText("Clear, well-structured evidence for this criterion.").count() > 0);
+  await learnerPage.fill("#body", "Thank you. Shall I add a second call for 1.3?");
+  await learnerPage.locator("button", { hasText: "Send" }).click();
+  await learnerPage.getByText("Shall I add a second call for 1.3?").first().waitFor();
+  await checkPage(learnerPage, "learner-replied");
+  await learnerPage.context().close();
 });
 
 test("an assessor signs off a complete unit from the caseload and the learner countersigns it", async () => {
