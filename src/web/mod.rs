@@ -1,6 +1,7 @@
 //! The HTML side's shared pieces: the layout's navigation, rendering, error pages, static
 //! files, health checks and the home page that sends each person to their dashboard.
 
+pub mod assets;
 mod dashboard;
 pub mod route_table;
 
@@ -10,7 +11,7 @@ use route_table::Routes;
 use askama::Template;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
@@ -26,8 +27,7 @@ pub fn router() -> Routes {
         .get("/healthz", Access::Public, healthz)
         .get("/readyz", Access::Public, readyz)
         .get("/accessibility", Access::Public, accessibility)
-        .get("/static/app.css", Access::Public, stylesheet)
-        .get("/static/upload.js", Access::Public, upload_script)
+        .merge(assets::router())
 }
 
 /// What the layout needs: the signed-in person, and the session's CSRF token for forms.
@@ -45,6 +45,16 @@ pub struct NavUser {
 }
 
 impl Nav {
+    /// The stylesheet's fingerprinted path, for the layout.
+    pub fn stylesheet(&self) -> &'static str {
+        assets::STYLESHEET.path()
+    }
+
+    /// The upload enhancement script's fingerprinted path.
+    pub fn upload_script(&self) -> &'static str {
+        assets::UPLOAD_SCRIPT.path()
+    }
+
     /// For pages rendered outside a session (error pages): no user, no forms.
     pub fn signed_out() -> Self {
         Nav { user: None, csrf: String::new() }
@@ -146,25 +156,3 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Upload progress and drag and drop: an enhancement, the form works without it.
-async fn upload_script() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
-        ],
-        include_str!("../../static/upload.js"),
-    )
-        .into_response()
-}
-
-async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
-        ],
-        include_str!("../../static/app.css"),
-    )
-        .into_response()
-}

@@ -149,6 +149,7 @@ impl World {
         let mut filled = path
             .replace("{code}", "CC20")
             .replace("{token}", "0123456789abcdef")
+            .replace("{file}", "app.css")
             .replace("{file_id}", &self.file.to_string());
         if !filled.contains("{id}") {
             return filled;

@@ -323,3 +323,22 @@ async fn a_verifiers_access_ends_with_its_window_and_their_transactions_are_read
         sqlx::query("UPDATE users SET name = 'changed' WHERE id = $1").bind(cast.learner.id).execute(&mut *tx).await;
     assert!(write.unwrap_err().to_string().contains("read-only transaction"));
 }
+
+#[tokio::test]
+async fn static_assets_are_fingerprinted_and_cached_for_a_year() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::new(&app);
+    let page = browser.page("/login").await;
+    let start = page.find("href=\"/static/app.").expect("the layout links the fingerprinted stylesheet") + 6;
+    let path = &page[start..start + page[start..].find('"').unwrap()];
+    assert!(path.len() > "/static/app..css".len(), "{path}");
+    let css = browser.get(path).await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().await.unwrap().contains(":root"));
+    let plain = browser.get("/static/app.css").await;
+    assert_eq!(plain.headers()["cache-control"], "public, no-cache");
+    assert_eq!(browser.get("/static/app.000000000000.css").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(browser.get("/static/passwd").await.status(), StatusCode::NOT_FOUND);
+}
