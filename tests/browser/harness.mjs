@@ -3,8 +3,8 @@
 // a screenshot of every step kept under target/browser-artifacts/, and axe-core run on every
 // page a journey visits.
 
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -17,6 +17,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 const require = createRequire(import.meta.url);
 export const artifacts = join(root, "target/browser-artifacts");
+/** The HTML of every page checked, for the Nu HTML Checker. */
+const pages = join(artifacts, "html");
 export const demoFile = (name) => join(root, "demo/files", name);
 
 const AXE = require.resolve("axe-core/axe.min.js");
@@ -76,7 +78,8 @@ export async function startServer() {
 }
 
 export async function launchBrowser() {
-  mkdirSync(artifacts, { recursive: true });
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(pages, { recursive: true });
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -108,11 +111,14 @@ let step = 0;
 /** Screenshots the page as a test artifact and fails on any WCAG 2.2 A/AA violation axe-core finds. */
 export async function checkPage(page, name) {
   step += 1;
-  await page.screenshot({ path: join(artifacts, `${String(step).padStart(2, "0")}-${name}.png`), fullPage: true });
+  const file = `${String(step).padStart(2, "0")}-${name}`;
+  await page.screenshot({ path: join(artifacts, `${file}.png`), fullPage: true });
+  writeFileSync(join(pages, `${file}.html`), await page.content());
   // axe needs JavaScript; a context with JavaScript off is checked through a second, enabled page.
   const target = await axeTarget(page);
-  await target.addScriptTag({ path: AXE });
+  const script = await target.addScriptTag({ path: AXE });
   const results = await target.evaluate((tags) => window.axe.run(document, { runOnly: { type: "tag", values: tags } }), WCAG);
+  await script.evaluate((element) => element.remove());
   if (target !== page) await target.context().close();
   const found = results.violations.map((v) =>
     `${v.id} (${v.impact}): ${v.help}\n` + v.nodes.slice(0, 5).map((n) => `    ${n.target.join(" ")}: ${n.failureSummary}`).join("\n"));
@@ -128,4 +134,16 @@ async function axeTarget(page) {
   await copy.goto(new URL("/healthz", page.url()).href);
   await copy.setContent(html, { waitUntil: "load" });
   return copy;
+}
+
+/**
+ * Runs the Nu HTML Checker (npm `vnu-jar`, on the machine's Java) over every page checked so far;
+ * resolves with its error messages (none when every page is valid HTML).
+ */
+export function validateHtml() {
+  const files = readdirSync(pages).filter((f) => f.endsWith(".html")).map((f) => join(pages, f));
+  assert.ok(files.length > 0, "pages were checked");
+  const run = spawnSync("java", ["-jar", require("vnu-jar"), "--errors-only", "--format", "text", ...files], { encoding: "utf8" });
+  assert.ok(run.error === undefined, `java runs the Nu HTML Checker: ${run.error}`);
+  return { files: files.length, errors: (run.stdout + run.stderr).trim(), status: run.status };
 }

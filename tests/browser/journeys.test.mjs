@@ -5,7 +5,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { checkPage, demoFile, launchBrowser, newPage, signIn, startServer } from "./harness.mjs";
+import { checkPage, demoFile, launchBrowser, newPage, signIn, startServer, validateHtml } from "./harness.mjs";
 
 let server;
 let browser;
@@ -223,4 +223,9 @@ test("pages fit a 320 px wide screen and a learner signs in and reaches upload b
     await checkPage(page, `narrow-${path.split("/").pop()}`);
   }
   await page.context().close();
+});
+
+test("every page the journeys visited is valid HTML (Nu HTML Checker)", () => {
+  const { files, errors, status } = validateHtml();
+  assert.equal(status, 0, `${files} pages checked:\n${errors}`);
 });
