@@ -539,6 +539,8 @@ pub struct VerifierGrant {
     pub ends_on: chrono::NaiveDate,
     pub revoked: bool,
     pub current: bool,
+    /// `centre`, `units` or `learners`.
+    pub scope: String,
 }
 
 pub async fn verifier_grants(conn: &mut PgConnection, centre_id: Uuid) -> Result<Vec<VerifierGrant>, sqlx::Error> {
@@ -546,7 +548,8 @@ pub async fn verifier_grants(conn: &mut PgConnection, centre_id: Uuid) -> Result
         VerifierGrant,
         r#"SELECT g.id, u.name AS verifier_name, u.email AS verifier_email, g.starts_on, g.ends_on,
                   g.revoked_at IS NOT NULL AS "revoked!",
-                  (g.revoked_at IS NULL AND current_date BETWEEN g.starts_on AND g.ends_on) AS "current!"
+                  (g.revoked_at IS NULL AND current_date BETWEEN g.starts_on AND g.ends_on) AS "current!",
+                  g.scope
            FROM verifier_grants g JOIN users u ON u.id = g.verifier_id
            WHERE g.centre_id = $1 ORDER BY g.ends_on DESC"#,
         centre_id

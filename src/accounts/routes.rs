@@ -434,6 +434,8 @@ struct UserPage {
     link: Option<String>,
     errors: Vec<FieldError>,
     is_self: bool,
+    /// Events about this person at the centre, for the history panel.
+    history: Vec<crate::audit::RecordedEvent>,
 }
 
 async fn user_view(
@@ -451,8 +453,11 @@ async fn user_view(
         .into_iter()
         .find(|p| p.id == id)
         .ok_or(AppError::NotFound("person"))?;
+    let history = crate::audit::trail::about(&mut conn, id, Some(centre), 200).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    render(status, &UserPage { nav, roles: role_options(&person.roles), person, link, errors, is_self: id == actor.id })
+    let page =
+        UserPage { nav, roles: role_options(&person.roles), person, link, errors, is_self: id == actor.id, history };
+    render(status, &page)
 }
 
 async fn user_page(State(state): State<AppState>, nav: Nav, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
@@ -787,6 +792,13 @@ struct GrantRequest {
     starts_on: String,
     #[serde(default)]
     ends_on: String,
+    /// `centre` (the default), `units` or `learners`; see `verification::GrantScope`.
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    units: String,
+    #[serde(default)]
+    learners: String,
 }
 
 async fn grant(state: &AppState, actor: &Actor, request: &GrantRequest) -> AppResult<Uuid> {
@@ -803,11 +815,19 @@ async fn grant(state: &AppState, actor: &Actor, request: &GrantRequest) -> AppRe
     if verifier.is_none() {
         errors.push(FieldError::new("verifier", "No external verifier has that email address"));
     }
-    let (Some(starts), Some(ends), Some(verifier), true) = (starts, ends, verifier, errors.is_empty()) else {
+    let scope =
+        crate::verification::GrantScope::parse(&mut tx, centre, &request.scope, &request.units, &request.learners)
+            .await
+            .map_err(|e| errors.push(e))
+            .ok();
+    let (Some(starts), Some(ends), Some(verifier), Some(scope), true) =
+        (starts, ends, verifier, scope, errors.is_empty())
+    else {
         return Err(AppError::Invalid(errors));
     };
     let id =
         super::grant_verifier_access(&mut tx, Some(actor), verifier, centre, starts, ends).await.map_err(refused)?;
+    crate::verification::set_grant_scope(&mut tx, Some(actor), id, &scope).await?;
     tx.commit().await?;
     Ok(id)
 }

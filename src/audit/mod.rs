@@ -3,6 +3,8 @@
 //! before, so an edit anywhere breaks the chain at that event.
 
 mod routes;
+pub mod trail;
+mod trail_routes;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::TryStreamExt;
@@ -27,6 +29,7 @@ pub struct Event {
     subject_type: &'static str,
     subject_id: Option<Uuid>,
     enrolment_id: Option<Uuid>,
+    centre_id: Option<Uuid>,
     details: Value,
 }
 
@@ -48,6 +51,10 @@ impl Event {
             subject_type,
             subject_id,
             enrolment_id: None,
+            centre_id: actor.and_then(|a| {
+                let role = a.primary_role()?;
+                a.roles.iter().find(|r| r.role == role).map(|r| r.centre_id)
+            }),
             details: Value::Object(Default::default()),
         }
     }
@@ -66,6 +73,13 @@ impl Event {
 
     pub fn enrolment(mut self, enrolment_id: Uuid) -> Self {
         self.enrolment_id = Some(enrolment_id);
+        self
+    }
+
+    /// The centre the event belongs to, when it is not the enrolment's or the actor's own
+    /// (a verifier looking at a centre they were granted).
+    pub fn centre(mut self, centre_id: Uuid) -> Self {
+        self.centre_id = Some(centre_id);
         self
     }
 
@@ -101,6 +115,13 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         None => (1, GENESIS.to_string()),
     };
     let occurred_at = Utc::now().trunc_subsecs(6);
+    let enrolment_centre = match event.enrolment_id {
+        Some(id) => {
+            sqlx::query_scalar!("SELECT centre_id FROM enrolments WHERE id = $1", id).fetch_optional(&mut *conn).await?
+        }
+        None => None,
+    };
+    let centre_id = enrolment_centre.or(event.centre_id);
     let hash = Hashed {
         prev_hash: &prev_hash,
         seq,
@@ -111,13 +132,14 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         subject_type: event.subject_type,
         subject_id: event.subject_id,
         enrolment_id: event.enrolment_id,
+        centre_id,
         details: &event.details,
     }
     .hash();
     sqlx::query!(
         "INSERT INTO audit_events (seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id,
-                                   enrolment_id, details, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                   enrolment_id, details, prev_hash, hash, centre_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         seq,
         occurred_at,
         event.actor_id,
@@ -128,7 +150,8 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         event.enrolment_id,
         event.details,
         prev_hash,
-        hash
+        hash,
+        centre_id
     )
     .execute(conn)
     .await?;
@@ -146,13 +169,14 @@ struct Hashed<'a> {
     subject_type: &'a str,
     subject_id: Option<Uuid>,
     enrolment_id: Option<Uuid>,
+    centre_id: Option<Uuid>,
     details: &'a Value,
 }
 
 impl Hashed<'_> {
     fn hash(&self) -> String {
         let optional = |id: Option<Uuid>| id.map(|u| u.to_string()).unwrap_or_default();
-        let text = format!(
+        let mut text = format!(
             "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.prev_hash,
             self.seq,
@@ -165,6 +189,10 @@ impl Hashed<'_> {
             optional(self.enrolment_id),
             canonical_json(self.details),
         );
+        // Events from before centres were recorded hash as they always did.
+        if let Some(centre) = self.centre_id {
+            text.push_str(&format!("\ncentre:{centre}"));
+        }
         hex::encode(Sha256::digest(text.as_bytes()))
     }
 }
@@ -203,7 +231,7 @@ pub struct BrokenEvent {
 pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error> {
     let mut rows = sqlx::query!(
         "SELECT seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id, enrolment_id,
-                details, prev_hash, hash
+                details, prev_hash, hash, centre_id
          FROM audit_events ORDER BY seq"
     )
     .fetch(conn);
@@ -233,6 +261,7 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
             subject_type: &row.subject_type,
             subject_id: row.subject_id,
             enrolment_id: row.enrolment_id,
+            centre_id: row.centre_id,
             details: &row.details,
         }
         .hash();

@@ -21,6 +21,7 @@ pub fn router() -> Routes {
         .get("/enrolments/{id}/history", Access::Enrolment(Action::View), history_page)
         .get("/api/v1/enrolments/{id}/history", Access::Enrolment(Action::View), history_api)
         .get("/api/v1/audit/verify", Access::AuditCheck, verify_api)
+        .merge(super::trail_routes::router())
 }
 
 #[derive(Template)]

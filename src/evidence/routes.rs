@@ -328,6 +328,8 @@ struct DetailPage {
     unmapped: Vec<(String, String)>,
     /// What the assessor had entered in the decision form, shown again after an error.
     entered: Vec<(String, String)>,
+    /// The item's audit events (its versions' and files'), for the history panel.
+    history: Vec<crate::audit::RecordedEvent>,
 }
 
 impl DetailPage {
@@ -350,6 +352,7 @@ impl DetailPage {
             banner: None,
             errors,
             declaration: DECLARATION,
+            history: Vec::new(),
         }
     }
 
@@ -413,6 +416,7 @@ async fn detail_page(
     } else {
         None
     };
+    page.history = crate::audit::trail::about(&mut *state.begin(&actor).await?, id, None, 200).await?;
     render(StatusCode::OK, &page)
 }
 

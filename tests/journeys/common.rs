@@ -86,7 +86,7 @@ pub struct TestApp {
     pub config: Config,
     pub data_dir: PathBuf,
     _data: tempfile::TempDir,
-    centre: Uuid,
+    pub centre: Uuid,
 }
 
 #[derive(Debug, Clone)]

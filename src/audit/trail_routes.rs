@@ -1,0 +1,203 @@
+//! The audit trail page and API: an administrator's centre, or what a verifier's grants cover,
+//! filtered by who, what, when and learner, newest first, fifty a page by sequence number, with
+//! the chain check at the top. A verifier's reading of it is itself recorded.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::trail::{self, Filter, Learner, Person};
+use super::{Event, RecordedEvent, Verification};
+use crate::AppState;
+use crate::auth::policy::{self, Access};
+use crate::auth::{Actor, Role};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::web::route_table::Routes;
+use crate::web::{Nav, render};
+
+pub fn router() -> Routes {
+    Routes::new().get("/audit", Access::AuditCheck, trail_page).get("/api/v1/audit", Access::AuditCheck, trail_api)
+}
+
+/// The filters as typed: every field may be empty.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TrailQuery {
+    #[serde(default)]
+    who: String,
+    #[serde(default)]
+    what: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    learner: String,
+    #[serde(default)]
+    before: String,
+}
+
+impl TrailQuery {
+    fn parse(&self) -> Result<Filter, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut id = |field: &str, text: &str, message: &str| match text.trim() {
+            "" => None,
+            text => text.parse::<Uuid>().map_err(|_| errors.push(FieldError::new(field, message))).ok(),
+        };
+        let actor = id("who", &self.who, "Choose a person from the list");
+        let enrolment = id("learner", &self.learner, "Choose a learner from the list");
+        let mut date = |field: &str, text: &str| match text.trim() {
+            "" => None,
+            text => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| errors.push(FieldError::new(field, "Enter a real date, like 2026-12-01")))
+                .ok(),
+        };
+        let from = date("from", &self.from);
+        let to = date("to", &self.to);
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            errors.push(FieldError::new("to", "The end date must be the same as or after the start date"));
+        }
+        let before = match self.before.trim() {
+            "" => None,
+            text => {
+                text.parse::<i64>().map_err(|_| errors.push(FieldError::new("before", "Not a page of the trail"))).ok()
+            }
+        };
+        let action = Some(self.what.trim().to_string()).filter(|a| !a.is_empty());
+        if errors.is_empty() { Ok(Filter { actor, action, from, to, enrolment, before }) } else { Err(errors) }
+    }
+
+    /// The query string for the next page: the same filters, older events.
+    fn next_page(&self, before: i64) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("who", &self.who)
+            .append_pair("what", &self.what)
+            .append_pair("from", &self.from)
+            .append_pair("to", &self.to)
+            .append_pair("learner", &self.learner)
+            .append_pair("before", &before.to_string())
+            .finish()
+    }
+
+    /// The same filters from the newest event, for "Check again".
+    fn first_page(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("who", &self.who)
+            .append_pair("what", &self.what)
+            .append_pair("from", &self.from)
+            .append_pair("to", &self.to)
+            .append_pair("learner", &self.learner)
+            .finish()
+    }
+}
+
+/// Records a verifier's reading of the trail, against the learner they filtered by or each
+/// centre their access covers, in a transaction of its own (theirs is read-only).
+async fn record_verifier_view(
+    state: &AppState,
+    actor: &Actor,
+    scope: &trail::Scope,
+    filter: &Filter,
+    query: &TrailQuery,
+) -> AppResult<()> {
+    if !actor.has_role(Role::Eqa) || actor.has_role(Role::Admin) {
+        return Ok(());
+    }
+    let details = serde_json::json!({
+        "who": query.who, "what": query.what, "from": query.from, "to": query.to, "before": query.before,
+    });
+    let mut tx = state.pool.begin().await?;
+    let event = || {
+        Event::new(Some(actor), "verifier.viewed_audit_trail", "audit_trail", None)
+            .as_role(Role::Eqa)
+            .details(details.clone())
+    };
+    match filter.enrolment.filter(|id| scope.enrolments.contains(id)) {
+        Some(enrolment) => {
+            super::record(&mut tx, event().enrolment(enrolment)).await?;
+        }
+        None => {
+            for centre in policy::verifier_centres(&mut tx, actor).await? {
+                super::record(&mut tx, event().centre(centre)).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Template)]
+#[template(path = "audit/trail.html")]
+struct TrailPage {
+    nav: Nav,
+    errors: Vec<FieldError>,
+    query: TrailQuery,
+    people: Vec<Person>,
+    actions: Vec<String>,
+    learners: Vec<Learner>,
+    events: Vec<RecordedEvent>,
+    next: Option<String>,
+    check_again: String,
+    chain: Verification,
+}
+
+async fn trail_page(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Query(query): Query<TrailQuery>,
+) -> AppResult<Response> {
+    let mut conn = state.begin(&actor).await?;
+    let scope = policy::audit_scope(&mut conn, &actor).await?;
+    let chain = super::verify(&mut conn).await?;
+    let (people, actions, learners) = trail::choices(&mut conn, &scope).await?;
+    let (status, errors, events, next) = match query.parse() {
+        Ok(filter) => {
+            let page = trail::page(&mut conn, &scope, &filter).await?;
+            conn.commit().await?;
+            record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
+            (StatusCode::OK, vec![], page.events, page.next.map(|seq| query.next_page(seq)))
+        }
+        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, vec![], None),
+    };
+    let check_again = query.first_page();
+    render(status, &TrailPage { nav, errors, query, people, actions, learners, events, next, check_again, chain })
+}
+
+#[derive(Serialize)]
+struct TrailResponse {
+    events: Vec<RecordedEvent>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    next: Option<i64>,
+}
+
+async fn trail_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<TrailQuery>,
+) -> AppResult<Json<TrailResponse>> {
+    let filter = query.parse().map_err(AppError::Invalid)?;
+    let mut conn = state.begin(&actor).await?;
+    let scope = policy::audit_scope(&mut conn, &actor).await?;
+    let page = trail::page(&mut conn, &scope, &filter).await?;
+    conn.commit().await?;
+    record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
+    Ok(Json(TrailResponse { events: page.events, next: page.next }))
+}
+
+impl Verification {
+    /// The check as one line for the top of the page.
+    pub fn line(&self) -> String {
+        match &self.first_broken {
+            None if self.events == 0 => "Intact: no events yet".into(),
+            None => format!("Intact: {} events, last #{}", self.events, self.events),
+            Some(broken) => format!("Broken at event #{}: {}", broken.seq, broken.reason),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The verifier's own sample: drawn from the centre's assessed evidence within their access,
+//! stratified and seeded exactly as the IQA's (`quality::draw_from`), and widened at will with a
+//! minimum rate. Drawing writes nothing but the audit event of the view.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::audit::{self, Event};
+use crate::auth::policy::{self, QualityScope};
+use crate::auth::{Actor, Role};
+use crate::error::{AppError, AppResult, FieldError};
+use crate::quality::Stratum;
+use crate::web::{Nav, render};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SampleQuery {
+    #[serde(default)]
+    seed: String,
+    /// A minimum sampling rate in percent, to widen the centre's rates.
+    #[serde(default)]
+    widen: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifierSample {
+    pub centre_id: Uuid,
+    pub seed: String,
+    pub widen: Option<i32>,
+    pub population: usize,
+    pub strata: Vec<Stratum>,
+}
+
+impl VerifierSample {
+    pub fn drawn(&self) -> usize {
+        self.strata.iter().map(|s| s.drawn.len()).sum()
+    }
+}
+
+async fn draw(state: &AppState, actor: &Actor, centre_id: Uuid, query: &SampleQuery) -> AppResult<VerifierSample> {
+    let seed = crate::quality::sampling::parse_seed(Some(&query.seed)).map_err(|e| AppError::Invalid(vec![e]))?;
+    let widen = match query.widen.trim() {
+        "" => None,
+        text => Some(
+            text.trim_end_matches('%')
+                .parse::<i32>()
+                .ok()
+                .filter(|rate| (1..=100).contains(rate))
+                .ok_or_else(|| AppError::Invalid(vec![FieldError::new("widen", "Enter a rate from 1 to 100")]))?,
+        ),
+    };
+    let mut conn = state.begin(actor).await?;
+    policy::verifier_centre(&mut conn, actor, centre_id).await?;
+    let in_scope = policy::verifier_enrolments(&mut conn, actor).await?;
+    let population: Vec<_> =
+        crate::quality::population(&mut conn, &QualityScope::Verifier { centres: vec![centre_id] })
+            .await?
+            .into_iter()
+            .filter(|item| in_scope.contains(&item.enrolment_id))
+            .collect();
+    let strategy = crate::quality::sampling::strategy(&mut conn, centre_id).await?;
+    conn.commit().await?;
+    let mut strata = crate::quality::draw_from(&seed, &population, &strategy);
+    if let Some(rate) = widen {
+        for stratum in &mut strata {
+            let take = (rate as usize * stratum.size).div_ceil(100).clamp(1, stratum.size);
+            if take > stratum.drawn.len() {
+                stratum.drawn = stratum
+                    .members
+                    .iter()
+                    .take(take)
+                    .filter_map(|id| population.iter().find(|item| item.evidence_id == *id))
+                    .cloned()
+                    .collect();
+                stratum.rate_percent = rate;
+            }
+        }
+    }
+    let mut views = state.pool.begin().await?;
+    audit::record(
+        &mut views,
+        Event::new(Some(actor), "verifier.drew_sample", "centre", Some(centre_id))
+            .as_role(Role::Eqa)
+            .centre(centre_id)
+            .details(serde_json::json!({"seed": seed, "widen": widen, "population": population.len()})),
+    )
+    .await?;
+    views.commit().await?;
+    Ok(VerifierSample { centre_id, seed, widen, population: population.len(), strata })
+}
+
+#[derive(Template)]
+#[template(path = "verification/sample.html")]
+struct SamplePage {
+    nav: Nav,
+    errors: Vec<FieldError>,
+    seed: String,
+    widen: String,
+    centre_id: Uuid,
+    sample: Option<VerifierSample>,
+}
+
+pub async fn sample_page(
+    State(state): State<AppState>,
+    nav: Nav,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<SampleQuery>,
+) -> AppResult<Response> {
+    match draw(&state, &actor, id, &query).await {
+        Ok(sample) => {
+            let page = SamplePage {
+                nav,
+                errors: vec![],
+                seed: sample.seed.clone(),
+                widen: query.widen,
+                centre_id: id,
+                sample: Some(sample),
+            };
+            render(StatusCode::OK, &page)
+        }
+        Err(AppError::Invalid(errors)) => {
+            let page = SamplePage { nav, errors, seed: query.seed, widen: query.widen, centre_id: id, sample: None };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+pub async fn sample_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<SampleQuery>,
+) -> AppResult<Json<VerifierSample>> {
+    Ok(Json(draw(&state, &actor, id, &query).await?))
+}
