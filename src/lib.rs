@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod evidence;
+pub mod export;
 pub mod feedback;
 pub mod notifications;
 pub mod web;
@@ -73,6 +74,7 @@ pub fn routes() -> web::route_table::Routes {
         .merge(audit::router())
         .merge(feedback::router())
         .merge(notifications::router())
+        .merge(export::router())
 }
 
 /// The whole web application: pages, API, sessions, security headers and request tracing.

@@ -57,6 +57,9 @@ enum Command {
     /// Stored evidence files
     #[command(subcommand)]
     Files(FilesCommand),
+    /// Portfolio exports
+    #[command(subcommand)]
+    Export(ExportCommand),
 }
 
 #[derive(Subcommand)]
@@ -119,6 +122,13 @@ enum UnitCommand {
 }
 
 #[derive(Subcommand)]
+enum ExportCommand {
+    /// Check an offline portfolio ZIP without the database: exit 0 if every file and the record
+    /// match manifest.json, 1 naming the first mismatch otherwise
+    Verify { file: PathBuf },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain: exit 0 if intact, 1 with the first broken event otherwise
     Verify,
@@ -162,6 +172,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         eportfolio::serve(config, demo).await?;
         return Ok(std::process::ExitCode::SUCCESS);
     }
+    if let Command::Export(ExportCommand::Verify { file }) = &cli.command {
+        let opened = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        return Ok(match eportfolio::export::verify::verify(std::io::BufReader::new(opened)) {
+            Ok(intact) => {
+                println!("export intact: {} files, record SHA-256 {}", intact.files, intact.record_sha256);
+                std::process::ExitCode::SUCCESS
+            }
+            Err(mismatch) => {
+                println!("export NOT intact: {mismatch}");
+                std::process::ExitCode::FAILURE
+            }
+        });
+    }
     let database = Database::open(&config, Owner::Tool).await?;
     let result = run_tool(&database, &config, cli.command).await;
     database.close().await;
@@ -172,7 +195,7 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
     let pool = &database.pool;
     db::migrate(pool).await?;
     match command {
-        Command::Serve { .. } => unreachable!("handled before the database is opened"),
+        Command::Serve { .. } | Command::Export(_) => unreachable!("handled before the database is opened"),
         Command::Migrate => println!("database is up to date"),
         Command::User(UserCommand::Add { email, name, role, password_stdin, centre }) => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;

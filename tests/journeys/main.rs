@@ -9,6 +9,7 @@ mod authorisation_matrix;
 mod embedded_database;
 mod evidence_and_assessment;
 mod evidence_capture;
+mod export;
 mod feedback_loop;
 mod object_storage;
 mod review;

@@ -1,0 +1,309 @@
+//! Portfolio exports a learner can take away and a verifier can keep: an offline ZIP (an
+//! `index.html` that opens from disk, every file, and a `manifest.json` with each file's SHA-256
+//! and the record's own hash, checked offline by `eportfolio export verify`) and LEAP2A for
+//! Mahara. Both are built from the same gathered record and streamed, so memory stays flat
+//! however large the files are.
+
+pub mod leap2a;
+pub mod offline;
+mod routes;
+pub mod verify;
+mod zip_stream;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+
+use crate::assessment::sign_off::{self, SignOff};
+use crate::assessment::{self, CriterionDecisions, EnrolmentSummary, Progress};
+use crate::audit::{self, RecordedEvent};
+use crate::auth::policy::{EnrolmentAccess, Relation};
+use crate::catalogue::{self, Unit};
+use crate::error::{AppError, AppResult};
+use crate::evidence::{self, EvidenceItem, FileInfo};
+use crate::feedback::{self, Comment};
+
+pub use routes::router;
+
+/// How many audit events of the enrolment an export carries (a portfolio has far fewer).
+const AUDIT_EVENTS_LIMIT: i64 = 100_000;
+
+/// A file of an evidence item and where it sits in the export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedFile {
+    #[serde(flatten)]
+    pub info: FileInfo,
+    /// The path inside the ZIP, relative to `index.html`.
+    pub path: String,
+}
+
+/// One evidence item with everything said and decided about it.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub item: EvidenceItem,
+    pub files: Vec<ExportedFile>,
+    pub decisions: Vec<CriterionDecisions>,
+    pub comments: Vec<Comment>,
+}
+
+/// An enrolment's whole record as one exports it.
+#[derive(Debug, Clone)]
+pub struct PortfolioRecord {
+    pub summary: EnrolmentSummary,
+    pub unit: Unit,
+    pub progress: Progress,
+    pub items: Vec<ItemRecord>,
+    pub sign_offs: Vec<SignOff>,
+    /// The enrolment's audit events, oldest first.
+    pub events: Vec<RecordedEvent>,
+    pub generated_at: DateTime<Utc>,
+    pub generated_by: String,
+}
+
+impl PortfolioRecord {
+    pub fn files(&self) -> impl Iterator<Item = (&ItemRecord, &ExportedFile)> {
+        self.items.iter().flat_map(|item| item.files.iter().map(move |file| (item, file)))
+    }
+
+    /// `portfolio-<learner>-<unit>` in letters, digits and hyphens, for file names.
+    pub fn file_stem(&self, prefix: &str) -> String {
+        let slug = |text: &str| {
+            let mut slug = String::new();
+            for c in text.chars() {
+                if c.is_ascii_alphanumeric() {
+                    slug.push(c.to_ascii_lowercase());
+                } else if !slug.ends_with('-') && !slug.is_empty() {
+                    slug.push('-');
+                }
+            }
+            slug.trim_end_matches('-').to_string()
+        };
+        format!("{prefix}-{}-{}", slug(&self.summary.learner_name), slug(&self.summary.unit_code))
+    }
+}
+
+/// Where a file goes inside an export: `files/<file id>/<its name, made safe for any disk>`.
+pub fn file_path(file: &FileInfo) -> String {
+    let mut name: String = file
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    name = name.trim_start_matches('.').to_string();
+    if name.is_empty() {
+        name = "file".into();
+    }
+    format!("files/{}/{}", file.id, name)
+}
+
+/// Gathers the record of the enrolment `access` names. Drafts are the learner's alone, so only
+/// the learner's own export carries them.
+pub async fn gather(
+    conn: &mut PgConnection,
+    access: &EnrolmentAccess,
+    generated_by: &str,
+) -> AppResult<PortfolioRecord> {
+    let unit = catalogue::find_unit(conn, None, Some(access.unit_id)).await?;
+    let summary = assessment::summaries(conn, &[access.id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
+    let progress = assessment::progress(conn, access.id, &unit).await?;
+    let mut items = Vec::new();
+    let mut listed = evidence::list_for_enrolment(conn, access.id).await?;
+    // Oldest first: a portfolio reads in the order it was built.
+    listed.reverse();
+    for item in listed {
+        if item.is_draft() && access.relation != Relation::Learner {
+            continue;
+        }
+        let decisions = assessment::decisions_for_evidence(conn, &unit, &item).await?;
+        let comments = feedback::comments(conn, item.id).await?;
+        let files = item.files.iter().map(|f| ExportedFile { info: f.clone(), path: file_path(f) }).collect();
+        items.push(ItemRecord { item, files, decisions, comments });
+    }
+    let sign_offs = sign_off::history(conn, access.id).await?;
+    let mut events = audit::history(conn, Some(access.id), AUDIT_EVENTS_LIMIT).await?;
+    events.reverse();
+    Ok(PortfolioRecord {
+        summary,
+        unit,
+        progress,
+        items,
+        sign_offs,
+        events,
+        generated_at: Utc::now(),
+        generated_by: generated_by.to_string(),
+    })
+}
+
+/// The manifest of an offline export, without its own hash: the enrolment, every file with its
+/// SHA-256, every item, decision, message and signature, the audit events, and the SHA-256 of
+/// `index.html`. `record_sha256` is added by `seal`.
+pub fn manifest(record: &PortfolioRecord, index_sha256: &str) -> Value {
+    let s = &record.summary;
+    let files: Vec<Value> = record
+        .files()
+        .map(|(item, f)| {
+            json!({"path": f.path, "name": f.info.name, "content_type": f.info.content_type, "size": f.info.size,
+                   "sha256": f.info.sha256, "evidence_id": item.item.id, "file_id": f.info.id})
+        })
+        .collect();
+    let items: Vec<Value> = record
+        .items
+        .iter()
+        .map(|r| {
+            let i = &r.item;
+            json!({"id": i.id, "title": i.title, "status": i.status, "kind": i.kind, "method": i.method.as_str(),
+                   "description": i.description, "occurred_on": i.occurred_on, "occurred_until": i.occurred_until,
+                   "submitted_at": i.submitted_at, "version": i.version, "previous_version": i.previous_version,
+                   "help_received": i.help_received, "ai_use": i.ai_use, "reference": i.reference,
+                   "assessment_location": i.assessment_location, "mappings": i.mappings,
+                   "files": r.files.iter().map(|f| &f.path).collect::<Vec<_>>()})
+        })
+        .collect();
+    let decisions: Vec<Value> = record
+        .items
+        .iter()
+        .flat_map(|r| r.decisions.iter().map(move |d| (r, d)))
+        .flat_map(|(r, d)| d.history.iter().map(move |info| (r, d, info)))
+        .map(|(r, d, info)| {
+            json!({"id": info.id, "evidence_id": r.item.id, "criterion": d.criterion, "outcome": info.outcome.as_str(),
+                   "feedback": info.feedback, "assessor_id": info.assessor_id, "assessor": info.assessor_name,
+                   "decided_at": info.decided_at, "supersedes": info.supersedes, "change_reason": info.change_reason,
+                   "confirmations": info.confirmed})
+        })
+        .collect();
+    let messages: Vec<Value> = record
+        .items
+        .iter()
+        .flat_map(|r| r.comments.iter().map(move |c| (r, c)))
+        .map(|(r, c)| {
+            json!({"id": c.id, "evidence_id": r.item.id, "author": c.author_name, "author_role": c.author_role,
+                   "body": c.body, "written_at": c.written_at})
+        })
+        .collect();
+    let declarations: Vec<Value> = record
+        .items
+        .iter()
+        .filter_map(|r| r.item.declaration.as_ref().map(|d| (r, d)))
+        .map(|(r, d)| {
+            json!({"evidence_id": r.item.id, "signer_role": d.signer_role, "text": d.text,
+                   "declared_at": d.declared_at, "sha256": d.sha256})
+        })
+        .collect();
+    let witnesses: Vec<Value> = record
+        .items
+        .iter()
+        .filter_map(|r| r.item.witness.as_ref().map(|w| (r, w)))
+        .map(|(r, w)| json!({"evidence_id": r.item.id, "witness": w, "confirmation": r.item.witness_confirmation}))
+        .collect();
+    let events: Vec<Value> = record
+        .events
+        .iter()
+        .map(|e| {
+            json!({"seq": e.seq, "occurred_at": e.occurred_at, "actor": e.actor_name, "actor_role": e.actor_role,
+                   "action": e.action, "subject_type": e.subject_type, "subject_id": e.subject_id,
+                   "details": e.details, "hash": e.hash})
+        })
+        .collect();
+    json!({
+        "format": "eportfolio offline export 1",
+        "generated_at": record.generated_at,
+        "generated_by": record.generated_by,
+        "enrolment": {"id": s.id, "learner_id": s.learner_id, "learner": s.learner_name, "unit_code": s.unit_code,
+                      "unit_title": s.unit_title, "assessor": s.assessor_name, "iqa": s.iqa_name,
+                      "criteria_met": record.progress.met, "criteria_total": record.progress.total},
+        "index_html": {"path": "index.html", "sha256": index_sha256},
+        "files": files,
+        "evidence": items,
+        "decisions": decisions,
+        "feedback": messages,
+        "signatures": {
+            "declarations": declarations,
+            "witness_statements": witnesses,
+            "sign_offs": record.sign_offs,
+        },
+        "audit_events": events,
+    })
+}
+
+/// Adds `record_sha256`: the SHA-256 (lower-case hex) of `canonical_json` of the manifest
+/// without that member.
+pub fn seal(mut manifest: Value) -> Value {
+    let hash = record_sha256(&manifest);
+    if let Value::Object(map) = &mut manifest {
+        map.insert("record_sha256".into(), Value::String(hash));
+    }
+    manifest
+}
+
+/// The record hash of a manifest: `record_sha256` removed, then `canonical_json`, then SHA-256.
+pub fn record_sha256(manifest: &Value) -> String {
+    let mut without = manifest.clone();
+    if let Value::Object(map) = &mut without {
+        map.remove("record_sha256");
+    }
+    let mut canonical = String::new();
+    canonical_json(&without, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// JSON with no whitespace and every object's keys in ascending order of their UTF-8 bytes;
+/// strings and numbers written as serde_json writes them (minimal escapes). The same manifest
+/// always gives the same text, whatever order a tool that rewrote it put the keys in.
+pub fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_json(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(values) => {
+            out.push('[');
+            for (i, value) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(value, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn the_record_hash_ignores_key_order_and_its_own_field() {
+        let a = seal(json!({"b": [1, {"y": "é", "x": null}], "a": "text"}));
+        let b: Value = serde_json::from_str(r#"{"record_sha256":"x","a":"text","b":[1,{"x":null,"y":"é"}]}"#).unwrap();
+        assert_eq!(a["record_sha256"].as_str().unwrap(), record_sha256(&b));
+        let c: Value = serde_json::from_str(r#"{"a":"text!","b":[1,{"x":null,"y":"é"}]}"#).unwrap();
+        assert_ne!(a["record_sha256"].as_str().unwrap(), record_sha256(&c));
+    }
+
+    #[test]
+    fn file_paths_are_safe_on_any_disk() {
+        let file = FileInfo {
+            id: Uuid::nil(),
+            name: "../my report (final).pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1,
+            sha256: String::new(),
+        };
+        assert_eq!(file_path(&file), format!("files/{}/_my_report__final_.pdf", Uuid::nil()));
+    }
+}

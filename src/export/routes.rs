@@ -1,0 +1,84 @@
+//! Downloading exports. The page link and the API give the same archive; each download is
+//! recorded in the audit trail (a verifier's also as a view, by the policy).
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{PortfolioRecord, gather, leap2a, offline, zip_stream};
+use crate::AppState;
+use crate::audit::{self, Event};
+use crate::auth::policy::{self, Access, Action, Relation, Viewed};
+use crate::auth::{Actor, Role};
+use crate::error::AppResult;
+use crate::web::route_table::Routes;
+
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/enrolments/{id}/export", Access::Enrolment(Action::View), offline_zip)
+        .get("/api/v1/enrolments/{id}/export", Access::Enrolment(Action::View), offline_zip)
+        .get("/enrolments/{id}/export/leap2a", Access::Enrolment(Action::View), leap2a_zip)
+        .get("/api/v1/enrolments/{id}/export/leap2a", Access::Enrolment(Action::View), leap2a_zip)
+}
+
+/// Loads the record the caller may see, in one read.
+async fn record_for(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(PortfolioRecord, Relation)> {
+    let mut tx = state.begin(actor).await?;
+    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
+    let record = gather(&mut tx, &access, &actor.name).await?;
+    tx.commit().await?;
+    Ok((record, access.relation))
+}
+
+/// Records the download in a transaction of its own: a verifier's request transaction is
+/// read-only, and a download changes nothing else.
+async fn record_download(
+    state: &AppState,
+    actor: &Actor,
+    relation: Relation,
+    record: &PortfolioRecord,
+    format: &str,
+    record_sha256: Option<&str>,
+) -> AppResult<()> {
+    let mut event = Event::new(Some(actor), "export.downloaded", "enrolment", Some(record.summary.id))
+        .enrolment(record.summary.id)
+        .details(json!({"format": format, "files": record.files().count(), "record_sha256": record_sha256}));
+    event = match relation {
+        Relation::Learner => event.as_role(Role::Learner),
+        Relation::Assessor => event.as_role(Role::Assessor),
+        Relation::Iqa => event.as_role(Role::Iqa),
+        Relation::Verifier => event.as_role(Role::Eqa),
+    };
+    let mut tx = state.pool.begin().await?;
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn attachment(state: &AppState, record: &PortfolioRecord, name: String, entries: Vec<zip_stream::Entry>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.zip\"")),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        zip_stream::body(state.store.clone(), entries, record.generated_at),
+    )
+        .into_response()
+}
+
+async fn offline_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+    let (record, relation) = record_for(&state, &actor, id).await?;
+    let (entries, record_sha256) = offline::entries(&record)?;
+    record_download(&state, &actor, relation, &record, "offline", Some(&record_sha256)).await?;
+    Ok(attachment(&state, &record, record.file_stem("portfolio"), entries))
+}
+
+async fn leap2a_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+    let (record, relation) = record_for(&state, &actor, id).await?;
+    let entries = leap2a::entries(&record)?;
+    record_download(&state, &actor, relation, &record, "leap2a", None).await?;
+    Ok(attachment(&state, &record, record.file_stem("leap2a"), entries))
+}
