@@ -14,6 +14,8 @@ pub mod evidence;
 pub mod export;
 pub mod feedback;
 pub mod notifications;
+pub mod quality;
+pub mod verification;
 pub mod web;
 
 use std::sync::Arc;
@@ -72,8 +74,10 @@ pub fn routes() -> web::route_table::Routes {
         .merge(assessment::tracking::router())
         .merge(assessment::sign_off::router())
         .merge(audit::router())
+        .merge(verification::router())
         .merge(feedback::router())
         .merge(notifications::router())
+        .merge(quality::router())
         .merge(export::router())
 }
 

@@ -44,12 +44,25 @@ pub enum Access {
     Enrolment(Action),
     /// The evidence item in the path, by relation to its learner (`evidence`).
     Evidence(Action),
+    /// Internal quality assurance by an internal quality assurer of the caller's centre: the
+    /// sampling strategy, draws, the plan, sample records and standardisation (`iqa`,
+    /// `iqa_sample` with `SampleAction::Record`).
+    Iqa,
+    /// Reading IQA records: internal quality assurers (their own) and external verifiers (of
+    /// centres they may see, read-only and audited) (`iqa_records`).
+    IqaRecords,
+    /// One IQA sample in the path: its IQA, the assessor sampled and the centre's verifiers.
+    IqaSample,
+    /// The sampled assessor's response to an IQA sample referred back to them.
+    IqaSampleResponse,
     /// A centre administrator, acting on their own centre.
     Admin,
     /// A centre administrator, on a person, enrolment or grant of their own centre in the path.
     AdminTarget,
     /// Administrators and external verifiers: checking the audit trail.
     AuditCheck,
+    /// An external verifier with current access to the centre in the path (`verifier_centre`).
+    VerifierCentre,
 }
 
 /// How the caller stands to the learner: this decides what they may do.
@@ -130,7 +143,7 @@ pub async fn enrolment(
         Relation::Assessor
     } else if row.iqa_id == Some(actor.id) {
         Relation::Iqa
-    } else if actor.has_role(Role::Eqa) && verifier_centres(conn, actor).await?.contains(&row.centre_id) {
+    } else if actor.has_role(Role::Eqa) && verifier_enrolments(conn, actor).await?.contains(&row.id) {
         Relation::Verifier
     } else {
         return Err(AppError::NotFound("enrolment"));
@@ -203,13 +216,13 @@ pub async fn evidence(
 
 /// Enrolment ids the caller may see, for lists and dashboards.
 pub async fn visible_enrolments(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
-    let eqa_centres = verifier_centres(conn, actor).await?;
+    let in_scope = verifier_enrolments(conn, actor).await?;
     sqlx::query_scalar!(
         "SELECT id FROM enrolments
-         WHERE learner_id = $1 OR assessor_id = $1 OR iqa_id = $1 OR centre_id = ANY($2)
+         WHERE learner_id = $1 OR assessor_id = $1 OR iqa_id = $1 OR id = ANY($2)
          ORDER BY enrolled_at",
         actor.id,
-        &eqa_centres
+        &in_scope
     )
     .fetch_all(conn)
     .await
@@ -228,6 +241,70 @@ pub async fn verifier_centres(conn: &mut PgConnection, actor: &Actor) -> Result<
     )
     .fetch_all(conn)
     .await
+}
+
+/// Enrolments an external verifier may see today: those their current grants cover, whether a
+/// grant is for the whole centre, chosen units, or chosen learners.
+pub async fn verifier_enrolments(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
+    if !actor.has_role(Role::Eqa) {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT e.id AS "id!" FROM enrolments e
+           JOIN verifier_grants g ON g.centre_id = e.centre_id
+           WHERE g.verifier_id = $1 AND g.revoked_at IS NULL AND current_date BETWEEN g.starts_on AND g.ends_on
+             AND (g.scope = 'centre'
+                  OR (g.scope = 'units'
+                      AND EXISTS (SELECT 1 FROM verifier_grant_units gu WHERE gu.grant_id = g.id AND gu.unit_id = e.unit_id))
+                  OR (g.scope = 'learners'
+                      AND EXISTS (SELECT 1 FROM verifier_grant_enrolments ge
+                                  WHERE ge.grant_id = g.id AND ge.enrolment_id = e.id)))"#,
+        actor.id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Centres where a current grant gives the verifier the whole centre (every learner, and the
+/// centre's own events in the audit trail).
+pub async fn verifier_whole_centres(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
+    if !actor.has_role(Role::Eqa) {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar!(
+        "SELECT DISTINCT centre_id FROM verifier_grants
+         WHERE verifier_id = $1 AND revoked_at IS NULL AND current_date BETWEEN starts_on AND ends_on
+           AND scope = 'centre'",
+        actor.id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A centre the external verifier has current access to (in any scope), or "not found".
+pub async fn verifier_centre(conn: &mut PgConnection, actor: &Actor, centre_id: Uuid) -> AppResult<()> {
+    if verifier_centres(conn, actor).await?.contains(&centre_id) { Ok(()) } else { Err(AppError::NotFound("centre")) }
+}
+
+/// The part of the audit trail the caller may read: an administrator their centre's events, an
+/// external verifier the events of what their current grants cover.
+pub async fn audit_scope(conn: &mut PgConnection, actor: &Actor) -> AppResult<crate::audit::trail::Scope> {
+    let mut scope = crate::audit::trail::Scope::default();
+    if let Ok(centre) = admin_centre(actor) {
+        scope.centres.push(centre);
+    }
+    if actor.has_role(Role::Eqa) {
+        scope.centres.extend(verifier_whole_centres(conn, actor).await?);
+        scope.enrolments = verifier_enrolments(conn, actor).await?;
+    }
+    if scope.centres.is_empty() && scope.enrolments.is_empty() {
+        return Err(AppError::Forbidden(if actor.has_role(Role::Eqa) {
+            "Your access to the centre's records has ended or not yet begun".into()
+        } else {
+            "Only administrators and external verifiers can read the audit trail".into()
+        }));
+    }
+    Ok(scope)
 }
 
 /// The centre an administrator administers, or a refusal for anyone else.
@@ -264,4 +341,167 @@ pub async fn enrolment_at_centre(conn: &mut PgConnection, actor: &Actor, enrolme
     .fetch_one(conn)
     .await?;
     if found { Ok(centre) } else { Err(AppError::NotFound("enrolment")) }
+}
+
+/// Centres where the caller is an internal quality assurer, or a refusal.
+pub fn iqa_centres(actor: &Actor) -> AppResult<Vec<Uuid>> {
+    let centres: Vec<Uuid> = actor.roles.iter().filter(|r| r.role == Role::Iqa).map(|r| r.centre_id).collect();
+    if centres.is_empty() {
+        return Err(AppError::Forbidden("Only internal quality assurers can do this".into()));
+    }
+    Ok(centres)
+}
+
+/// The caller as an internal quality assurer writing IQA records at their (first) centre.
+pub fn iqa(actor: &Actor) -> AppResult<QualityScope> {
+    let centres = iqa_centres(actor)?;
+    Ok(QualityScope::Iqa { iqa_id: actor.id, centre_id: centres[0] })
+}
+
+/// Whose IQA records a reader sees: an IQA their own, a verifier those of the centres they may
+/// see today.
+#[derive(Debug, Clone)]
+pub enum QualityScope {
+    Iqa { iqa_id: Uuid, centre_id: Uuid },
+    Verifier { centres: Vec<Uuid> },
+}
+
+impl QualityScope {
+    /// The IQA whose records these are; none for a verifier (every IQA of their centres).
+    pub fn iqa_id(&self) -> Option<Uuid> {
+        match self {
+            QualityScope::Iqa { iqa_id, .. } => Some(*iqa_id),
+            QualityScope::Verifier { .. } => None,
+        }
+    }
+
+    pub fn centres(&self) -> Vec<Uuid> {
+        match self {
+            QualityScope::Iqa { centre_id, .. } => vec![*centre_id],
+            QualityScope::Verifier { centres } => centres.clone(),
+        }
+    }
+
+    pub fn is_iqa(&self) -> bool {
+        matches!(self, QualityScope::Iqa { .. })
+    }
+}
+
+/// The IQA records the caller may read, or a refusal. A verifier's view (`viewed` names the
+/// page) is recorded through `pool` in a transaction of its own, as for portfolios.
+pub async fn iqa_records(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    actor: &Actor,
+    viewed: &'static str,
+) -> AppResult<QualityScope> {
+    if let Ok(scope) = iqa(actor) {
+        return Ok(scope);
+    }
+    // The centre-wide IQA lists are for grants covering the whole centre; a verifier given
+    // chosen units or learners sees those learners' samples one by one (`iqa_sample`).
+    let centres = verifier_whole_centres(conn, actor).await?;
+    if centres.is_empty() {
+        return Err(AppError::Forbidden(
+            "Only internal quality assurers and the centre's external verifiers can see IQA records".into(),
+        ));
+    }
+    let mut views = pool.begin().await?;
+    audit::record(
+        &mut views,
+        Event::new(Some(actor), "verifier.viewed_iqa_records", "iqa_records", None)
+            .as_role(Role::Eqa)
+            .details(serde_json::json!({"page": viewed, "centres": centres})),
+    )
+    .await?;
+    views.commit().await?;
+    Ok(QualityScope::Verifier { centres })
+}
+
+/// What the caller wants to do with one IQA sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleAction {
+    View,
+    /// Record the outcome, or close it (its IQA).
+    Record,
+    /// Respond to a referral (the assessor sampled).
+    Respond,
+}
+
+/// How the caller stands to an IQA sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleRelation {
+    Iqa,
+    Assessor,
+    Verifier,
+}
+
+/// A sample (sampling-plan item) the caller has been allowed to act on.
+#[derive(Debug, Clone)]
+pub struct SampleAccess {
+    pub id: Uuid,
+    pub centre_id: Uuid,
+    pub enrolment_id: Uuid,
+    pub evidence_id: Uuid,
+    pub iqa_id: Uuid,
+    pub assessor_id: Uuid,
+    pub relation: SampleRelation,
+}
+
+/// Loads a sampling-plan item for `action`, or refuses. Someone unrelated to it gets "not found".
+pub async fn iqa_sample(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    action: SampleAction,
+) -> AppResult<SampleAccess> {
+    let row = sqlx::query!(
+        "SELECT id, centre_id, enrolment_id, evidence_id, iqa_id, assessor_id FROM iqa_plan_items WHERE id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound("IQA sample"))?;
+    let relation = if row.iqa_id == actor.id {
+        SampleRelation::Iqa
+    } else if row.assessor_id == actor.id {
+        SampleRelation::Assessor
+    } else if actor.has_role(Role::Eqa) && verifier_enrolments(conn, actor).await?.contains(&row.enrolment_id) {
+        SampleRelation::Verifier
+    } else {
+        return Err(AppError::NotFound("IQA sample"));
+    };
+    let allowed = match action {
+        SampleAction::View => true,
+        SampleAction::Record => relation == SampleRelation::Iqa,
+        SampleAction::Respond => relation == SampleRelation::Assessor,
+    };
+    if !allowed {
+        return Err(AppError::Forbidden(match relation {
+            SampleRelation::Verifier => "External verifiers have read-only access to IQA records".into(),
+            SampleRelation::Assessor => "Only the internal quality assurer can record or close this sample".into(),
+            SampleRelation::Iqa => "Only the assessor sampled can respond to a referral".into(),
+        }));
+    }
+    if relation == SampleRelation::Verifier {
+        let mut views = pool.begin().await?;
+        audit::record(
+            &mut views,
+            Event::new(Some(actor), "verifier.viewed_iqa_sample", "iqa_sample", Some(row.id))
+                .as_role(Role::Eqa)
+                .enrolment(row.enrolment_id),
+        )
+        .await?;
+        views.commit().await?;
+    }
+    Ok(SampleAccess {
+        id: row.id,
+        centre_id: row.centre_id,
+        enrolment_id: row.enrolment_id,
+        evidence_id: row.evidence_id,
+        iqa_id: row.iqa_id,
+        assessor_id: row.assessor_id,
+        relation,
+    })
 }

@@ -326,7 +326,10 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         pool,
         item,
         PEOPLE[1].2,
-        &all[11..16].iter().map(|c| (*c, true, "Real team records that show you leading the sales activity.")).collect::<Vec<_>>(),
+        &all[11..16]
+            .iter()
+            .map(|c| (*c, true, "Real team records that show you leading the sales activity."))
+            .collect::<Vec<_>>(),
     )
     .await?;
 

@@ -22,6 +22,8 @@ struct Dashboard {
     caseload: Vec<EnrolmentSummary>,
     quality_assured: Vec<EnrolmentSummary>,
     verifiable: Vec<EnrolmentSummary>,
+    /// IQA samples referred back to this assessor and not yet answered.
+    referred_back: Vec<crate::quality::PlanRow>,
     is_assessor: bool,
     is_iqa: bool,
     is_eqa: bool,
@@ -57,6 +59,7 @@ pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppR
         caseload: pick(&|s| row(s.id).is_some_and(|r| r.assessor_id == actor.id)),
         quality_assured: pick(&|s| row(s.id).is_some_and(|r| r.iqa_id == Some(actor.id))),
         verifiable: pick(&|s| row(s.id).is_some_and(|r| eqa_centres.contains(&r.centre_id))),
+        referred_back: crate::quality::referred_back_to(&mut conn, actor.id).await?,
         is_assessor: actor.has_role(Role::Assessor),
         is_iqa: actor.has_role(Role::Iqa),
         is_eqa: actor.has_role(Role::Eqa),

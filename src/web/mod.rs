@@ -155,4 +155,3 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
     }
 }
-

@@ -69,6 +69,11 @@ fn expected(access: Access, who: Who) -> Expect {
         Access::Admin => matches!(who, Admin | OtherCentreAdmin),
         Access::AdminTarget => who == Admin,
         Access::AuditCheck => matches!(who, Admin | OtherCentreAdmin | Verifier),
+        Access::VerifierCentre => who == Verifier,
+        Access::Iqa => who == Iqa,
+        Access::IqaRecords => matches!(who, Iqa | Verifier),
+        Access::IqaSample => matches!(who, Iqa | Assessor | Verifier),
+        Access::IqaSampleResponse => who == Assessor,
     };
     if allowed { Expect::Allowed } else { Expect::Denied }
 }
@@ -83,6 +88,8 @@ struct World {
     evidence: Uuid,
     file: Uuid,
     witness: Uuid,
+    /// An IQA sample (sampling-plan item) of the learner's evidence.
+    sample: Uuid,
 }
 
 impl World {
@@ -117,7 +124,26 @@ impl World {
             .json()
             .await
             .unwrap();
+        // The assessor decides on the item and the IQA plans it for sampling.
+        let decided = app
+            .api_for(&cast.assessor)
+            .await
+            .post_json(
+                &format!("/api/v1/evidence/{}/decisions", created["id"].as_str().unwrap()),
+                &json!({"criterion": "1.1", "outcome": "not_yet", "feedback": "Say which procedure you followed."}),
+            )
+            .await;
+        assert_eq!(decided.status(), StatusCode::CREATED);
+        let planned: Value = app
+            .api_for(&cast.iqa)
+            .await
+            .post_json("/api/v1/iqa/plan", &json!({"evidence_id": created["id"]}))
+            .await
+            .json()
+            .await
+            .unwrap();
         World {
+            sample: planned["id"].as_str().unwrap().parse().unwrap(),
             witness: witness["id"].as_str().unwrap().parse().unwrap(),
             verifier_id: cast.verifier.id,
             enrolment: cast.enrolment,
@@ -165,6 +191,10 @@ impl World {
                     10,
                 )
                 .await
+        } else if path.contains("/centres/{id}") {
+            self.app.centre
+        } else if path.contains("/iqa/samples/") {
+            self.sample
         } else if path.contains("/users/") {
             self.managed.id
         } else if path.contains("enrolments/{id}") {
@@ -228,8 +258,27 @@ impl World {
             ("POST", "/api/v1/enrolments/{id}/sign-off") => Body::Json(json!({"declaration": true})),
             ("POST", "/api/v1/enrolments/{id}/countersign") => Body::Json(json!({"declaration": true})),
             ("POST", "/api/v1/enrolments/{id}/reopen") => Body::Json(json!({"reason": "Matrix check"})),
+            ("POST", "/api/v1/iqa/strategy/bands") => {
+                Body::Json(json!({"assessor_id": self.user(Who::Assessor).id, "band": "developing"}))
+            }
+            ("POST", "/api/v1/iqa/strategy/rates") => Body::Json(json!({"band": "experienced", "rate_percent": 25})),
+            ("POST", "/api/v1/iqa/samples/draw") => Body::Json(json!({"seed": "matrix", "preview": true})),
+            ("POST", "/api/v1/iqa/plan") => {
+                Body::Json(json!({"evidence_id": self.evidence, "planned_on": today.to_string()}))
+            }
+            ("POST", "/api/v1/iqa/samples/{id}/record") => Body::Json(
+                json!({"outcome": "refer_back", "feedback": "Thin feedback.", "actions": "Name the missing step."}),
+            ),
+            ("POST", "/api/v1/iqa/samples/{id}/response") => Body::Json(json!({"response": "Feedback rewritten."})),
+            ("POST", "/api/v1/iqa/samples/{id}/close") => Body::Json(json!({"note": "Resolved."})),
+            ("POST", "/api/v1/standardisation") => Body::Json(json!({
+                "held_on": today.to_string(), "title": "Matrix meeting", "attendees": [self.user(Who::Assessor).id],
+                "items": [self.evidence], "agreed_actions": "Keep feedback specific."})),
             ("POST", "/api/v1/imports/learners") => Body::Csv("email,name,unit,assessor\n".into()),
             ("PATCH", "/api/v1/centre/settings") => Body::Json(json!({"assessment_due_working_days": 10})),
+            ("POST", "/api/v1/verify/centres/{id}/notes") => {
+                Body::Json(json!({"visit_on": today.to_string(), "body": "Matrix visit"}))
+            }
             ("POST", "/api/v1/verifier-grants") => Body::Json(json!({
                 "verifier": self.user(Who::Verifier).email, "starts_on": today.to_string(),
                 "ends_on": (today + chrono::Duration::days(5)).to_string()})),

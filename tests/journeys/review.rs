@@ -53,7 +53,10 @@ async fn an_assessor_confirms_vacs_with_met_gives_a_reason_for_a_change_and_adds
     let page = unconfirmed.text().await.unwrap();
     assert!(page.contains("There is a problem") && page.contains("href=\"#confirmed\""), "{page}");
     assert!(page.contains("not yet confirmed: current, sufficient"));
-    assert!(page.contains("value=\"met\" checked") && page.contains(">Right sources.</textarea>"), "what was entered stays");
+    assert!(
+        page.contains("value=\"met\" checked") && page.contains(">Right sources.</textarea>"),
+        "what was entered stays"
+    );
     assert!(page.contains("value=\"valid\" checked") && !page.contains("value=\"current\" checked"));
     assert_eq!(app.count("SELECT count(*) FROM decisions").await, 0);
 

@@ -329,7 +329,10 @@ async fn sign_off_countersign_lock_reopen_with_a_reason_and_sign_off_again_as_ve
     // The assessor signs off through the page; the declaration must be ticked.
     let assessor = app.browser_for(&cast.assessor).await;
     let caseload = assessor.page("/dashboard").await;
-    assert!(caseload.contains("1 sign-off waiting") && caseload.contains("All criteria met: sign-off checklist"), "{caseload}");
+    assert!(
+        caseload.contains("1 sign-off waiting") && caseload.contains("All criteria met: sign-off checklist"),
+        "{caseload}"
+    );
     let portfolio = assessor.page(&format!("/enrolments/{}", cast.enrolment)).await;
     assert!(portfolio.contains(">Sign off this unit</a>"));
     assessor.page(&path).await;
@@ -388,7 +391,10 @@ async fn sign_off_countersign_lock_reopen_with_a_reason_and_sign_off_again_as_ve
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 3);
 
     let caseload = assessor.page("/dashboard").await;
-    assert!(caseload.contains("waiting for the learner&#39;s countersignature") || caseload.contains("waiting for the learner's countersignature"));
+    assert!(
+        caseload.contains("waiting for the learner&#39;s countersignature")
+            || caseload.contains("waiting for the learner's countersignature")
+    );
     assert!(caseload.contains("1 sign-off waiting"));
 
     // The learner countersigns through the page.
@@ -408,7 +414,10 @@ async fn sign_off_countersign_lock_reopen_with_a_reason_and_sign_off_again_as_ve
     assert!(page.contains("countersigned by Lee Learner on"), "{page}");
     assert!(!page.contains("/countersign\" novalidate"), "no second countersign form");
     let caseload = assessor.page("/dashboard").await;
-    assert!(caseload.contains("Signed off and countersigned") && caseload.contains("0 sign-offs waiting"), "{caseload}");
+    assert!(
+        caseload.contains("Signed off and countersigned") && caseload.contains("0 sign-offs waiting"),
+        "{caseload}"
+    );
 
     // Reopening needs a reason; then the learner can add evidence again.
     assessor.page(&path).await;
