@@ -38,3 +38,74 @@ pub fn entries(record: &PortfolioRecord) -> AppResult<(Vec<Entry>, String)> {
     }));
     Ok((entries, record_sha256))
 }
+
+/// One enrolment's part of a learner's whole export.
+pub struct Part {
+    /// The folder, ending in `/`: `cc20-1a2b3c4d/`.
+    pub folder: String,
+    pub unit: String,
+    pub record_sha256: String,
+}
+
+#[derive(Template)]
+#[template(path = "export/learner_index.html")]
+struct LearnerIndex<'a> {
+    learner: &'a str,
+    generated_on: String,
+    parts: &'a [Part],
+}
+
+/// A learner's whole portfolio: each enrolment's offline export in a folder of its own (with its
+/// own `index.html` and `manifest.json`), and at the top an `index.html` listing them and a
+/// `manifest.json` listing each folder's record hash and the SHA-256 of its manifest.
+pub fn learner_entries(learner: &str, records: &[PortfolioRecord]) -> AppResult<(Vec<Entry>, String)> {
+    let mut parts = Vec::new();
+    let mut nested = Vec::new();
+    let mut listed = Vec::new();
+    for record in records {
+        let folder =
+            format!("{}-{}/", record.summary.unit_code.to_lowercase(), &record.summary.id.simple().to_string()[..8]);
+        let (entries, record_sha256) = entries(record)?;
+        for entry in entries {
+            nested.push(match entry {
+                Entry::Bytes { path, bytes } => {
+                    if path == "manifest.json" {
+                        listed.push(serde_json::json!({
+                            "folder": folder, "enrolment_id": record.summary.id, "unit_code": record.summary.unit_code,
+                            "record_sha256": record_sha256, "manifest_sha256": hex::encode(Sha256::digest(&bytes)),
+                        }));
+                    }
+                    Entry::Bytes { path: format!("{folder}{path}"), bytes }
+                }
+                Entry::Stored { path, sha256, size } => Entry::Stored { path: format!("{folder}{path}"), sha256, size },
+            });
+        }
+        parts.push(Part {
+            folder,
+            unit: format!("{}: {}", record.summary.unit_code, record.summary.unit_title),
+            record_sha256,
+        });
+    }
+    let generated_at = records.first().map(|r| r.generated_at).unwrap_or_else(chrono::Utc::now);
+    let index =
+        LearnerIndex { learner, generated_on: generated_at.format("%d %B %Y %H:%M UTC").to_string(), parts: &parts }
+            .render()
+            .map_err(|e| AppError::Unexpected(e.into()))?
+            .into_bytes();
+    let sealed = seal(serde_json::json!({
+        "format": "eportfolio learner export 1",
+        "learner": learner,
+        "generated_at": generated_at,
+        "index_html": {"path": "index.html", "sha256": hex::encode(Sha256::digest(&index))},
+        "files": [],
+        "portfolios": listed,
+    }));
+    let record_sha256 = sealed["record_sha256"].as_str().unwrap_or_default().to_string();
+    let manifest = serde_json::to_vec_pretty(&sealed).map_err(|e| AppError::Unexpected(e.into()))?;
+    let mut all = vec![
+        Entry::Bytes { path: "index.html".into(), bytes: index },
+        Entry::Bytes { path: "manifest.json".into(), bytes: manifest },
+    ];
+    all.extend(nested);
+    Ok((all, record_sha256))
+}

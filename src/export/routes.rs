@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::audit::{self, Event};
 use crate::auth::policy::{self, Access, Action, Relation, Viewed};
 use crate::auth::{Actor, Role};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::web::route_table::Routes;
 
 pub fn router() -> Routes {
@@ -21,6 +21,8 @@ pub fn router() -> Routes {
         .get("/api/v1/enrolments/{id}/export", Access::Enrolment(Action::View), offline_zip)
         .get("/enrolments/{id}/export/leap2a", Access::Enrolment(Action::View), leap2a_zip)
         .get("/api/v1/enrolments/{id}/export/leap2a", Access::Enrolment(Action::View), leap2a_zip)
+        .get("/me/export", Access::SignedIn, learner_zip)
+        .get("/api/v1/me/export", Access::SignedIn, learner_zip)
 }
 
 /// Loads the record the caller may see, in one read.
@@ -81,4 +83,31 @@ async fn leap2a_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<
     let entries = leap2a::entries(&record)?;
     record_download(&state, &actor, relation, &record, "leap2a", None).await?;
     Ok(attachment(&state, &record, record.file_stem("leap2a"), entries))
+}
+
+/// Every unit the caller is enrolled on as a learner, in one ZIP. Each enrolment is loaded
+/// through the policy like a single export, and each download is audited per enrolment.
+async fn learner_zip(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
+    let mut tx = state.begin(&actor).await?;
+    let mut records = Vec::new();
+    for id in policy::visible_enrolments(&mut tx, &actor).await? {
+        let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+        if access.relation == Relation::Learner {
+            records.push(gather(&mut tx, &access, &actor.name).await?);
+        }
+    }
+    tx.commit().await?;
+    if records.is_empty() {
+        return Err(AppError::Conflict(
+            "You are not enrolled on any unit as a learner, so there is no portfolio of yours to export".into(),
+            Vec::new(),
+        ));
+    }
+    let (entries, record_sha256) = offline::learner_entries(&actor.name, &records)?;
+    for record in &records {
+        record_download(&state, &actor, Relation::Learner, record, "offline_all", Some(&record_sha256)).await?;
+    }
+    let name = records[0].file_stem("portfolio");
+    let name = name.rsplit_once('-').map(|(stem, _)| format!("{stem}-all")).unwrap_or(name);
+    Ok(attachment(&state, &records[0], name, entries))
 }

@@ -306,3 +306,33 @@ async fn the_leap2a_export_has_an_ability_per_criterion_and_evidence_supporting_
     assert_eq!(reflections.len(), 2, "each decision reflects on the evidence");
     assert!(xml.contains("Clear call log from real work."));
 }
+
+#[tokio::test]
+async fn a_learner_downloads_every_unit_at_once_and_the_whole_export_verifies() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    assessed_item(&app, &cast).await;
+    let learner = app.api_for(&cast.learner).await;
+    let (headers, archive) = download(&learner, "/api/v1/me/export").await;
+    assert_eq!(headers[CONTENT_DISPOSITION], "attachment; filename=\"portfolio-lee-learner-all.zip\"");
+    let manifest: Value = serde_json::from_slice(&entry(&archive, "manifest.json")).unwrap();
+    let portfolios = manifest["portfolios"].as_array().unwrap();
+    assert_eq!(portfolios.len(), 1);
+    let folder = portfolios[0]["folder"].as_str().unwrap().to_string();
+    let index = String::from_utf8(entry(&archive, "index.html")).unwrap();
+    assert!(index.contains(&format!("href=\"{folder}index.html\"")), "{index}");
+    let unit: Value = serde_json::from_slice(&entry(&archive, &format!("{folder}manifest.json"))).unwrap();
+    assert_eq!(unit["record_sha256"], portfolios[0]["record_sha256"]);
+    let pdf_path = format!("{folder}{}", unit["files"][0]["path"].as_str().unwrap());
+    assert!(!entry(&archive, &pdf_path).is_empty());
+
+    let (intact, stdout) = verify(&archive);
+    assert!(intact, "{stdout}");
+    assert!(stdout.contains("export intact: 2 files"), "{stdout}");
+    let (intact, stdout) = verify(&with_one_byte_changed(&archive, &pdf_path));
+    assert!(!intact && stdout.contains(&format!("{pdf_path}: SHA-256 is")), "{stdout}");
+
+    // Someone with no portfolio of their own is told so.
+    let assessor = app.api_for(&cast.assessor).await;
+    assert_eq!(assessor.get("/api/v1/me/export").await.status(), StatusCode::CONFLICT);
+}
