@@ -172,6 +172,57 @@ test("an assessor signs off a complete unit from the caseload and the learner co
   await learnerPage.context().close();
 });
 
+test("an IQA draws a sample from a seed and records an agreement on a sampled item", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server, server.login("iqa", 0));
+  await checkPage(page, "iqa-dashboard");
+  await page.click("main >> text=Sampling plan");
+  await page.waitForURL(/\/iqa\/plan$/);
+  await page.fill("#seed", "browser-journey-1");
+  await page.locator("button", { hasText: "Draw the sample" }).click();
+  await page.waitForLoadState();
+  assert.ok(await page.getByText("browser-journey-1").count() > 0, "the seed is recorded with the draw");
+  const planned = page.locator("table a[href^='/iqa/samples/']");
+  assert.ok(await planned.count() > 0, "the draw planned samples");
+  await checkPage(page, "iqa-plan");
+  await planned.first().click();
+  await page.waitForURL(/\/iqa\/samples\/[0-9a-f-]+$/);
+  await checkPage(page, "iqa-sample");
+  await page.check("#outcome-agree");
+  await page.fill("#feedback", "Decisions are well evidenced; feedback is specific and developmental.");
+  await page.locator("button", { hasText: "Sign and save the sample" }).click();
+  await page.waitForLoadState();
+  assert.ok(await page.getByText("Decisions are well evidenced").count() > 0);
+  assert.ok(await page.getByText(/SHA-256/).count() > 0, "the sample record is signed");
+  await checkPage(page, "iqa-sample-recorded");
+  await page.goto(`${server.base}/iqa/coverage`);
+  await checkPage(page, "iqa-coverage");
+  await page.context().close();
+});
+
+test("a verifier draws their own sample and filters the centre's audit trail", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server, server.login("eqa", 0));
+  await page.goto(`${server.base}/verification`);
+  await page.locator("main a[href^='/verify/centres/']").first().click();
+  await page.waitForURL(/\/verify\/centres\/[0-9a-f-]+$/);
+  await checkPage(page, "verifier-centre-overview");
+  await page.click("text=Draw your sample");
+  await page.fill("#seed", "eqa-visit-2026-12");
+  await page.locator("main form button").first().click();
+  await page.waitForURL(/seed=eqa-visit-2026-12/);
+  assert.ok(await page.locator("table a[href^='/evidence/']").count() > 0, "the sample lists evidence");
+  await checkPage(page, "verifier-sample");
+  await page.goto(`${server.base}/audit`);
+  assert.match(await page.locator("main").textContent(), /Intact/);
+  await page.selectOption("#what", { index: 1 });
+  await page.locator("main form button").first().click();
+  await page.waitForURL(/what=/);
+  assert.ok(await page.locator("table tbody tr").count() > 0, "the filtered trail lists events");
+  await checkPage(page, "verifier-audit-trail");
+  await page.context().close();
+});
+
 test("a verifier opens a portfolio and its history, read-only", async () => {
   const page = await newPage(browser);
   await signIn(page, server, server.login("eqa", 0));
