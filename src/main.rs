@@ -126,6 +126,17 @@ enum ExportCommand {
     /// Check an offline portfolio ZIP without the database: exit 0 if every file and the record
     /// match manifest.json, 1 naming the first mismatch otherwise
     Verify { file: PathBuf },
+    /// Write an enrolment's offline portfolio ZIP to a file, as the person named by `--as`
+    /// (who must be allowed to see it; the export is audited as theirs)
+    Enrolment {
+        #[arg(long)]
+        id: uuid::Uuid,
+        /// Email of the person exporting: the learner, their assessor or IQA, or a verifier
+        #[arg(long = "as")]
+        as_email: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,7 +206,9 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
     let pool = &database.pool;
     db::migrate(pool).await?;
     match command {
-        Command::Serve { .. } | Command::Export(_) => unreachable!("handled before the database is opened"),
+        Command::Serve { .. } | Command::Export(ExportCommand::Verify { .. }) => {
+            unreachable!("handled before the database is opened")
+        }
         Command::Migrate => println!("database is up to date"),
         Command::User(UserCommand::Add { email, name, role, password_stdin, centre }) => {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
@@ -281,6 +294,17 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             for sha256 in &report.unreferenced {
                 println!("  {sha256}");
             }
+        }
+        Command::Export(ExportCommand::Enrolment { id, as_email, out }) => {
+            let mut conn = pool.acquire().await?;
+            let user = accounts::find_user_id(&mut conn, &as_email).await?.context("no one has that email")?;
+            let actor = accounts::load_actor(&mut conn, user).await?.context("that account cannot sign in")?;
+            drop(conn);
+            let store = eportfolio::evidence::FileStore::from_config(config)?;
+            let record_sha256 = eportfolio::export::export_to_file(pool, &store, &actor, id, out.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("wrote {} (record SHA-256 {record_sha256})", out.display());
         }
         Command::Audit(AuditCommand::Verify) => {
             let mut conn = pool.acquire().await?;

@@ -15,14 +15,17 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::assessment::sign_off::{self, SignOff};
 use crate::assessment::{self, CriterionDecisions, EnrolmentSummary, Progress};
+use crate::audit::Event;
 use crate::audit::{self, RecordedEvent};
-use crate::auth::policy::{EnrolmentAccess, Relation};
+use crate::auth::policy::{self, Action, EnrolmentAccess, Relation, Viewed};
+use crate::auth::{Actor, Role};
 use crate::catalogue::{self, Unit};
 use crate::error::{AppError, AppResult};
-use crate::evidence::{self, EvidenceItem, FileInfo};
+use crate::evidence::{self, EvidenceItem, FileInfo, FileStore};
 use crate::feedback::{self, Comment};
 
 pub use routes::router;
@@ -134,6 +137,53 @@ pub async fn gather(
         generated_at: Utc::now(),
         generated_by: generated_by.to_string(),
     })
+}
+
+/// Records the download in a transaction of its own: a verifier's request transaction is
+/// read-only, and a download changes nothing else.
+pub(crate) async fn record_download(
+    pool: &sqlx::PgPool,
+    actor: &Actor,
+    relation: Relation,
+    record: &PortfolioRecord,
+    format: &str,
+    record_sha256: Option<&str>,
+) -> AppResult<()> {
+    let mut event = Event::new(Some(actor), "export.downloaded", "enrolment", Some(record.summary.id))
+        .enrolment(record.summary.id)
+        .details(json!({"format": format, "files": record.files().count(), "record_sha256": record_sha256}));
+    event = match relation {
+        Relation::Learner => event.as_role(Role::Learner),
+        Relation::Assessor => event.as_role(Role::Assessor),
+        Relation::Iqa => event.as_role(Role::Iqa),
+        Relation::Verifier => event.as_role(Role::Eqa),
+    };
+    let mut tx = pool.begin().await?;
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The offline export of an enrolment written to `path`, for `actor` (the command line's
+/// `export enrolment --as`): the same policy, record, audit event and archive as a download.
+/// Returns the record hash.
+pub async fn export_to_file(
+    pool: &sqlx::PgPool,
+    store: &FileStore,
+    actor: &Actor,
+    enrolment_id: Uuid,
+    path: std::path::PathBuf,
+) -> AppResult<String> {
+    let mut tx = pool.begin().await?;
+    let access = policy::enrolment(pool, &mut tx, actor, enrolment_id, Action::View, Viewed::Portfolio).await?;
+    let record = gather(&mut tx, &access, &actor.name).await?;
+    tx.commit().await?;
+    let (entries, record_sha256) = offline::entries(&record)?;
+    record_download(pool, actor, access.relation, &record, "offline", Some(&record_sha256)).await?;
+    zip_stream::to_file(store.clone(), entries, record.generated_at, path)
+        .await
+        .map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("the export could not be written")))?;
+    Ok(record_sha256)
 }
 
 /// The manifest of an offline export, without its own hash: the enrolment, every file with its
@@ -284,7 +334,6 @@ pub fn canonical_json(value: &Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
     #[test]
     fn the_record_hash_ignores_key_order_and_its_own_field() {

@@ -4,14 +4,12 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::{PortfolioRecord, gather, leap2a, offline, zip_stream};
+use super::{PortfolioRecord, gather, leap2a, offline, record_download, zip_stream};
 use crate::AppState;
-use crate::audit::{self, Event};
+use crate::auth::Actor;
 use crate::auth::policy::{self, Access, Action, Relation, Viewed};
-use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult};
 use crate::web::route_table::Routes;
 
@@ -34,31 +32,6 @@ async fn record_for(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Por
     Ok((record, access.relation))
 }
 
-/// Records the download in a transaction of its own: a verifier's request transaction is
-/// read-only, and a download changes nothing else.
-async fn record_download(
-    state: &AppState,
-    actor: &Actor,
-    relation: Relation,
-    record: &PortfolioRecord,
-    format: &str,
-    record_sha256: Option<&str>,
-) -> AppResult<()> {
-    let mut event = Event::new(Some(actor), "export.downloaded", "enrolment", Some(record.summary.id))
-        .enrolment(record.summary.id)
-        .details(json!({"format": format, "files": record.files().count(), "record_sha256": record_sha256}));
-    event = match relation {
-        Relation::Learner => event.as_role(Role::Learner),
-        Relation::Assessor => event.as_role(Role::Assessor),
-        Relation::Iqa => event.as_role(Role::Iqa),
-        Relation::Verifier => event.as_role(Role::Eqa),
-    };
-    let mut tx = state.pool.begin().await?;
-    audit::record(&mut tx, event).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 fn attachment(state: &AppState, record: &PortfolioRecord, name: String, entries: Vec<zip_stream::Entry>) -> Response {
     (
         [
@@ -74,14 +47,14 @@ fn attachment(state: &AppState, record: &PortfolioRecord, name: String, entries:
 async fn offline_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let (record, relation) = record_for(&state, &actor, id).await?;
     let (entries, record_sha256) = offline::entries(&record)?;
-    record_download(&state, &actor, relation, &record, "offline", Some(&record_sha256)).await?;
+    record_download(&state.pool, &actor, relation, &record, "offline", Some(&record_sha256)).await?;
     Ok(attachment(&state, &record, record.file_stem("portfolio"), entries))
 }
 
 async fn leap2a_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let (record, relation) = record_for(&state, &actor, id).await?;
     let entries = leap2a::entries(&record)?;
-    record_download(&state, &actor, relation, &record, "leap2a", None).await?;
+    record_download(&state.pool, &actor, relation, &record, "leap2a", None).await?;
     Ok(attachment(&state, &record, record.file_stem("leap2a"), entries))
 }
 
@@ -105,7 +78,7 @@ async fn learner_zip(State(state): State<AppState>, actor: Actor) -> AppResult<R
     }
     let (entries, record_sha256) = offline::learner_entries(&actor.name, &records)?;
     for record in &records {
-        record_download(&state, &actor, Relation::Learner, record, "offline_all", Some(&record_sha256)).await?;
+        record_download(&state.pool, &actor, Relation::Learner, record, "offline_all", Some(&record_sha256)).await?;
     }
     let name = records[0].file_stem("portfolio");
     let name = name.rsplit_once('-').map(|(stem, _)| format!("{stem}-all")).unwrap_or(name);

@@ -45,12 +45,28 @@ pub fn body(store: FileStore, entries: Vec<Entry>, modified: DateTime<Utc>) -> B
     }))
 }
 
+/// Writes the ZIP of `entries` to a file (for the command line), the same way as to a client.
+pub async fn to_file(
+    store: FileStore,
+    entries: Vec<Entry>,
+    modified: DateTime<Utc>,
+    path: std::path::PathBuf,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&path)?;
+        write_zip(&runtime, &store, entries, modified, io::BufWriter::with_capacity(CHUNK, file))
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
 fn write_zip(
     runtime: &tokio::runtime::Handle,
     store: &FileStore,
     entries: Vec<Entry>,
     modified: DateTime<Utc>,
-    out: ChannelWriter,
+    out: impl Write,
 ) -> io::Result<()> {
     let time = zip::DateTime::from_date_and_time(
         modified.year().clamp(1980, 2107) as u16,

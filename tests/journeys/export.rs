@@ -336,3 +336,39 @@ async fn a_learner_downloads_every_unit_at_once_and_the_whole_export_verifies() 
     let assessor = app.api_for(&cast.assessor).await;
     assert_eq!(assessor.get("/api/v1/me/export").await.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn the_command_line_writes_the_same_export_for_someone_allowed_to_see_it_and_only_them() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    assessed_item(&app, &cast).await;
+    let other = app.add_user(eportfolio::auth::Role::Learner, "Olive Other").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("export.zip");
+    let export_as = |email: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eportfolio"))
+            .env("DATABASE_URL", &app.database_url)
+            .env("EPORTFOLIO_DATA_DIR", &app.data_dir)
+            .args(["export", "enrolment", "--id", &cast.enrolment.to_string(), "--as", email, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let refused = export_as(&other.email);
+    assert!(!refused.status.success(), "another learner cannot export it");
+    assert!(!out.exists());
+
+    let written = export_as(&cast.assessor.email);
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let archive = std::fs::read(&out).unwrap();
+    let (intact, stdout) = verify(&archive);
+    assert!(intact, "{stdout}");
+    let manifest: Value = serde_json::from_slice(&entry(&archive, "manifest.json")).unwrap();
+    assert_eq!(manifest["generated_by"], "Ada Assessor");
+    assert!(String::from_utf8_lossy(&written.stdout).contains(manifest["record_sha256"].as_str().unwrap()));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'export.downloaded' AND actor_role = 'assessor'")
+            .await,
+        1
+    );
+}
