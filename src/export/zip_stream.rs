@@ -55,7 +55,12 @@ pub async fn to_file(
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let file = std::fs::File::create(&path)?;
-        write_zip(&runtime, &store, entries, modified, io::BufWriter::with_capacity(CHUNK, file))
+        let written = write_zip(&runtime, &store, entries, modified, io::BufWriter::with_capacity(CHUNK, file));
+        if written.is_err() {
+            // A partial archive must not be mistaken for an export.
+            let _ = std::fs::remove_file(&path);
+        }
+        written
     })
     .await
     .map_err(io::Error::other)?
