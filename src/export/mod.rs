@@ -7,6 +7,7 @@
 pub mod leap2a;
 pub mod offline;
 mod routes;
+pub use routes::bundle_download;
 pub mod verify;
 mod zip_stream;
 

@@ -49,16 +49,35 @@ pub struct Part {
 
 #[derive(Template)]
 #[template(path = "export/learner_index.html")]
-struct LearnerIndex<'a> {
-    learner: &'a str,
+struct BundleIndex<'a> {
+    title: &'a str,
     generated_on: String,
     parts: &'a [Part],
+}
+
+/// What a bundle of several portfolios is: a learner's whole portfolio, or a verifier's sample pack.
+pub struct Bundle<'a> {
+    /// The top page's heading: "Portfolio of Amira Khan", "Sample pack: Northgate (seed …)".
+    pub title: &'a str,
+    /// `format` in the top manifest.
+    pub format: &'a str,
+    /// Further fields for the top manifest (the learner, the centre and seed, ...).
+    pub about: serde_json::Value,
 }
 
 /// A learner's whole portfolio: each enrolment's offline export in a folder of its own (with its
 /// own `index.html` and `manifest.json`), and at the top an `index.html` listing them and a
 /// `manifest.json` listing each folder's record hash and the SHA-256 of its manifest.
 pub fn learner_entries(learner: &str, records: &[PortfolioRecord]) -> AppResult<(Vec<Entry>, String)> {
+    let title = format!("Portfolio of {learner}");
+    let bundle =
+        Bundle { title: &title, format: "eportfolio learner export 1", about: serde_json::json!({"learner": learner}) };
+    bundle_entries(&bundle, records)
+}
+
+/// Several enrolments' offline exports, each in a folder of its own, with a top page and a top
+/// manifest listing each folder's record hash and the SHA-256 of its manifest.
+pub fn bundle_entries(bundle: &Bundle, records: &[PortfolioRecord]) -> AppResult<(Vec<Entry>, String)> {
     let mut parts = Vec::new();
     let mut nested = Vec::new();
     let mut listed = Vec::new();
@@ -87,19 +106,25 @@ pub fn learner_entries(learner: &str, records: &[PortfolioRecord]) -> AppResult<
         });
     }
     let generated_at = records.first().map(|r| r.generated_at).unwrap_or_else(chrono::Utc::now);
-    let index =
-        LearnerIndex { learner, generated_on: generated_at.format("%d %B %Y %H:%M UTC").to_string(), parts: &parts }
-            .render()
-            .map_err(|e| AppError::Unexpected(e.into()))?
-            .into_bytes();
-    let sealed = seal(serde_json::json!({
-        "format": "eportfolio learner export 1",
-        "learner": learner,
+    let index = BundleIndex {
+        title: bundle.title,
+        generated_on: generated_at.format("%d %B %Y %H:%M UTC").to_string(),
+        parts: &parts,
+    }
+    .render()
+    .map_err(|e| AppError::Unexpected(e.into()))?
+    .into_bytes();
+    let mut top = serde_json::json!({
+        "format": bundle.format,
         "generated_at": generated_at,
         "index_html": {"path": "index.html", "sha256": hex::encode(Sha256::digest(&index))},
         "files": [],
         "portfolios": listed,
-    }));
+    });
+    if let (Some(top), Some(about)) = (top.as_object_mut(), bundle.about.as_object()) {
+        top.extend(about.clone());
+    }
+    let sealed = seal(top);
     let record_sha256 = sealed["record_sha256"].as_str().unwrap_or_default().to_string();
     let manifest = serde_json::to_vec_pretty(&sealed).map_err(|e| AppError::Unexpected(e.into()))?;
     let mut all = vec![

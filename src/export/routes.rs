@@ -58,6 +58,35 @@ async fn leap2a_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<
     Ok(attachment(&state, &record, record.file_stem("leap2a"), entries))
 }
 
+/// The chosen enrolments' offline exports in one ZIP (a verifier's sample pack): each loaded
+/// through the policy like a single export (so a verifier's view of each is recorded), each
+/// download audited per enrolment.
+pub async fn bundle_download(
+    state: &AppState,
+    actor: &Actor,
+    bundle: &offline::Bundle<'_>,
+    file_stem: &str,
+    enrolments: &[Uuid],
+) -> AppResult<Response> {
+    let mut tx = state.begin(actor).await?;
+    let mut records = Vec::new();
+    let mut relations = Vec::new();
+    for id in enrolments {
+        let access = policy::enrolment(&state.pool, &mut tx, actor, *id, Action::View, Viewed::Portfolio).await?;
+        records.push(gather(&mut tx, &access, &actor.name).await?);
+        relations.push(access.relation);
+    }
+    tx.commit().await?;
+    if records.is_empty() {
+        return Err(AppError::Conflict("There are no portfolios to put in the pack".into(), Vec::new()));
+    }
+    let (entries, record_sha256) = offline::bundle_entries(bundle, &records)?;
+    for (record, relation) in records.iter().zip(relations) {
+        record_download(&state.pool, actor, relation, record, bundle.format, Some(&record_sha256)).await?;
+    }
+    Ok(attachment(state, &records[0], file_stem.to_string(), entries))
+}
+
 /// Every unit the caller is enrolled on as a learner, in one ZIP. Each enrolment is loaded
 /// through the policy like a single export, and each download is audited per enrolment.
 async fn learner_zip(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {

@@ -27,6 +27,8 @@ pub fn router() -> Routes {
         .post("/verify/centres/{id}/notes", Access::VerifierCentre, note_form)
         .get("/verify/centres/{id}/sample", Access::VerifierCentre, super::sample::sample_page)
         .get("/api/v1/verify/centres/{id}/sample", Access::VerifierCentre, super::sample::sample_api)
+        .get("/verify/centres/{id}/sample/pack", Access::VerifierCentre, super::sample::sample_pack)
+        .get("/api/v1/verify/centres/{id}/sample/pack", Access::VerifierCentre, super::sample::sample_pack)
         .get("/api/v1/verify/centres/{id}", Access::VerifierCentre, overview_api)
         .post("/api/v1/verify/centres/{id}/notes", Access::VerifierCentre, note_api)
 }

@@ -132,6 +132,34 @@ pub async fn sample_page(
     }
 }
 
+/// The sampled portfolios, each as an offline export with its hash manifest, in one ZIP.
+pub async fn sample_pack(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<SampleQuery>,
+) -> AppResult<Response> {
+    let sample = draw(&state, &actor, id, &query).await?;
+    let mut enrolments: Vec<Uuid> =
+        sample.strata.iter().flat_map(|s| s.drawn.iter().map(|item| item.enrolment_id)).collect();
+    enrolments.sort();
+    enrolments.dedup();
+    let centre = sqlx::query_scalar!("SELECT name FROM centres WHERE id = $1", id)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(AppError::from)?;
+    let title = format!("Verifier sample pack: {centre} (seed {})", sample.seed);
+    let bundle = crate::export::offline::Bundle {
+        title: &title,
+        format: "eportfolio verifier sample pack 1",
+        about: serde_json::json!({"centre": centre, "centre_id": id, "seed": sample.seed, "widen": sample.widen,
+                                  "population": sample.population, "drawn": sample.drawn()}),
+    };
+    let stem: String =
+        sample.seed.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(40).collect();
+    crate::export::bundle_download(&state, &actor, &bundle, &format!("sample-pack-{stem}"), &enrolments).await
+}
+
 pub async fn sample_api(
     State(state): State<AppState>,
     actor: Actor,

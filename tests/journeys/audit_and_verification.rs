@@ -489,3 +489,62 @@ async fn a_verifier_draws_their_own_sample_reproducibly_and_widens_it() {
     let sample = app.api_for(&scoped).await.json(&format!("/api/v1/verify/centres/{centre}/sample?seed=visit-1")).await;
     assert_eq!(sample["population"], 0, "{sample}");
 }
+
+#[tokio::test]
+async fn a_verifier_downloads_their_sample_as_a_pack_of_offline_portfolios_that_verifies() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let second = app.add_user(Role::Learner, "Second Learner").await;
+    let second_enrolment = app.enrol(&second, &cast.assessor, Some(&cast.iqa)).await;
+    let second_cast = Cast {
+        learner: second,
+        assessor: cast.assessor.clone(),
+        iqa: cast.iqa.clone(),
+        verifier: cast.verifier.clone(),
+        enrolment: second_enrolment,
+    };
+    let assessor = app.api_for(&cast.assessor).await;
+    for (who, title) in [(&cast, "Call log"), (&second_cast, "Huddle notes")] {
+        let evidence = submit_evidence(&app, who, title).await;
+        let response = assessor
+            .post_json(
+                &format!("/api/v1/evidence/{evidence}/decisions"),
+                &json!({"criterion": "1.1", "outcome": "not_yet", "feedback": "Say which procedure you followed."}),
+            )
+            .await;
+        assert!(response.status().is_success());
+    }
+    let centre = app.centre;
+    let verifier = app.browser_for(&cast.verifier).await;
+    let page = verifier.page(&format!("/verify/centres/{centre}/sample?seed=visit-9&widen=100")).await;
+    let link = format!("/verify/centres/{centre}/sample/pack?seed=visit-9&amp;widen=100");
+    assert!(page.contains(&link), "the sample page offers the pack: {page}");
+
+    let response = verifier.get(&link.replace("&amp;", "&")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().contains("sample-pack-visit-9.zip"));
+    let bytes = response.bytes().await.unwrap().to_vec();
+    let intact = eportfolio::export::verify::verify(std::io::Cursor::new(&bytes)).expect("the pack verifies");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("manifest.json").unwrap(), &mut manifest).unwrap();
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["format"], "eportfolio verifier sample pack 1");
+    assert_eq!(manifest["seed"], "visit-9");
+    assert_eq!(manifest["portfolios"].as_array().unwrap().len(), 2, "both sampled portfolios: {manifest}");
+    assert!(intact.files >= 2, "{intact:?}");
+    let mut index = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("index.html").unwrap(), &mut index).unwrap();
+    assert!(index.contains("Verifier sample pack: Test Centre (seed visit-9)"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'export.downloaded' AND actor_role = 'eqa'").await,
+        2,
+        "each portfolio's download is recorded"
+    );
+
+    // A learner cannot have it.
+    let learner = app.browser_for(&cast.learner).await;
+    let refused = learner.get(&format!("/verify/centres/{centre}/sample/pack?seed=visit-9")).await;
+    assert!(refused.status() == StatusCode::FORBIDDEN || refused.status() == StatusCode::NOT_FOUND);
+}
