@@ -330,6 +330,8 @@ struct DetailPage {
     entered: Vec<(String, String)>,
     /// The item's audit events (its versions' and files'), for the history panel.
     history: Vec<crate::audit::RecordedEvent>,
+    /// Internal quality assurers' samples of this item (not shown to the learner).
+    iqa_samples: Vec<crate::quality::PlanRow>,
 }
 
 impl DetailPage {
@@ -353,6 +355,7 @@ impl DetailPage {
             errors,
             declaration: DECLARATION,
             history: Vec::new(),
+            iqa_samples: Vec::new(),
         }
     }
 
@@ -416,7 +419,12 @@ async fn detail_page(
     } else {
         None
     };
-    page.history = crate::audit::trail::about(&mut *state.begin(&actor).await?, id, None, 200).await?;
+    let mut tx = state.begin(&actor).await?;
+    page.history = crate::audit::trail::about(&mut tx, id, None, 200).await?;
+    if !page.is_learner {
+        page.iqa_samples = crate::quality::samples_of_evidence(&mut tx, id).await?;
+    }
+    tx.commit().await?;
     render(StatusCode::OK, &page)
 }
 

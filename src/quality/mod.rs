@@ -9,5 +9,5 @@ pub mod sampling;
 pub use routes::router;
 pub use sampling::{
     Coverage, Meeting, PlanRow, PopulationItem, RiskBand, SampleOutcome, Stage, Strategy, Stratum, coverage, draw_from,
-    population, referred_back_to,
+    population, referred_back_to, samples_of_evidence,
 };

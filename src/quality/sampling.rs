@@ -704,6 +704,7 @@ async fn plan_rows(
     centres: &[Uuid],
     assessor: Option<Uuid>,
     only: Option<Uuid>,
+    evidence: Option<Uuid>,
 ) -> AppResult<Vec<PlanRow>> {
     let rows = sqlx::query!(
         r#"SELECT p.id, i.name AS iqa_name, p.evidence_id, e.title, p.enrolment_id, l.name AS learner_name,
@@ -722,12 +723,13 @@ async fn plan_rows(
            LEFT JOIN iqa_samples s ON s.plan_item_id = p.id
            LEFT JOIN iqa_sample_responses r ON r.sample_id = s.id
            LEFT JOIN iqa_sample_closures c ON c.sample_id = s.id
-           WHERE p.iqa_id = $1 OR p.centre_id = ANY($2) OR p.assessor_id = $3 OR p.id = $4
+           WHERE p.iqa_id = $1 OR p.centre_id = ANY($2) OR p.assessor_id = $3 OR p.id = $4 OR p.evidence_id = $5
            ORDER BY p.planned_on, a.name, l.name, p.id"#,
         iqa,
         centres,
         assessor,
-        only
+        only,
+        evidence
     )
     .fetch_all(conn)
     .await?;
@@ -774,19 +776,24 @@ async fn plan_rows(
 
 pub async fn plan(conn: &mut PgConnection, scope: &QualityScope) -> AppResult<Vec<PlanRow>> {
     match scope {
-        QualityScope::Iqa { iqa_id, .. } => plan_rows(conn, Some(*iqa_id), &[], None, None).await,
-        QualityScope::Verifier { centres } => plan_rows(conn, None, centres, None, None).await,
+        QualityScope::Iqa { iqa_id, .. } => plan_rows(conn, Some(*iqa_id), &[], None, None, None).await,
+        QualityScope::Verifier { centres } => plan_rows(conn, None, centres, None, None, None).await,
     }
+}
+
+/// Every IQA plan item and sample record on one evidence item, for its page (staff and verifiers).
+pub async fn samples_of_evidence(conn: &mut PgConnection, evidence_id: Uuid) -> AppResult<Vec<PlanRow>> {
+    plan_rows(conn, None, &[], None, None, Some(evidence_id)).await
 }
 
 /// Samples referred back to an assessor and not yet answered, for their dashboard.
 pub async fn referred_back_to(conn: &mut PgConnection, assessor_id: Uuid) -> AppResult<Vec<PlanRow>> {
-    let rows = plan_rows(conn, None, &[], Some(assessor_id), None).await?;
+    let rows = plan_rows(conn, None, &[], Some(assessor_id), None, None).await?;
     Ok(rows.into_iter().filter(|r| r.status == Status::ReferredBack).collect())
 }
 
 pub async fn sample(conn: &mut PgConnection, access: &SampleAccess) -> AppResult<PlanRow> {
-    plan_rows(conn, None, &[], None, Some(access.id))
+    plan_rows(conn, None, &[], None, Some(access.id), None)
         .await?
         .into_iter()
         .find(|r| r.id == access.id)

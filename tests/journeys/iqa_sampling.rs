@@ -291,6 +291,16 @@ async fn a_sample_referred_back_is_answered_by_the_assessor_and_closed_by_the_iq
     assert_eq!(sample["status"], "closed");
     assert_eq!(sample["response"], "I added the missing procedure step to my feedback.");
 
+    // The item's page shows the sample record to staff and the verifier, not to the learner.
+    let item = format!("/evidence/{}", sample["evidence_id"].as_str().unwrap());
+    for who in [&cast.assessor, &cast.verifier] {
+        let page = app.browser_for(who).await.page(&item).await;
+        assert!(page.contains("Internal quality assurance") && page.contains("Feedback now names the step."), "{page}");
+        assert!(page.contains(&format!("/iqa/samples/{referred}")));
+    }
+    let learner_page = app.browser_for(&cast.learner).await.page(&item).await;
+    assert!(!learner_page.contains("Feedback now names the step."));
+
     // Agreeing through the page: the form shows the evidence link and the decisions sampled.
     let page = ian.page(&format!("/iqa/samples/{agreed}")).await;
     assert!(page.contains(&format!("/evidence/{agreed_evidence}")) && page.contains("Say which procedure"), "{page}");
