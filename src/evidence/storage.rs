@@ -17,7 +17,10 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
@@ -109,7 +112,16 @@ impl FileStore {
                 })?;
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 anyhow::ensure!(!bucket.is_empty(), "EPORTFOLIO_STORAGE {url:?} names no bucket");
-                let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+                // Fail an upload within a minute when the store is unreachable, rather than
+                // retrying for minutes while the learner waits (the default retry timeout is three minutes).
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_client_options(ClientOptions::new().with_connect_timeout(Duration::from_secs(5)))
+                    .with_retry(RetryConfig {
+                        backoff: BackoffConfig::default(),
+                        max_retries: 3,
+                        retry_timeout: Duration::from_secs(30),
+                    });
                 for (key, value) in &config.aws {
                     if let Ok(key) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
                         builder = builder.with_config(key, value);

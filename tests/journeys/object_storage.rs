@@ -143,3 +143,33 @@ async fn files_sweep_removes_only_files_no_evidence_refers_to_and_is_audited() {
     assert_eq!(api.get(&path).await.bytes().await.unwrap().as_ref(), pdf().as_slice());
     assert!(sweep(false).contains("removed 0 unreferenced"), "a second sweep finds nothing");
 }
+
+#[tokio::test]
+async fn an_unreachable_object_store_fails_the_upload_and_leaves_no_record_or_staged_file() {
+    let s3 = S3Server::start("evidence").await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::spawn_with(|config| {
+        s3.configure(config, "evidence", "centre-a");
+        for (key, value) in config.aws.iter_mut() {
+            if key == "AWS_ENDPOINT" {
+                *value = format!("http://127.0.0.1:{closed}");
+            }
+        }
+    })
+    .await;
+    let cast = app.cast().await;
+    let api = app.api_for(&cast.learner).await;
+    let metadata = json!({"title": "Call", "method": "product", "occurred_on": "2026-03-02", "criteria": ["1.4"],
+                          "declaration": true, "third_party_confirmed": true});
+    let response = api
+        .post_multipart(
+            &format!("/api/v1/enrolments/{}/evidence", cast.enrolment),
+            api_evidence(metadata, vec![("call.wav", wav())]),
+        )
+        .await;
+    assert!(response.status().is_server_error(), "{}", response.status());
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM blobs").await, 0);
+    assert!(app.stored_files().is_empty(), "no staged file is left: {:?}", app.stored_files());
+}
