@@ -3,15 +3,15 @@
 //! recording), signed with the assessor's declaration, and stored as the learner's evidence.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Json};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::routes::{OutcomeOptions, criterion_picker};
+use super::routes::{OutcomeOptions, created, criterion_picker, upload_errors};
 use super::{ASSESSOR_DECLARATION, Method, NewEvidence, RawEvidence, submission};
 use crate::AppState;
 use crate::auth::Actor;
@@ -227,14 +227,7 @@ async fn create_form(
         Ok(evidence_id) => Ok(Redirect::to(&format!("/evidence/{evidence_id}")).into_response()),
         Err((error, raw, Some((unit, name)))) => {
             let status = error.status();
-            let errors = match error {
-                AppError::Invalid(errors) => errors,
-                AppError::TooLarge(message)
-                | AppError::UnsupportedType(message)
-                | AppError::BadRequest(message)
-                | AppError::Conflict(message, _) => vec![FieldError::new("file", message)],
-                other => return Err(other),
-            };
+            let errors = upload_errors(error)?;
             render(status, &RecordPage::new(nav, id, name, &unit, raw, errors))
         }
         Err((error, _, None)) => Err(error),
@@ -249,10 +242,5 @@ async fn create_api(
     multipart: Multipart,
 ) -> AppResult<Response> {
     let evidence_id = receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
-    let mut conn = state.begin(&actor).await?;
-    let item = super::load(&mut conn, evidence_id).await?;
-    let mut response = (StatusCode::CREATED, Json(item)).into_response();
-    let location = HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
-    response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
+    created(&state, &actor, evidence_id).await
 }

@@ -234,14 +234,7 @@ async fn create_form(
         Ok((evidence_id, false)) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response()),
         Err((error, raw, Some(unit))) => {
             let status = error.status();
-            let errors = match error {
-                AppError::Invalid(errors) => errors,
-                AppError::TooLarge(message)
-                | AppError::UnsupportedType(message)
-                | AppError::BadRequest(message)
-                | AppError::Conflict(message, _) => vec![FieldError::new("file", message)],
-                other => return Err(other),
-            };
+            let errors = upload_errors(error)?;
             render(status, &NewEvidencePage::new(nav, id, &unit, raw, errors, state.config.max_upload))
         }
         Err((error, _, None)) => Err(error),
@@ -257,7 +250,25 @@ async fn create_api(
 ) -> AppResult<Response> {
     let (evidence_id, _) =
         receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
-    let mut conn = state.begin(&actor).await?;
+    created(&state, &actor, evidence_id).await
+}
+
+/// A failed upload as the form shows it: field errors, with a refused or interrupted file on the
+/// file field. Anything else is not the learner's to fix and goes to the error page.
+pub(super) fn upload_errors(error: AppError) -> AppResult<Vec<FieldError>> {
+    match error {
+        AppError::Invalid(errors) => Ok(errors),
+        AppError::TooLarge(message)
+        | AppError::UnsupportedType(message)
+        | AppError::BadRequest(message)
+        | AppError::Conflict(message, _) => Ok(vec![FieldError::new("file", message)]),
+        other => Err(other),
+    }
+}
+
+/// The API's answer to a created item: 201, the item, and its address.
+pub(super) async fn created(state: &AppState, actor: &Actor, evidence_id: Uuid) -> AppResult<Response> {
+    let mut conn = state.begin(actor).await?;
     let item = super::load(&mut conn, evidence_id).await?;
     let mut response = (StatusCode::CREATED, Json(item)).into_response();
     let location = HeaderValue::from_str(&format!("/api/v1/evidence/{evidence_id}")).expect("ascii");
