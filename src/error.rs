@@ -17,6 +17,11 @@ impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldError { field: field.into(), message: message.into() }
     }
+
+    /// The message for `field` among `errors`, for showing beside that field.
+    pub fn message_for<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+        errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

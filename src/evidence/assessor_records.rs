@@ -133,7 +133,7 @@ impl RecordPage {
     }
 
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        FieldError::message_for(&self.errors, field)
     }
 
     fn where_error(&self, number: &str) -> Option<&str> {

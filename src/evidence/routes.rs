@@ -135,7 +135,7 @@ impl NewEvidencePage {
     }
 
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        FieldError::message_for(&self.errors, field)
     }
 
     fn where_error(&self, number: &str) -> Option<&str> {
@@ -375,7 +375,7 @@ impl DetailPage {
     }
 
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        FieldError::message_for(&self.errors, field)
     }
 
     fn reason_error(&self, criterion: &str) -> Option<&str> {

@@ -58,13 +58,7 @@ fn iqa_centre(actor: &Actor) -> AppResult<Uuid> {
     policy::iqa(actor)?.centres().into_iter().next().ok_or(AppError::NotFound("centre"))
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
-}
-
-fn error_for<'a>(errors: &'a [FieldError], name: &str) -> Option<&'a str> {
-    errors.iter().find(|e| e.field == name).map(|e| e.message.as_str())
-}
+use crate::web::form_field as field;
 
 /// A planned date as typed; blank means two weeks from today.
 fn parse_planned_on(text: Option<&str>) -> Result<NaiveDate, FieldError> {
@@ -116,7 +110,7 @@ struct PlanPage {
 
 impl PlanPage {
     fn error_for(&self, name: &str) -> Option<&str> {
-        error_for(&self.errors, name)
+        FieldError::message_for(&self.errors, name)
     }
 }
 
@@ -269,7 +263,7 @@ struct StrategyPage {
 
 impl StrategyPage {
     fn error_for(&self, name: &str) -> Option<&str> {
-        error_for(&self.errors, name)
+        FieldError::message_for(&self.errors, name)
     }
 }
 
@@ -410,7 +404,7 @@ struct SamplePage {
 
 impl SamplePage {
     fn error_for(&self, name: &str) -> Option<&str> {
-        error_for(&self.errors, name)
+        FieldError::message_for(&self.errors, name)
     }
 }
 
@@ -689,7 +683,7 @@ struct StandardisationPage {
 
 impl StandardisationPage {
     fn error_for(&self, name: &str) -> Option<&str> {
-        error_for(&self.errors, name)
+        FieldError::message_for(&self.errors, name)
     }
 }
 

@@ -83,6 +83,11 @@ impl FromRequestParts<AppState> for Nav {
     }
 }
 
+/// The value of a submitted form's field `name` (the first, if sent several times), or "".
+pub fn form_field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
 pub fn render(status: StatusCode, page: &impl Template) -> AppResult<Response> {
     let html = page.render().map_err(|e| AppError::Unexpected(e.into()))?;
     Ok((status, Html(html)).into_response())

@@ -53,7 +53,7 @@ struct SignOffPage {
 
 impl SignOffPage {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        FieldError::message_for(&self.errors, field)
     }
 }
 
@@ -208,11 +208,11 @@ async fn reopen_form(
     Path(id): Path<Uuid>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let reason = fields.iter().find(|(k, _)| k == "reason").map(|(_, v)| v.clone()).unwrap_or_default();
-    match reopen(&state, &actor, id, &reason).await {
+    let reason = crate::web::form_field(&fields, "reason");
+    match reopen(&state, &actor, id, reason).await {
         Ok(()) => Ok(Redirect::to(&format!("/enrolments/{id}/sign-off?done=reopened")).into_response()),
         Err(AppError::Invalid(errors)) => {
-            let shown = Shown { errors, reason, ..Shown::default() };
+            let shown = Shown { errors, reason: reason.to_string(), ..Shown::default() };
             show(&state, nav, &actor, id, StatusCode::UNPROCESSABLE_ENTITY, shown).await
         }
         Err(other) => Err(other),

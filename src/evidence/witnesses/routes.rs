@@ -48,9 +48,7 @@ fn ticked(value: &str) -> bool {
     matches!(value, "yes" | "on" | "true")
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
-}
+use crate::web::form_field as field;
 
 fn all(fields: &[(String, String)], name: &str) -> Vec<String> {
     fields.iter().filter(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone()).collect()
@@ -89,7 +87,7 @@ struct WitnessesPage {
 
 impl WitnessesPage {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        FieldError::message_for(&self.errors, field)
     }
 }
 
@@ -311,7 +309,7 @@ struct StatementPage {
 
 impl StatementPage {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+        FieldError::message_for(&self.errors, field)
     }
 
     fn is_ticked(&self, number: &str) -> bool {
