@@ -3,6 +3,7 @@
 
 pub mod assets;
 mod dashboard;
+pub mod openapi;
 pub mod route_table;
 
 use crate::auth::policy::Access;
@@ -28,6 +29,7 @@ pub fn router() -> Routes {
         .get("/readyz", Access::Public, readyz)
         .get("/accessibility", Access::Public, accessibility)
         .merge(assets::router())
+        .merge(openapi::router())
 }
 
 /// What the layout needs: the signed-in person, and the session's CSRF token for forms.
