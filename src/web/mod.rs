@@ -18,7 +18,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use crate::AppState;
-use crate::auth::Actor;
+use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult, Problem};
 
 pub fn router() -> Routes {
@@ -44,6 +44,43 @@ pub struct NavUser {
     pub roles: String,
     /// Unread notifications, shown beside the link to them.
     pub unread: i64,
+    /// The sections this person's roles open, in the header's order.
+    pub sections: Vec<NavLink>,
+}
+
+/// One link of the header's navigation; `current` when the page shown is in that section.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// The header's sections for someone with `roles`, the page at `path` marked current. Each role
+/// adds the places its work happens, so nobody has to go through the dashboard to reach them.
+fn sections(roles: &[Role], path: &str) -> Vec<NavLink> {
+    let mut links: Vec<(&'static str, &'static str)> = vec![("/dashboard", "Dashboard")];
+    if roles.contains(&Role::Iqa) {
+        links.extend([("/iqa/plan", "Sampling plan"), ("/iqa/coverage", "Coverage"), ("/standardisation", "Standardisation")]);
+    }
+    if roles.contains(&Role::Eqa) {
+        links.push(("/verification", "Verification"));
+    }
+    if roles.contains(&Role::Admin) {
+        links.push(("/admin", "Administration"));
+    }
+    // The audit trail is read by administrators and external verifiers (policy::audit_scope).
+    if roles.iter().any(|r| matches!(r, Role::Admin | Role::Eqa)) {
+        links.push(("/audit", "Audit trail"));
+    }
+    links.extend([("/notifications", "Notifications"), ("/account", "Your account")]);
+    // A section is current on the pages under it; samples and the strategy belong to the plan.
+    let section_of = |href: &str| match href {
+        "/iqa/plan" => path.starts_with("/iqa/plan") || path.starts_with("/iqa/samples") || path.starts_with("/iqa/strategy"),
+        "/verification" => path.starts_with("/verification") || path.starts_with("/verify/"),
+        "/dashboard" => path == "/dashboard" || path == "/",
+        _ => path == href || path.starts_with(&format!("{href}/")),
+    };
+    links.into_iter().map(|(href, label)| NavLink { href, label, current: section_of(href) }).collect()
 }
 
 impl Nav {
@@ -76,10 +113,12 @@ impl FromRequestParts<AppState> for Nav {
             Some(actor) => crate::notifications::unread_count(&state.pool, actor.id).await?,
             None => 0,
         };
+        let path = parts.uri.path();
         let user = actor.map(|actor| {
-            let mut roles: Vec<&str> = actor.roles.iter().map(|r| r.role.label()).collect();
+            let held: Vec<Role> = actor.roles.iter().map(|r| r.role).collect();
+            let mut roles: Vec<&str> = held.iter().map(|r| r.label()).collect();
             roles.dedup();
-            NavUser { name: actor.name.clone(), roles: roles.join(", "), unread }
+            NavUser { name: actor.name.clone(), roles: roles.join(", "), unread, sections: sections(&held, path) }
         });
         Ok(Nav { user, csrf })
     }

@@ -88,8 +88,12 @@ export async function launchBrowser() {
 }
 
 /** A fresh browser context (its own cookies). `bypassCSP` lets axe-core be injected for the checks. */
-export async function newPage(browser, { javaScript = true, width = 1024, height = 900 } = {}) {
-  const context = await browser.newContext({ javaScriptEnabled: javaScript, bypassCSP: true, viewport: { width, height } });
+export async function newPage(browser, { javaScript = true, width = 1024, height = 900, zoom = 1 } = {}) {
+  // Zoom as a browser does it: the layout viewport shrinks by the factor, each CSS pixel grows by it.
+  const context = await browser.newContext({
+    javaScriptEnabled: javaScript, bypassCSP: true, viewport: { width: Math.round(width / zoom), height: Math.round(height / zoom) },
+    deviceScaleFactor: zoom,
+  });
   const page = await context.newPage();
   if (!javaScript) noScript.add(page);
   return page;
@@ -97,6 +101,34 @@ export async function newPage(browser, { javaScript = true, width = 1024, height
 
 /** Pages whose context runs no JavaScript: axe-core checks a copy of what they show. */
 const noScript = new WeakSet();
+
+/** Whether the focused element shows a visible focus indicator (an outline of 2 px or more, or a ring). */
+export function focusVisible(page) {
+  return page.evaluate(() => {
+    const style = getComputedStyle(document.activeElement);
+    return (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== "none";
+  });
+}
+
+/**
+ * Presses Tab (or Shift+Tab, `back`) until the focused element matches `selector`, and checks that focus is
+ * visible there; fails if Tab never reaches it (a keyboard trap or an unreachable control).
+ */
+export async function tabTo(page, selector, { back = false, max = 150 } = {}) {
+  for (let presses = 0; presses < max; presses++) {
+    await page.keyboard.press(back ? "Shift+Tab" : "Tab");
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) {
+      assert.ok(await focusVisible(page), `focus is visible on ${selector} (${page.url()})`);
+      return;
+    }
+  }
+  assert.fail(`Tab never reached ${selector} on ${page.url()}`);
+}
+
+/** Whether the page lays out without sideways scrolling in its viewport. */
+export function fitsWidth(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+}
 
 export async function signIn(page, server, who) {
   await page.goto(`${server.base}/login`);

@@ -5,7 +5,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { checkPage, demoFile, launchBrowser, newPage, signIn, startServer, validateHtml } from "./harness.mjs";
+import { checkPage, demoFile, fitsWidth, focusVisible, launchBrowser, newPage, signIn, startServer, tabTo, validateHtml } from "./harness.mjs";
 
 let server;
 let browser;
@@ -19,6 +19,17 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
+
+/** Signs in with the keyboard alone: Tab to each field, type, Enter. */
+async function signInByKeyboard(page, who) {
+  await page.goto(`${server.base}/login`);
+  await tabTo(page, "#email");
+  await page.keyboard.type(who.email);
+  await tabTo(page, "#password");
+  await page.keyboard.type(who.password);
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/dashboard$/);
+}
 
 async function openOwnPortfolio(page) {
   await page.click("main a[href^='/enrolments/']");
@@ -250,30 +261,143 @@ test("pages fit a 320 px wide screen and a learner signs in and reaches upload b
   // Keyboard only: skip link first, then the fields in order, Enter to sign in.
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.className), "skip-link");
-  const focusVisible = () => page.evaluate(() => {
-    const style = getComputedStyle(document.activeElement);
-    return style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2 || style.boxShadow !== "none";
-  });
-  assert.ok(await focusVisible(), "focus is visible");
+  assert.ok(await focusVisible(page), "focus is visible");
   let guard = 0;
   while ((await page.evaluate(() => document.activeElement.id)) !== "email" && guard++ < 20) await page.keyboard.press("Tab");
   await page.keyboard.type(learner.email);
   await page.keyboard.press("Tab");
   assert.equal(await page.evaluate(() => document.activeElement.id), "password");
-  assert.ok(await focusVisible(), "focus is visible on the password field");
+  assert.ok(await focusVisible(page), "focus is visible on the password field");
   await page.keyboard.type(learner.password);
   await page.keyboard.press("Enter");
   await page.waitForURL(/\/dashboard$/);
 
-  const fits = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
-  assert.ok(await fits(), "the dashboard fits 320 px");
+  assert.ok(await fitsWidth(page), "the dashboard fits 320 px");
   const portfolio = await page.locator("main a[href^='/enrolments/']").first().getAttribute("href");
   for (const path of [portfolio, `${portfolio}/evidence/new`, `${portfolio}/history`]) {
     await page.goto(`${server.base}${path}`);
-    assert.ok(await fits(), `${path} fits 320 px without sideways scrolling`);
+    assert.ok(await fitsWidth(page), `${path} fits 320 px without sideways scrolling`);
     await checkPage(page, `narrow-${path.split("/").pop()}`);
   }
   await page.context().close();
+});
+
+test("each role's header leads to its own sections, marks the current one, and reflows at 200% zoom", async () => {
+  // What each role's header offers, and what it must not: nobody is shown a door they cannot open.
+  const expected = {
+    learner: { has: ["Dashboard", "Notifications", "Your account"], not: ["Administration", "Audit trail", "Sampling plan", "Verification"] },
+    assessor: { has: ["Dashboard", "Notifications", "Your account"], not: ["Administration", "Sampling plan", "Verification"] },
+    iqa: { has: ["Sampling plan", "Coverage", "Standardisation"], not: ["Administration", "Verification", "Audit trail"] },
+    eqa: { has: ["Verification", "Audit trail"], not: ["Administration", "Sampling plan"] },
+    admin: { has: ["Administration", "Audit trail"], not: ["Sampling plan", "Verification"] },
+  };
+  for (const [role, { has, not }] of Object.entries(expected)) {
+    // 1280 × 800 at 200%: a 640 × 400 CSS-pixel layout.
+    const page = await newPage(browser, { width: 1280, height: 800, zoom: 2 });
+    await signIn(page, server, server.login(role, 0));
+    const labels = (await page.locator("header nav a").allTextContents()).map((t) => t.replace(/\s*\(\d+\)$/, "").trim());
+    for (const label of has) assert.ok(labels.includes(label), `${role} sees "${label}" in ${labels}`);
+    for (const label of not) assert.ok(!labels.includes(label), `${role} does not see "${label}"`);
+    for (const label of labels) {
+      const link = page.locator("header nav a", { hasText: label }).first();
+      const href = await link.getAttribute("href");
+      await link.click();
+      await page.waitForURL((url) => url.pathname === href);
+      await page.waitForLoadState();
+      const current = page.locator("header nav a[aria-current=page]");
+      assert.equal(await current.count(), 1, `one section is current on ${page.url()}`);
+      assert.match(await current.textContent(), new RegExp(label.replace(/[()]/g, "\\$&")), `${label} is the current section`);
+      assert.equal(await page.locator("h1").count(), 1, `${page.url()} has one h1`);
+      assert.ok(await fitsWidth(page), `${page.url()} reflows at 200% zoom without sideways scrolling`);
+      // Every link of the header is inside the window, not cut off or under something else.
+      const boxes = await page.locator("header nav a").evaluateAll((links) => links.map((a) => {
+        const r = a.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return { text: a.textContent, right: r.right, height: r.height, width: r.width, onTop: a.contains(hit) };
+      }));
+      for (const box of boxes) {
+        assert.ok(box.right <= 640 + 1, `${box.text} fits the zoomed window`);
+        assert.ok(box.height >= 24 && box.width >= 24, `${box.text} is at least 24 × 24 px`);
+        assert.ok(box.onTop, `${box.text} is not covered`);
+      }
+    }
+    await checkPage(page, `zoom-200-${role}`);
+    await page.context().close();
+  }
+});
+
+test("by keyboard alone, a learner uploads and submits evidence and their assessor records a decision", async () => {
+  const learner = server.login("learner", 3); // Ryan Hughes, who has nothing yet; Helen Carter assesses him.
+  const title = "Coaching notes from Tuesday's huddle";
+  const page = await newPage(browser, { javaScript: false });
+  await signInByKeyboard(page, learner);
+  await tabTo(page, "main a[href^='/enrolments/']");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/enrolments\/[0-9a-f-]+$/);
+  await tabTo(page, "main a[href$='/evidence/new']");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/evidence\/new$/);
+
+  // A first try with only a title: the error summary's first link leads the keyboard to the field.
+  await tabTo(page, "#title");
+  await page.keyboard.type(title);
+  await tabTo(page, "button[value=submit]");
+  await page.keyboard.press("Enter");
+  await page.locator(".error-summary").waitFor();
+  await checkPage(page, "keyboard-upload-errors");
+  await tabTo(page, ".error-summary a[href='#method']");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "method", "the summary's link moves focus to the field");
+  assert.equal(await page.locator("#title").inputValue(), title, "the title typed is kept");
+
+  await page.keyboard.press("ArrowDown");
+  assert.notEqual(await page.locator("#method").inputValue(), "", "a method is chosen with an arrow key");
+  // Back up to the file field (it comes earlier): the file chooser opens from the keyboard too.
+  await tabTo(page, "#file", { back: true });
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Space")]);
+  await chooser.setFiles([demoFile("call-log-week-12.csv")]);
+  await tabTo(page, "#occurred_on");
+  await page.keyboard.type("11202026"); // the date field's segments, in the browser's en-US order
+  assert.equal(await page.locator("#occurred_on").inputValue(), "2026-11-20");
+  await tabTo(page, "#criterion-1\\.2");
+  await page.keyboard.press("Space");
+  await tabTo(page, "#declaration");
+  await page.keyboard.press("Space");
+  await tabTo(page, "#third_party_confirmed");
+  await page.keyboard.press("Space");
+  await tabTo(page, "button[value=submit]");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/evidence\/[0-9a-f-]+\?submitted=1$/);
+  assert.ok(await page.getByText("call-log-week-12.csv").count() > 0);
+  await checkPage(page, "keyboard-evidence-submitted");
+  await page.context().close();
+
+  const assessor = await newPage(browser, { javaScript: false });
+  await signInByKeyboard(assessor, server.login("assessor", 1));
+  const portfolio = await assessor.locator("main tr", { hasText: learner.name }).locator("a[href^='/enrolments/']").first().getAttribute("href");
+  await tabTo(assessor, `main a[href='${portfolio}']`);
+  await assessor.keyboard.press("Enter");
+  await assessor.waitForURL(new RegExp(`${portfolio}$`));
+  const item = await assessor.locator("main a", { hasText: title }).first().getAttribute("href");
+  await tabTo(assessor, `main a[href='${item}']`);
+  await assessor.keyboard.press("Enter");
+  await assessor.waitForURL(new RegExp(`${item}$`));
+  await tabTo(assessor, "#met-1\\.2");
+  await assessor.keyboard.press("Space");
+  assert.ok(await assessor.locator("#met-1\\.2").isChecked(), "Space chooses the radio");
+  await tabTo(assessor, "#feedback-1\\.2");
+  await assessor.keyboard.type("The call log shows you asking about needs first on every call.");
+  for (const name of ["valid", "authentic", "current", "sufficient"]) {
+    await tabTo(assessor, `#confirmed-${name}`);
+    await assessor.keyboard.press("Space");
+  }
+  await tabTo(assessor, "#confirmed ~ button[type=submit]");
+  await assessor.keyboard.press("Enter");
+  await assessor.waitForURL(/\?assessed=1$/);
+  assert.ok(await assessor.getByText("Decisions recorded").count() > 0);
+  assert.ok(await assessor.getByText("The call log shows you asking about needs first").count() > 0);
+  await checkPage(assessor, "keyboard-decision-recorded");
+  await assessor.context().close();
 });
 
 test("every page the journeys visited is valid HTML (Nu HTML Checker)", () => {
