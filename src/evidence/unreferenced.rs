@@ -62,29 +62,7 @@ pub async fn remove_unreferenced_files(
     }
     report.abandoned_uploads =
         store.remove_staged_older_than(grace).map_err(|e| crate::error::AppError::Unexpected(e.into()))?;
-    let mut removed = Vec::new();
-    for sha256 in std::mem::take(&mut report.unreferenced) {
-        // Claim the address with a placeholder `blobs` row before removing the object. An upload
-        // of the same bytes inserts that row before it looks at the store, so it either waits for
-        // this transaction (and then stores the file afresh) or holds the row already (and then
-        // this insert waits, finds the row and leaves the object alone).
-        let mut tx = pool.begin().await?;
-        let claimed = sqlx::query!(
-            "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, 0, 'application/octet-stream')
-             ON CONFLICT (sha256) DO NOTHING",
-            &sha256
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if claimed {
-            store.remove(&sha256).await?;
-            sqlx::query!("DELETE FROM blobs WHERE sha256 = $1", &sha256).execute(&mut *tx).await?;
-            tx.commit().await?;
-            removed.push(sha256);
-        }
-    }
+    let removed = remove_released_files(pool, store, &std::mem::take(&mut report.unreferenced)).await?;
     report.unreferenced = removed;
     if !report.unreferenced.is_empty() || report.abandoned_uploads > 0 {
         let mut tx = pool.begin().await?;
@@ -98,4 +76,39 @@ pub async fn remove_unreferenced_files(
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// Removes from the store each object in `hashes` that no evidence refers to and that has no
+/// `blobs` row (the sweeper's finds, or files released under retention), returning those
+/// removed. Each is claimed with a placeholder `blobs` row before removal. An upload of the same
+/// bytes inserts that row before it looks at the store, so it either waits for this transaction
+/// (and then stores the file afresh) or holds the row already (and then this insert waits,
+/// finds the row and leaves the object alone).
+pub async fn remove_released_files(pool: &PgPool, store: &FileStore, hashes: &[String]) -> AppResult<Vec<String>> {
+    let mut removed = Vec::new();
+    for sha256 in hashes {
+        let mut tx = pool.begin().await?;
+        let claimed = sqlx::query!(
+            "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, 0, 'application/octet-stream')
+             ON CONFLICT (sha256) DO NOTHING",
+            sha256
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let referenced = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM evidence_files WHERE sha256 = $1) AS "referenced!""#,
+            sha256
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if claimed && !referenced {
+            store.remove(sha256).await?;
+            sqlx::query!("DELETE FROM blobs WHERE sha256 = $1", sha256).execute(&mut *tx).await?;
+            tx.commit().await?;
+            removed.push(sha256.clone());
+        }
+    }
+    Ok(removed)
 }
