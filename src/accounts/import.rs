@@ -17,7 +17,8 @@ pub const MAX_ROWS: usize = 5_000;
 /// The longest name `add_user` accepts.
 const MAX_NAME_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = LearnerImportReport)]
 pub struct ImportReport {
     pub applied: bool,
     pub rows: Vec<RowReport>,
@@ -27,7 +28,8 @@ pub struct ImportReport {
     pub enrolments: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = LearnerImportRow)]
 pub struct RowReport {
     /// Line number in the file (the header is line 1).
     pub line: usize,

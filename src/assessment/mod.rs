@@ -19,8 +19,9 @@ use crate::error::{AppError, AppResult, FieldError};
 use crate::evidence::EvidenceItem;
 pub use routes::router;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DecisionOutcome)]
 pub enum Outcome {
     Met,
     NotYet,
@@ -51,7 +52,7 @@ impl Outcome {
 }
 
 /// A criterion's standing in a learner's portfolio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CriterionStatus {
     NotStarted,
@@ -80,7 +81,7 @@ impl CriterionStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DecisionInfo {
     pub id: Uuid,
     pub outcome: Outcome,
@@ -97,7 +98,7 @@ pub struct DecisionInfo {
 
 /// The assessor's confirmation that the evidence is valid, authentic, current and sufficient
 /// (the awarding bodies' VACS), given with every "met" judgement.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Confirmations {
     pub valid: bool,
     pub authentic: bool,
@@ -143,7 +144,7 @@ impl DecisionInfo {
 }
 
 /// A criterion an item is mapped to, with its current decision and all earlier ones.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CriterionDecisions {
     pub criterion: String,
     pub text: String,
@@ -201,7 +202,7 @@ pub async fn decisions_for_evidence(
 }
 
 /// One judgement an assessor is making.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct DecisionInput {
     pub criterion: String,
     pub outcome: String,
@@ -384,7 +385,7 @@ pub async fn record_decisions(
     Ok(ids)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CriterionProgress {
     pub number: String,
     pub text: String,
@@ -402,14 +403,14 @@ impl CriterionProgress {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutcomeProgress {
     pub number: i32,
     pub title: String,
     pub criteria: Vec<CriterionProgress>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub enrolment_id: Uuid,
     pub unit: String,
@@ -483,7 +484,7 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) 
 }
 
 /// One line of a dashboard: a learner on a unit and where they stand.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EnrolmentSummary {
     pub id: Uuid,
     pub learner_id: Uuid,

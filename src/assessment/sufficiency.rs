@@ -16,12 +16,15 @@ use crate::error::AppResult;
 use crate::evidence::Method;
 
 /// One rule of the checklist and whether the portfolio meets it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SufficiencyCheck)]
 pub struct Check {
     /// `criteria_met`, `occasions`, `real_work`, `authenticity` or `witnesses_confirmed`.
+    #[schema(value_type = String)]
     pub rule: &'static str,
     /// For `real_work`: the learning outcome it is about.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     pub outcome: Option<i32>,
     pub title: String,
     pub holds: bool,
@@ -41,7 +44,7 @@ impl Check {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub enrolment_id: Uuid,
     pub unit: String,

@@ -32,7 +32,7 @@ pub const IDLE_TIMEOUT_SECS: i64 = 60 * 60;
 /// ...and in any case this long after signing in.
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Learner,
@@ -83,7 +83,7 @@ impl FromStr for Role {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CentreRole {
     pub centre_id: Uuid,
     pub centre_name: String,
@@ -91,7 +91,7 @@ pub struct CentreRole {
 }
 
 /// The authenticated person behind a request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     pub id: Uuid,
     pub email: String,

@@ -12,7 +12,7 @@ fn digest(token: &str) -> String {
 }
 
 /// A token just created: its id and the token itself, which cannot be read back later.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct NewToken {
     pub id: Uuid,
     pub label: String,
@@ -61,7 +61,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Uuid>, sq
 }
 
 /// A token as its owner sees it in their list (never the token itself).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: Uuid,
     pub label: String,

@@ -49,7 +49,7 @@ impl MessageText {
 }
 
 /// One message in the conversation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Comment {
     pub id: Uuid,
     pub author_id: Uuid,

@@ -21,7 +21,7 @@ pub use routes::router;
 const MAIL_CHANNEL: &str = "eportfolio_mail";
 
 /// What happened, for the list's wording and for API clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     DecisionsRecorded,
@@ -56,7 +56,7 @@ impl Kind {
 }
 
 /// One notification as its recipient sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Notification {
     pub id: Uuid,
     pub kind: Kind,

@@ -17,7 +17,7 @@ use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult, FieldError};
 
 /// How much an assessor's decisions are sampled: new or unqualified assessors near all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskBand {
     New,
@@ -62,8 +62,9 @@ impl RiskBand {
 }
 
 /// Interim: the unit is not signed off yet; summative: it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SampleStage)]
 pub enum Stage {
     Interim,
     Summative,
@@ -82,7 +83,7 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SampleOutcome {
     Agree,
@@ -125,7 +126,7 @@ fn required(field: &str, text: &str, message: &str) -> Result<String, FieldError
     if text.is_empty() { Err(FieldError::new(field, message)) } else { Ok(text.to_string()) }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AssessorBand {
     pub assessor_id: Uuid,
     pub name: String,
@@ -135,9 +136,10 @@ pub struct AssessorBand {
     pub set_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BandRate {
     pub band: RiskBand,
+    #[schema(value_type = String)]
     pub label: &'static str,
     pub rate_percent: i32,
     pub set_by: Option<String>,
@@ -145,7 +147,8 @@ pub struct BandRate {
 }
 
 /// A centre's sampling strategy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SamplingStrategy)]
 pub struct Strategy {
     pub centre_id: Uuid,
     pub rates: Vec<BandRate>,
@@ -284,7 +287,7 @@ pub async fn set_rate(
 }
 
 /// One assessed evidence item an IQA may sample.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PopulationItem {
     pub evidence_id: Uuid,
     pub title: String,
@@ -384,7 +387,7 @@ pub async fn population(conn: &mut PgConnection, scope: &QualityScope) -> AppRes
 }
 
 /// One stratum of a draw: its size, the rate applied and the items drawn.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stratum {
     pub assessor_name: String,
     pub band: RiskBand,
@@ -445,7 +448,7 @@ pub fn parse_seed(text: Option<&str>) -> Result<String, FieldError> {
 }
 
 /// A draw as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Draw {
     pub id: Option<Uuid>,
     pub seed: String,
@@ -623,8 +626,9 @@ pub async fn add_to_plan(
 }
 
 /// Where a plan item stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = SampleStatus)]
 pub enum Status {
     Planned,
     Overdue,
@@ -659,7 +663,7 @@ impl Status {
 }
 
 /// A sampling-plan item with its sample record, response and closure, if any.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlanRow {
     pub id: Uuid,
     pub iqa_name: String,
@@ -801,7 +805,7 @@ pub async fn sample(conn: &mut PgConnection, access: &SampleAccess) -> AppResult
 }
 
 /// The current decisions on the sampled item, as the IQA reviews them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewedDecision {
     pub id: Uuid,
     pub criterion: String,
@@ -983,7 +987,7 @@ pub async fn close(conn: &mut PgConnection, actor: &Actor, access: &SampleAccess
 }
 
 /// One row of a CAMERA table: how much of it is in the population, planned and sampled.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CoverageRow {
     pub label: String,
     pub total: usize,
@@ -1001,9 +1005,12 @@ impl CoverageRow {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = CoverageDimension)]
 pub struct Dimension {
+    #[schema(value_type = String)]
     pub key: &'static str,
+    #[schema(value_type = String)]
     pub name: &'static str,
     pub rows: Vec<CoverageRow>,
 }
@@ -1016,7 +1023,7 @@ impl Dimension {
 
 /// Coverage against CAMERA (Candidates, Assessors, Methods, Elements, Records, Assessment
 /// locations) plus time: of the assessed items in scope, how many are planned and sampled.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Coverage {
     pub population: usize,
     pub sampled: usize,
@@ -1059,7 +1066,7 @@ pub fn coverage(population: &[PopulationItem], plan: &[PlanRow]) -> Coverage {
 }
 
 /// Someone who can attend a standardisation meeting: the centre's assessors and IQAs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StaffMember {
     pub id: Uuid,
     pub name: String,
@@ -1079,14 +1086,16 @@ pub async fn centre_staff(conn: &mut PgConnection, centre_id: Uuid) -> AppResult
     .await?)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = StandardisationItem)]
 pub struct MeetingItem {
     pub evidence_id: Uuid,
     pub title: String,
     pub learner_name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = StandardisationMeeting)]
 pub struct Meeting {
     pub id: Uuid,
     pub held_on: NaiveDate,
@@ -1143,7 +1152,8 @@ pub async fn meetings(conn: &mut PgConnection, centres: &[Uuid]) -> AppResult<Ve
 }
 
 /// A standardisation meeting as typed.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = StandardisationMeetingInput)]
 pub struct MeetingInput {
     #[serde(default)]
     pub held_on: String,

@@ -161,7 +161,8 @@ pub async fn current_grants(conn: &mut PgConnection, actor: &Actor) -> Result<Ve
 }
 
 /// A note from a centre visit, the verifier's own.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VerifierNote)]
 pub struct Note {
     pub id: Uuid,
     pub visit_on: NaiveDate,

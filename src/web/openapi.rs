@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::content::Content;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::tag::Tag;
 use utoipa::openapi::{Info, OpenApi, OpenApiVersion, Ref, RefOr};
@@ -32,28 +34,48 @@ const TOKEN: &str = "api_token";
 /// The API's domains, as the document's tags: the first path segment after `/api/v1/` names
 /// the domain an operation belongs to.
 const TAGS: &[(&str, &str, &[&str])] = &[
-    ("session", "Signing in and out, and who is signed in", &["session", "me"]),
-    ("accounts", "People, API tokens, enrolments, imports, verifier grants and centre settings", &[
-        "tokens",
-        "users",
-        "admin",
-        "imports",
-        "verifier-grants",
-        "centre",
-    ]),
+    ("session", "Signing in and out, and who is signed in", &["session", "me", "dashboard"]),
+    (
+        "accounts",
+        "People, API tokens, enrolments, imports, verifier grants and centre settings",
+        &["tokens", "users", "admin", "imports", "verifier-grants", "centre"],
+    ),
     ("catalogue", "Units, learning outcomes and assessment criteria", &["units"]),
     ("enrolments", "A learner's enrolments: progress, tracking, readiness, sign-off and exports", &["enrolments"]),
     ("evidence", "Evidence items, their files, decisions, comments and witness confirmation", &["evidence"]),
     ("witnesses", "Witness statements through a single-use link", &["witness"]),
     ("notifications", "What has happened that the caller should know about", &["notifications"]),
-    ("iqa", "Internal quality assurance: strategy, draws, plan, samples, coverage, standardisation", &[
+    (
         "iqa",
-        "standardisation",
-    ]),
+        "Internal quality assurance: strategy, draws, plan, samples, coverage, standardisation",
+        &["iqa", "standardisation"],
+    ),
     ("verification", "External verifiers' centre overviews, samples and notes", &["verify"]),
     ("audit", "The tamper-evident audit trail and its check", &["audit"]),
+    ("reports", "Centre-wide progress for reporting, and the caller's dashboard", &["reports", "dashboard"]),
     ("openapi", "This document", &["openapi.json"]),
 ];
+
+/// What a POST that creates one thing answers (201).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Created {
+    pub id: uuid::Uuid,
+}
+
+/// The bytes of a downloaded file or archive, for `body = inline(Binary)` in annotations.
+pub struct Binary;
+
+impl PartialSchema for Binary {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
 
 /// The finished document, serialised once when the router is assembled.
 #[derive(Clone)]
@@ -109,17 +131,17 @@ pub fn document(mut openapi: OpenApi) -> ApiDocument {
     schemas.push((FieldError::name().into_owned(), FieldError::schema()));
     components.schemas.extend(schemas);
     openapi.tags = Some(
-        TAGS.iter().map(|(name, description, _)| {
-            let mut tag = Tag::new(*name);
-            tag.description = Some((*description).into());
-            tag
-        })
-        .collect(),
+        TAGS.iter()
+            .map(|(name, description, _)| {
+                let mut tag = Tag::new(*name);
+                tag.description = Some((*description).into());
+                tag
+            })
+            .collect(),
     );
     for item in openapi.paths.paths.values_mut() {
-        for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
-            .into_iter()
-            .flatten()
+        for operation in
+            [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
         {
             errors_as_problems(operation);
         }
@@ -137,11 +159,8 @@ pub fn document_access(operation: &mut Operation, access: Access, path: &str, me
     let public = matches!(access, Access::Public | Access::Link);
     let write = !matches!(*method, Method::GET | Method::HEAD);
     let has_path_parameter = path.contains('{');
-    let has_query = operation
-        .parameters
-        .iter()
-        .flatten()
-        .any(|parameter| matches!(parameter.parameter_in, ParameterIn::Query));
+    let has_query =
+        operation.parameters.iter().flatten().any(|parameter| matches!(parameter.parameter_in, ParameterIn::Query));
     if !public {
         operation.security = Some(vec![
             SecurityRequirement::new(SESSION, Vec::<String>::new()),
@@ -150,7 +169,11 @@ pub fn document_access(operation: &mut Operation, access: Access, path: &str, me
         add_problem(operation, "401", "Not signed in, or the token is unknown, revoked or expired");
     }
     if !matches!(access, Access::Public | Access::Link | Access::SignedIn) || (write && access != Access::Public) {
-        add_problem(operation, "403", "The caller may not do this (or a write with a session cookie lacks its CSRF token)");
+        add_problem(
+            operation,
+            "403",
+            "The caller may not do this (or a write with a session cookie lacks its CSRF token)",
+        );
     }
     if has_path_parameter {
         add_problem(operation, "404", "Nothing the caller may see is at this path");
@@ -161,7 +184,11 @@ pub fn document_access(operation: &mut Operation, access: Access, path: &str, me
     if let Some(body) = &operation.request_body {
         if body.content.contains_key("application/json") {
             add_problem(operation, "415", "The body is not sent as application/json");
-            add_problem(operation, "422", "The body does not have the fields described, or their values are not accepted");
+            add_problem(
+                operation,
+                "422",
+                "The body does not have the fields described, or their values are not accepted",
+            );
         }
     }
     operation.operation_id = Some(operation_id(method, path));

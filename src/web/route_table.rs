@@ -86,12 +86,14 @@ impl Routes {
         self.add_api(access, route, true)
     }
 
-    fn add_api(mut self, access: Access, (schemas, paths, method_router): UtoipaMethodRouter<AppState>, upload: bool) -> Self {
-        let method_router = if upload {
-            method_router.layer(axum::extract::DefaultBodyLimit::disable())
-        } else {
-            method_router
-        };
+    fn add_api(
+        mut self,
+        access: Access,
+        (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+        upload: bool,
+    ) -> Self {
+        let method_router =
+            if upload { method_router.layer(axum::extract::DefaultBodyLimit::disable()) } else { method_router };
         for (path, mut item) in paths.paths {
             for (method, operation) in operations(&mut item) {
                 crate::web::openapi::document_access(operation, access, &path, &method);

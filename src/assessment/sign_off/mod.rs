@@ -29,7 +29,7 @@ met; and that the learner is competent in this unit.";
 pub const LEARNER_DECLARATION: &str = "I confirm that the evidence in this portfolio is my own work \
 and I agree with my assessor's decision that I have completed this unit.";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Countersignature {
     pub learner_id: Uuid,
     pub learner_name: String,
@@ -38,7 +38,7 @@ pub struct Countersignature {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reopening {
     pub reopened_by: Uuid,
     pub reopened_by_name: String,
@@ -47,7 +47,7 @@ pub struct Reopening {
 }
 
 /// One version of a unit's sign-off with what happened to it since.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignOff {
     pub id: Uuid,
     pub version: i32,

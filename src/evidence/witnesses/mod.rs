@@ -48,7 +48,7 @@ fn limited(field: &str, text: &str, max: usize, label: &str, errors: &mut Vec<Fi
 }
 
 /// A witness as the register shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Witness {
     pub id: Uuid,
     pub name: String,
@@ -63,7 +63,7 @@ pub struct Witness {
 }
 
 /// A witness as sent from the form or the API, before it is checked.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct RawWitness {
     #[serde(default)]
     pub name: String,
@@ -212,7 +212,7 @@ pub async fn add(
 }
 
 /// A request for a statement, as sent from the form or the API.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct RawRequest {
     #[serde(default)]
     pub witness_id: String,
@@ -267,7 +267,7 @@ impl NewRequest {
 }
 
 /// A link just issued: the token is shown once and never stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedLink {
     pub id: Uuid,
     pub witness_id: Uuid,
@@ -333,7 +333,7 @@ pub async fn request_statement(
 }
 
 /// A request as the witnesses page lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestSummary {
     pub id: Uuid,
     pub witness_id: Uuid,
@@ -345,6 +345,7 @@ pub struct RequestSummary {
     pub used_at: Option<DateTime<Utc>>,
     pub evidence_id: Option<Uuid>,
     /// `waiting`, `signed` or `expired`.
+    #[schema(value_type = String)]
     pub state: &'static str,
 }
 
@@ -399,7 +400,7 @@ pub async fn requests(conn: &mut PgConnection, enrolment_id: Uuid) -> AppResult<
 }
 
 /// A criterion the witness is asked about, with its wording.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AskedCriterion {
     pub number: String,
     pub text: String,
@@ -408,7 +409,7 @@ pub struct AskedCriterion {
 }
 
 /// What a live link shows the witness.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OpenRequest {
     pub id: Uuid,
     #[serde(skip)]
@@ -425,6 +426,7 @@ pub struct OpenRequest {
     pub requested_by_name: String,
     pub expires_at: DateTime<Utc>,
     pub criteria: Vec<AskedCriterion>,
+    #[schema(value_type = String)]
     pub declaration: &'static str,
 }
 
@@ -496,7 +498,7 @@ pub async fn open(conn: &mut PgConnection, token: &str, viewer: Option<&Actor>) 
 }
 
 /// What the witness sent, before it is checked.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct RawStatement {
     #[serde(default)]
     pub statement: String,
