@@ -54,6 +54,11 @@ pub struct Config {
     /// listen address).
     #[arg(long, env = "EPORTFOLIO_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// On SIGTERM or Ctrl-C, how many seconds requests in flight (an upload, an export) get to
+    /// finish before the server stops anyway. New connections are refused at once.
+    #[arg(long, env = "EPORTFOLIO_SHUTDOWN_GRACE", default_value_t = 30, global = true)]
+    pub shutdown_grace_secs: u64,
 }
 
 /// Every `AWS_*` variable, as object storage clients conventionally read them.
@@ -89,6 +94,7 @@ impl Config {
             smtp_url: None,
             mail_from: "eportfolio <eportfolio@localhost>".into(),
             public_url: None,
+            shutdown_grace_secs: 30,
         }
     }
 }

@@ -49,6 +49,12 @@ pub enum AppError {
     UnsupportedType(String),
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    /// The file store (folder or S3) did not answer or refused; nothing was saved.
+    #[error("the file store is temporarily unavailable")]
+    StoreUnavailable,
+    /// The disk holding uploads is full (ENOSPC or a quota); nothing was saved.
+    #[error("there is no room to store the file")]
+    StorageFull,
     #[error("{message}")]
     TooManyRequests { message: String, retry_after_secs: u64 },
     #[error(transparent)]
@@ -71,7 +77,8 @@ impl AppError {
             AppError::Gone(_) => StatusCode::GONE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +90,19 @@ impl From<sqlx::Error> for AppError {
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => AppError::Unavailable,
             other => AppError::Unexpected(other.into()),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        match &error {
+            tower_sessions::session::Error::Store(tower_sessions::session_store::Error::Backend(message))
+                if message.starts_with(crate::auth::session_store::UNREACHABLE) =>
+            {
+                AppError::Unavailable
+            }
+            _ => AppError::Unexpected(error.into()),
         }
     }
 }
@@ -120,10 +140,17 @@ impl IntoResponse for AppError {
             AppError::Unavailable => {
                 "The database cannot be reached just now. Please try again in a minute.".to_string()
             }
+            AppError::StoreUnavailable => "The file store cannot be reached just now, so nothing was saved. \
+                                           Please try again in a few minutes."
+                .to_string(),
+            AppError::StorageFull => "The server has no room left to store files, so nothing was saved. \
+                                      Please tell your centre's administrator."
+                .to_string(),
             other => other.to_string(),
         };
         let retry_after = match &self {
             AppError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+            AppError::Unavailable | AppError::StoreUnavailable => Some(30),
             _ => None,
         };
         let (errors, missing) = match self {
@@ -162,6 +189,7 @@ impl AppError {
             StatusCode::PAYLOAD_TOO_LARGE => "Too large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "File type not accepted",
             StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
+            StatusCode::INSUFFICIENT_STORAGE => "No room to store the file",
             StatusCode::BAD_REQUEST => "Bad request",
             StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
             _ => "Something went wrong",

@@ -15,6 +15,7 @@ pub mod export;
 pub mod feedback;
 pub mod notifications;
 pub mod quality;
+pub mod reports;
 pub mod verification;
 pub mod web;
 
@@ -79,6 +80,7 @@ pub fn routes() -> web::route_table::Routes {
         .merge(notifications::router())
         .merge(quality::router())
         .merge(export::router())
+        .merge(reports::router())
 }
 
 /// The whole web application: pages, API, sessions, security headers and request tracing.

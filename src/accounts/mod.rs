@@ -1,6 +1,7 @@
 //! People and their places: centres, user accounts, roles per centre, and enrolments of
 //! learners on units with their assessor and IQA.
 
+mod admin_api;
 pub mod import;
 mod routes;
 pub mod settings;

@@ -55,6 +55,7 @@ pub fn router() -> Routes {
         .post("/api/v1/admin/enrolments", Admin, enrol_api)
         .post("/api/v1/enrolments/{id}/assignment", AdminTarget, reassign_api)
         .merge(super::settings::router())
+        .merge(super::admin_api::router())
         .post("/api/v1/imports/learners", Admin, import_api)
         .get("/api/v1/verifier-grants", Admin, grants_api)
         .post("/api/v1/verifier-grants", Admin, grant_api)

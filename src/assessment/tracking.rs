@@ -31,6 +31,9 @@ pub fn router() -> Routes {
         .get("/enrolments/{id}/tracking", Access::Enrolment(Action::View), page)
         .get("/enrolments/{id}/tracking.csv", Access::Enrolment(Action::View), csv_download)
         .get("/enrolments/{id}/progress.svg", Access::Enrolment(Action::View), chart_download)
+        // The same downloads in the API, for scripts (same handlers, same rule).
+        .get("/api/v1/enrolments/{id}/tracking.csv", Access::Enrolment(Action::View), csv_download)
+        .get("/api/v1/enrolments/{id}/progress.svg", Access::Enrolment(Action::View), chart_download)
         .get("/api/v1/enrolments/{id}/tracking", Access::Enrolment(Action::View), api)
 }
 

@@ -26,7 +26,7 @@ pub struct PendingCheck(pub String);
 
 /// This session's token, created on first use.
 pub async fn token(session: &Session) -> Result<String, AppError> {
-    if let Some(token) = session.get::<String>(KEY).await.map_err(|e| AppError::Unexpected(e.into()))? {
+    if let Some(token) = session.get::<String>(KEY).await.map_err(AppError::from)? {
         return Ok(token);
     }
     renew(session).await
@@ -35,7 +35,7 @@ pub async fn token(session: &Session) -> Result<String, AppError> {
 /// A fresh token (on sign-in, so a token seen before cannot be replayed).
 pub async fn renew(session: &Session) -> Result<String, AppError> {
     let token = hex::encode(rand::rng().random::<[u8; 32]>());
-    session.insert(KEY, &token).await.map_err(|e| AppError::Unexpected(e.into()))?;
+    session.insert(KEY, &token).await.map_err(AppError::from)?;
     Ok(token)
 }
 

@@ -135,9 +135,8 @@ impl FromRequestParts<AppState> for Actor {
             let session = Session::from_request_parts(parts, state)
                 .await
                 .map_err(|(_, message)| AppError::Unexpected(anyhow::anyhow!(message)))?;
-            let user_id: Option<Uuid> = session.get(USER_KEY).await.map_err(|e| AppError::Unexpected(e.into()))?;
-            let signed_in_at: Option<i64> =
-                session.get(SIGNED_IN_KEY).await.map_err(|e| AppError::Unexpected(e.into()))?;
+            let user_id: Option<Uuid> = session.get(USER_KEY).await.map_err(AppError::from)?;
+            let signed_in_at: Option<i64> = session.get(SIGNED_IN_KEY).await.map_err(AppError::from)?;
             let expired = signed_in_at.is_none_or(|t| chrono::Utc::now().timestamp() - t > ABSOLUTE_TIMEOUT_SECS);
             if user_id.is_some() && expired {
                 end_session(&session).await?;
@@ -176,14 +175,14 @@ impl FromRequestParts<AppState> for ClientAddress {
 
 /// Starts a signed-in session under a fresh session id (no fixation).
 pub async fn begin_session(session: &Session, user_id: Uuid) -> Result<String, AppError> {
-    session.cycle_id().await.map_err(|e| AppError::Unexpected(e.into()))?;
-    session.insert(USER_KEY, user_id).await.map_err(|e| AppError::Unexpected(e.into()))?;
-    session.insert(SIGNED_IN_KEY, chrono::Utc::now().timestamp()).await.map_err(|e| AppError::Unexpected(e.into()))?;
+    session.cycle_id().await.map_err(AppError::from)?;
+    session.insert(USER_KEY, user_id).await.map_err(AppError::from)?;
+    session.insert(SIGNED_IN_KEY, chrono::Utc::now().timestamp()).await.map_err(AppError::from)?;
     csrf::renew(session).await
 }
 
 pub async fn end_session(session: &Session) -> Result<(), AppError> {
-    session.flush().await.map_err(|e| AppError::Unexpected(e.into()))
+    session.flush().await.map_err(AppError::from)
 }
 
 impl axum::extract::OptionalFromRequestParts<AppState> for Actor {

@@ -63,6 +63,9 @@ pub enum Access {
     AuditCheck,
     /// An external verifier with current access to the centre in the path (`verifier_centre`).
     VerifierCentre,
+    /// Centre-wide progress reports: a centre's administrators and internal quality assurers,
+    /// and external verifiers (read-only, audited) within their grants (`report_scope`).
+    Reports,
 }
 
 /// How the caller stands to the learner: this decides what they may do.
@@ -304,6 +307,48 @@ pub async fn audit_scope(conn: &mut PgConnection, actor: &Actor) -> AppResult<cr
             "Only administrators and external verifiers can read the audit trail".into()
         }));
     }
+    Ok(scope)
+}
+
+/// The enrolments a progress report covers for the caller: an administrator's and an internal
+/// quality assurer's whole centres, and what an external verifier's current grants cover (their
+/// view recorded, as for portfolios). Anyone else is refused.
+pub async fn report_scope(
+    pool: &PgPool,
+    conn: &mut PgConnection,
+    actor: &Actor,
+) -> AppResult<crate::reports::ReportScope> {
+    let mut scope = crate::reports::ReportScope::default();
+    for held in &actor.roles {
+        if matches!(held.role, Role::Admin | Role::Iqa) && !scope.centres.contains(&held.centre_id) {
+            scope.centres.push(held.centre_id);
+        }
+    }
+    let mut verifier_centres = Vec::new();
+    if actor.has_role(Role::Eqa) {
+        verifier_centres = verifier_whole_centres(conn, actor).await?;
+        scope.enrolments = verifier_enrolments(conn, actor).await?;
+    }
+    if scope.centres.is_empty() && verifier_centres.is_empty() && scope.enrolments.is_empty() {
+        return Err(AppError::Forbidden(if actor.has_role(Role::Eqa) {
+            "Your access to the centre's records has ended or not yet begun".into()
+        } else {
+            "Only the centre's administrators, internal quality assurers and external verifiers can see progress reports"
+                .into()
+        }));
+    }
+    if !verifier_centres.is_empty() || !scope.enrolments.is_empty() {
+        let mut views = pool.begin().await?;
+        audit::record(
+            &mut views,
+            Event::new(Some(actor), "verifier.viewed_progress_report", "report", None)
+                .as_role(Role::Eqa)
+                .details(serde_json::json!({"centres": verifier_centres, "enrolments": scope.enrolments.len()})),
+        )
+        .await?;
+        views.commit().await?;
+    }
+    scope.centres.extend(verifier_centres.into_iter().filter(|c| !scope.centres.contains(c)).collect::<Vec<_>>());
     Ok(scope)
 }
 

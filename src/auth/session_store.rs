@@ -21,6 +21,19 @@ fn backend(error: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(error.to_string())
 }
 
+/// How a session error says the database could not be reached (so pages answer 503, not 500):
+/// `tower-sessions` carries a store's errors as text.
+pub const UNREACHABLE: &str = "database unreachable: ";
+
+fn database(error: sqlx::Error) -> session_store::Error {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            session_store::Error::Backend(format!("{UNREACHABLE}{error}"))
+        }
+        other => backend(other),
+    }
+}
+
 fn expires_at(record: &Record) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(record.expiry_date.unix_timestamp(), 0).unwrap_or_default()
 }
@@ -44,7 +57,7 @@ impl SessionStore for PgSessionStore {
             )
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(database)?;
             if inserted.rows_affected() == 1 {
                 return Ok(());
             }
@@ -64,7 +77,7 @@ impl SessionStore for PgSessionStore {
         )
         .execute(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(database)?;
         Ok(())
     }
 
@@ -73,7 +86,7 @@ impl SessionStore for PgSessionStore {
             sqlx::query!("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > now()", id.to_string())
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(backend)?;
+                .map_err(database)?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(Record {
             id: *id,
@@ -86,7 +99,7 @@ impl SessionStore for PgSessionStore {
         sqlx::query!("DELETE FROM sessions WHERE id = $1", id.to_string())
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(database)?;
         Ok(())
     }
 }

@@ -38,7 +38,9 @@ impl Database {
 
     /// Closes the pool, then stops the embedded cluster if this process started it.
     pub async fn close(mut self) {
-        self.pool.close().await;
+        // Requests cut off at the end of a shutdown's grace period may still hold connections:
+        // wait for them briefly, not forever (PostgreSQL rolls back what they had not committed).
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.pool.close()).await;
         if let Some(mut cluster) = self.embedded.take() {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }

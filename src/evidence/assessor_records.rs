@@ -5,12 +5,13 @@
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::idempotency::Claim;
 use super::routes::{OutcomeOptions, created, criterion_picker, upload_errors};
 use super::{ASSESSOR_DECLARATION, Method, NewEvidence, RawEvidence, submission};
 use crate::AppState;
@@ -182,6 +183,7 @@ async fn receive(
     enrolment_id: Uuid,
     multipart: Multipart,
     csrf: Option<&PendingCheck>,
+    mut claim: Option<&mut Claim>,
 ) -> Result<Uuid, (AppError, RawEvidence, Option<(Unit, String)>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
     let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
@@ -198,6 +200,14 @@ async fn receive(
         Ok(submission) => submission,
         Err(error) => return Err((error, RawEvidence::default(), context)),
     };
+    // A repeat of a request already answered creates nothing: its first answer is given again.
+    if let Some(claim) = claim.as_deref_mut() {
+        match claim.check(&submission) {
+            Ok(Some(created)) => return Ok(created),
+            Ok(None) => {}
+            Err(error) => return Err((error, submission.raw, context)),
+        }
+    }
     let today = chrono::Local::now().date_naive();
     let types: Vec<&str> = submission.files.iter().map(|f| f.content_type).collect();
     let unit = &context.as_ref().expect("just set").0;
@@ -206,6 +216,9 @@ async fn receive(
         Err(errors) => return Err((AppError::Invalid(errors), submission.raw, context)),
     };
     let result = async {
+        if let Some(claim) = claim {
+            return super::create(claim.conn(), &state.store, actor, &access, item, submission.files).await;
+        }
         let mut tx = state.begin(actor).await?;
         let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
         tx.commit().await?;
@@ -223,7 +236,7 @@ async fn create_form(
     csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
-    match receive(&state, &actor, id, multipart, csrf.as_deref()).await {
+    match receive(&state, &actor, id, multipart, csrf.as_deref(), None).await {
         Ok(evidence_id) => Ok(Redirect::to(&format!("/evidence/{evidence_id}")).into_response()),
         Err((error, raw, Some((unit, name)))) => {
             let status = error.status();
@@ -238,9 +251,16 @@ async fn create_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
-    let evidence_id = receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
-    created(&state, &actor, evidence_id).await
+    let path = format!("/api/v1/enrolments/{id}/assessor-records");
+    let mut claim = Claim::from_request(&state, &actor, &headers, "POST", path).await?;
+    let evidence_id =
+        receive(&state, &actor, id, multipart, csrf.as_deref(), claim.as_mut()).await.map_err(|(error, _, _)| error)?;
+    match claim {
+        Some(claim) => claim.respond(evidence_id).await,
+        None => created(&state, &actor, evidence_id).await,
+    }
 }

@@ -18,7 +18,7 @@ use crate::catalogue::{CriterionNumber, Unit};
 use crate::error::{AppError, AppResult, FieldError};
 
 /// Where in a file a criterion is shown, as the learner wrote it ("04:12-06:30", "page 3").
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct MappingInput {
     #[serde(default)]
     pub note: String,
@@ -27,7 +27,7 @@ pub struct MappingInput {
 }
 
 /// What a learner sent, before it is checked: from the form's fields or the API's `metadata`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 pub struct RawEvidence {
     #[serde(default)]
     pub title: String,

@@ -4,6 +4,7 @@
 mod assessor_records;
 mod capture;
 mod file_type;
+pub mod idempotency;
 mod routes;
 pub mod storage;
 mod submission;

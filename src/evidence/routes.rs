@@ -12,6 +12,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::capture::Submission;
+use super::idempotency::Claim;
 use super::{DECLARATION, EvidenceItem, Method, NewEvidence, RawEvidence, submission};
 use crate::AppState;
 use crate::assessment::{self, CriterionDecisions};
@@ -191,6 +192,7 @@ async fn receive(
     enrolment_id: Uuid,
     multipart: Multipart,
     csrf: Option<&PendingCheck>,
+    mut claim: Option<&mut Claim>,
 ) -> Result<(Uuid, bool), (AppError, RawEvidence, Option<Unit>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
     let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
@@ -204,6 +206,14 @@ async fn receive(
         Ok(submission) => submission,
         Err(error) => return Err((error, RawEvidence::default(), Some(unit))),
     };
+    // A repeat of a request already answered creates nothing: its first answer is given again.
+    if let Some(claim) = claim.as_deref_mut() {
+        match claim.check(&submission) {
+            Ok(Some(created)) => return Ok((created, submission.raw.draft)),
+            Ok(None) => {}
+            Err(error) => return Err((error, submission.raw, Some(unit))),
+        }
+    }
     let today = chrono::Local::now().date_naive();
     let types: Vec<&str> = submission.files.iter().map(|f| f.content_type).collect();
     let item = match NewEvidence::parse(&submission.raw, &unit, today, &types) {
@@ -212,6 +222,11 @@ async fn receive(
     };
     let draft = submission.raw.draft;
     let result = async {
+        // With an idempotency key the item is created in the key's transaction, committed
+        // with the key's row when answered (`Claim::respond`).
+        if let Some(claim) = claim {
+            return super::create(claim.conn(), &state.store, actor, &access, item, submission.files).await;
+        }
         let mut tx = state.begin(actor).await?;
         let id = super::create(&mut tx, &state.store, actor, &access, item, submission.files).await?;
         tx.commit().await?;
@@ -229,7 +244,7 @@ async fn create_form(
     csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
-    match receive(&state, &actor, id, multipart, csrf.as_deref()).await {
+    match receive(&state, &actor, id, multipart, csrf.as_deref(), None).await {
         Ok((evidence_id, true)) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?saved=1")).into_response()),
         Ok((evidence_id, false)) => Ok(Redirect::to(&format!("/evidence/{evidence_id}?submitted=1")).into_response()),
         Err((error, raw, Some(unit))) => {
@@ -245,12 +260,18 @@ async fn create_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     csrf: Option<Extension<PendingCheck>>,
     multipart: Multipart,
 ) -> AppResult<Response> {
+    let path = format!("/api/v1/enrolments/{id}/evidence");
+    let mut claim = Claim::from_request(&state, &actor, &headers, "POST", path).await?;
     let (evidence_id, _) =
-        receive(&state, &actor, id, multipart, csrf.as_deref()).await.map_err(|(error, _, _)| error)?;
-    created(&state, &actor, evidence_id).await
+        receive(&state, &actor, id, multipart, csrf.as_deref(), claim.as_mut()).await.map_err(|(error, _, _)| error)?;
+    match claim {
+        Some(claim) => claim.respond(evidence_id).await,
+        None => created(&state, &actor, evidence_id).await,
+    }
 }
 
 /// A failed upload as the form shows it: field errors, with a refused or interrupted file on the

@@ -92,10 +92,23 @@ pub struct StoredObject {
     pub size: u64,
 }
 
+/// The store did not answer or refused: a 503 that says nothing was saved; the cause is logged.
 fn unavailable(error: impl Into<anyhow::Error>) -> AppError {
     let error = error.into();
     tracing::error!(error = %format!("{error:#}"), "file storage failed");
-    AppError::Unexpected(error.context("the file store could not be reached or refused the request"))
+    AppError::StoreUnavailable
+}
+
+/// A failed write to the staging or blob folder: a full disk (or quota) is a 507 that says so;
+/// anything else is unexpected.
+fn disk(error: std::io::Error) -> AppError {
+    const EDQUOT: i32 = 122;
+    if error.kind() == std::io::ErrorKind::StorageFull || error.raw_os_error() == Some(EDQUOT) {
+        tracing::error!(%error, "the upload folder is full");
+        AppError::StorageFull
+    } else {
+        AppError::Unexpected(anyhow::Error::new(error).context("cannot write to the file store's folder"))
+    }
 }
 
 impl FileStore {
@@ -188,7 +201,7 @@ impl FileStore {
             sha256: String::new(),
             path: Some(path.clone()),
         };
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| AppError::Unexpected(e.into()))?;
+        let mut file = tokio::fs::File::create(&path).await.map_err(disk)?;
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
         let too_large =
@@ -210,11 +223,11 @@ impl FileStore {
                 staged.content_type = file_type::detect(&head, name).map_err(AppError::UnsupportedType)?;
             }
             match chunk {
-                Some(chunk) => file.write_all(&chunk).await.map_err(|e| AppError::Unexpected(e.into()))?,
+                Some(chunk) => file.write_all(&chunk).await.map_err(disk)?,
                 None => break,
             }
         }
-        file.sync_all().await.map_err(|e| AppError::Unexpected(e.into()))?;
+        file.sync_all().await.map_err(disk)?;
         staged.sha256 = hex::encode(hasher.finalize());
         Ok(staged)
     }
@@ -240,7 +253,7 @@ impl FileStore {
                     // Make the rename itself durable.
                     tokio::fs::File::open(dir).await?.sync_all().await
                 };
-                moved.await.map_err(|e| AppError::Unexpected(e.into()))?;
+                moved.await.map_err(disk)?;
                 staged.path = None;
             }
             Backend::S3(_) => self.upload(&tmp, staged.size, &address).await?,

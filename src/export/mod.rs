@@ -50,6 +50,9 @@ pub struct ItemRecord {
     pub files: Vec<ExportedFile>,
     pub decisions: Vec<CriterionDecisions>,
     pub comments: Vec<Comment>,
+    /// Internal quality assurers' samples of the item (plan, record, response, closure). Like
+    /// the evidence page, staff's and verifiers' exports carry them; the learner's does not.
+    pub iqa_samples: Vec<crate::quality::PlanRow>,
 }
 
 /// An enrolment's whole record as one exports it.
@@ -123,7 +126,12 @@ pub async fn gather(
         let decisions = assessment::decisions_for_evidence(conn, &unit, &item).await?;
         let comments = feedback::comments(conn, item.id).await?;
         let files = item.files.iter().map(|f| ExportedFile { info: f.clone(), path: file_path(f) }).collect();
-        items.push(ItemRecord { item, files, decisions, comments });
+        let iqa_samples = if access.relation == Relation::Learner {
+            Vec::new()
+        } else {
+            crate::quality::samples_of_evidence(conn, item.id).await?
+        };
+        items.push(ItemRecord { item, files, decisions, comments, iqa_samples });
     }
     let sign_offs = sign_off::history(conn, access.id).await?;
     let mut events = audit::history(conn, Some(access.id), AUDIT_EVENTS_LIMIT).await?;
@@ -248,6 +256,19 @@ pub fn manifest(record: &PortfolioRecord, index_sha256: &str) -> Value {
         .filter_map(|r| r.item.witness.as_ref().map(|w| (r, w)))
         .map(|(r, w)| json!({"evidence_id": r.item.id, "witness": w, "confirmation": r.item.witness_confirmation}))
         .collect();
+    let iqa_samples: Vec<Value> = record
+        .items
+        .iter()
+        .flat_map(|r| r.iqa_samples.iter())
+        .map(|p| {
+            json!({"id": p.id, "evidence_id": p.evidence_id, "iqa": p.iqa_name, "assessor_id": p.assessor_id,
+                   "assessor": p.assessor_name, "method": p.method, "stage": p.stage, "planned_on": p.planned_on,
+                   "draw_seed": p.draw_seed, "status": p.status, "outcome": p.outcome, "feedback": p.feedback,
+                   "actions": p.actions, "recorded_at": p.recorded_at, "sha256": p.sha256,
+                   "assessor_response": p.response, "responded_at": p.responded_at,
+                   "closure_note": p.closure_note, "closed_at": p.closed_at})
+        })
+        .collect();
     let events: Vec<Value> = record
         .events
         .iter()
@@ -274,6 +295,7 @@ pub fn manifest(record: &PortfolioRecord, index_sha256: &str) -> Value {
             "witness_statements": witnesses,
             "sign_offs": record.sign_offs,
         },
+        "iqa_samples": iqa_samples,
         "audit_events": events,
     })
 }

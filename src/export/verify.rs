@@ -1,7 +1,8 @@
 //! Checking an offline export with nothing but the file: the manifest's own hash, then each
 //! listed file's size and SHA-256 (read in chunks), then that nothing unlisted was slipped in.
 //! A learner's whole export holds one such export per folder, each checked the same way, and a
-//! top manifest naming each folder's record hash and manifest SHA-256.
+//! top manifest naming each folder's record hash and manifest SHA-256. IQA records are part of
+//! the hashed manifest, and each must belong to the portfolio's evidence.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
@@ -71,6 +72,7 @@ fn verify_folder<R: Read + Seek>(
         return Err(format!("{manifest_path}: the record hash is {computed}, the manifest states {stated}"));
     }
     listed.insert(manifest_path.clone());
+    check_iqa_samples(&manifest, &manifest_path)?;
     let mut expected: Vec<(String, Option<u64>, String)> = Vec::new();
     let index = &manifest["index_html"];
     if let (Some(path), Some(sha256)) = (index["path"].as_str(), index["sha256"].as_str()) {
@@ -96,6 +98,31 @@ fn verify_folder<R: Read + Seek>(
     }
     let count = files.len();
     Ok((manifest, count))
+}
+
+/// The IQA records are covered by the record hash; beyond that each must be about an evidence
+/// item of this portfolio and, once recorded, carry the SHA-256 of what the IQA signed.
+fn check_iqa_samples(manifest: &Value, manifest_path: &str) -> Result<(), String> {
+    let Some(samples) = manifest["iqa_samples"].as_array() else { return Ok(()) };
+    let items: BTreeSet<&str> =
+        manifest["evidence"].as_array().into_iter().flatten().filter_map(|i| i["id"].as_str()).collect();
+    for sample in samples {
+        let id = sample["id"].as_str().unwrap_or("?");
+        let evidence = sample["evidence_id"].as_str().unwrap_or_default();
+        if !items.contains(evidence) {
+            return Err(format!(
+                "{manifest_path}: IQA sample {id} is about evidence {evidence:?}, not in this portfolio"
+            ));
+        }
+        let hash = sample["sha256"].as_str();
+        let well_formed = hash.is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !sample["recorded_at"].is_null() && !well_formed {
+            return Err(format!(
+                "{manifest_path}: IQA sample {id} is recorded but its signed SHA-256 is missing or malformed"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The SHA-256 and length of an entry, read in chunks.

@@ -42,10 +42,15 @@ impl Dashboard {
 }
 
 pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppResult<Response> {
-    let mut conn = state.begin(&actor).await?;
-    let visible = crate::auth::policy::visible_enrolments(&mut conn, &actor).await?;
+    render(StatusCode::OK, &gather(&state, nav, &actor).await?)
+}
+
+/// The dashboard for `actor`, shared by the page and the API.
+async fn gather(state: &AppState, nav: Nav, actor: &Actor) -> AppResult<Dashboard> {
+    let mut conn = state.begin(actor).await?;
+    let visible = crate::auth::policy::visible_enrolments(&mut conn, actor).await?;
     let all = assessment::summaries(&mut conn, &visible).await?;
-    let eqa_centres = crate::auth::policy::verifier_centres(&mut conn, &actor).await?;
+    let eqa_centres = crate::auth::policy::verifier_centres(&mut conn, actor).await?;
     let enrolment_centres =
         sqlx::query!("SELECT id, centre_id, assessor_id, iqa_id FROM enrolments WHERE id = ANY($1)", &visible)
             .fetch_all(&mut *conn)
@@ -65,5 +70,33 @@ pub async fn show(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppR
         is_eqa: actor.has_role(Role::Eqa),
         is_admin: actor.has_role(Role::Admin),
     };
-    render(StatusCode::OK, &dashboard)
+    Ok(dashboard)
+}
+
+/// The dashboard's figures in the API: the same sections and counts as the page.
+#[derive(serde::Serialize)]
+pub struct DashboardCounts {
+    pub own: Vec<EnrolmentSummary>,
+    pub caseload: Vec<EnrolmentSummary>,
+    pub quality_assured: Vec<EnrolmentSummary>,
+    pub verifiable: Vec<EnrolmentSummary>,
+    pub referred_back: Vec<crate::quality::PlanRow>,
+    /// Evidence items on the caseload awaiting assessment.
+    pub items_awaiting: i64,
+    /// Caseload units ready for sign-off or waiting for the learner's countersignature.
+    pub sign_offs_waiting: usize,
+}
+
+/// `GET /api/v1/dashboard`: what the caller's dashboard shows, from the same queries.
+pub async fn api(State(state): State<AppState>, actor: Actor) -> AppResult<axum::Json<DashboardCounts>> {
+    let page = gather(&state, Nav::signed_out(), &actor).await?;
+    Ok(axum::Json(DashboardCounts {
+        items_awaiting: page.awaiting_total(),
+        sign_offs_waiting: page.sign_offs_waiting(),
+        own: page.own,
+        caseload: page.caseload,
+        quality_assured: page.quality_assured,
+        verifiable: page.verifiable,
+        referred_back: page.referred_back,
+    }))
 }

@@ -25,6 +25,7 @@ pub fn router() -> Routes {
     Routes::new()
         .get("/", Access::Public, home)
         .get("/dashboard", Access::SignedIn, dashboard::show)
+        .get("/api/v1/dashboard", Access::SignedIn, dashboard::api)
         .get("/healthz", Access::Public, healthz)
         .get("/readyz", Access::Public, readyz)
         .get("/accessibility", Access::Public, accessibility)
@@ -71,6 +72,10 @@ fn sections(roles: &[Role], path: &str) -> Vec<NavLink> {
     // The audit trail is read by administrators and external verifiers (policy::audit_scope).
     if roles.iter().any(|r| matches!(r, Role::Admin | Role::Eqa)) {
         links.push(("/audit", "Audit trail"));
+    }
+    // Progress reports: a centre's administrators and IQAs, and verifiers (policy::report_scope).
+    if roles.iter().any(|r| matches!(r, Role::Admin | Role::Iqa | Role::Eqa)) {
+        links.push(("/reports", "Reports"));
     }
     links.extend([("/notifications", "Notifications"), ("/account", "Your account")]);
     // A section is current on the pages under it; samples and the strategy belong to the plan.

@@ -53,6 +53,7 @@ const TAGS: &[(&str, &str, &[&str])] = &[
     ("verification", "External verifiers' centre overviews, samples and notes", &["verify"]),
     ("audit", "The tamper-evident audit trail and its check", &["audit"]),
     ("reports", "Centre-wide progress for reporting, and the caller's dashboard", &["reports", "dashboard"]),
+    ("reports", "Centre-wide progress for reporting, and the caller's dashboard", &["reports", "dashboard"]),
     ("openapi", "This document", &["openapi.json"]),
 ];
 

@@ -74,6 +74,7 @@ fn expected(access: Access, who: Who) -> Expect {
         Access::IqaRecords => matches!(who, Iqa | Verifier),
         Access::IqaSample => matches!(who, Iqa | Assessor | Verifier),
         Access::IqaSampleResponse => who == Assessor,
+        Access::Reports => matches!(who, Admin | OtherCentreAdmin | Iqa | Verifier),
     };
     if allowed { Expect::Allowed } else { Expect::Denied }
 }
@@ -276,6 +277,10 @@ impl World {
                 "items": [self.evidence], "agreed_actions": "Keep feedback specific."})),
             ("POST", "/api/v1/imports/learners") => Body::Csv("email,name,unit,assessor\n".into()),
             ("PATCH", "/api/v1/centre/settings") => Body::Json(json!({"assessment_due_working_days": 10})),
+            (
+                "POST",
+                "/api/v1/users/{id}/disable" | "/api/v1/users/{id}/enable" | "/api/v1/users/{id}/password-link",
+            ) => Body::Json(json!({})),
             ("POST", "/api/v1/verify/centres/{id}/notes") => {
                 Body::Json(json!({"visit_on": today.to_string(), "body": "Matrix visit"}))
             }

@@ -182,26 +182,12 @@ impl TestApp {
     /// A browser-like client (cookies, no automatic redirects) signed in as `user` through the
     /// login form; like a browser, it sends the CSRF token of the last page it read with forms.
     pub async fn browser_for(&self, user: &TestUser) -> Browser {
-        let browser = Browser::new(self);
-        browser.page("/login").await;
-        let response =
-            browser.post_form("/login", &[("email", &user.email), ("password", &user.password), ("next", "/")]).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in as {} should redirect", user.email);
-        browser.page("/dashboard").await;
-        browser
+        browser_at(&self.address, user).await
     }
 
     /// An API client signed in with a session cookie; it sends `X-CSRF-Token` on writes.
     pub async fn api_for(&self, user: &TestUser) -> Browser {
-        let api = Browser::new(self);
-        let response = api
-            .post_json("/api/v1/session", &serde_json::json!({"email": user.email, "password": user.password}))
-            .await;
-        assert_eq!(response.status(), StatusCode::OK, "API sign-in as {}", user.email);
-        let session: Value = response.json().await.unwrap();
-        *api.csrf.lock().unwrap() = Some(session["csrf_token"].as_str().expect("a CSRF token").to_string());
-        api.csrf_in_header.store(true, Ordering::Relaxed);
-        api
+        api_at(&self.address, user).await
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
@@ -210,16 +196,44 @@ impl TestApp {
 
     /// Every file stored or being stored under the data dir.
     pub fn stored_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() { walk(&path, out) } else { out.push(path) }
-            }
-        }
-        let mut files = Vec::new();
-        walk(&self.data_dir.join("files"), &mut files);
-        files
+        files_under(&self.data_dir.join("files"))
     }
+}
+
+/// Every file under `dir`, in any subfolder.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() { walk(&path, out) } else { out.push(path) }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files
+}
+
+/// A browser-like client of the server at `base`, signed in as `user` through the login form.
+pub async fn browser_at(base: &str, user: &TestUser) -> Browser {
+    let browser = Browser::at(base);
+    browser.page("/login").await;
+    let response =
+        browser.post_form("/login", &[("email", &user.email), ("password", &user.password), ("next", "/")]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "sign-in as {} should redirect", user.email);
+    browser.page("/dashboard").await;
+    browser
+}
+
+/// An API client of the server at `base`, signed in with a session cookie as `user`.
+pub async fn api_at(base: &str, user: &TestUser) -> Browser {
+    let api = Browser::at(base);
+    let response =
+        api.post_json("/api/v1/session", &serde_json::json!({"email": user.email, "password": user.password})).await;
+    assert_eq!(response.status(), StatusCode::OK, "API sign-in as {}", user.email);
+    let session: Value = response.json().await.unwrap();
+    *api.csrf.lock().unwrap() = Some(session["csrf_token"].as_str().expect("a CSRF token").to_string());
+    api.csrf_in_header.store(true, Ordering::Relaxed);
+    api
 }
 
 pub struct Cast {
@@ -242,11 +256,16 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(&app.address)
+    }
+
+    /// A client of the server at `base` (`http://host:port`).
+    pub fn at(base: &str) -> Browser {
         let client =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser {
             client,
-            base: app.address.clone(),
+            base: base.to_string(),
             token: None,
             csrf: Mutex::new(None),
             csrf_in_header: AtomicBool::new(false),
@@ -349,6 +368,16 @@ impl Browser {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.request(reqwest::Method::POST, path).json(body).send().await.unwrap()
+    }
+
+    /// A JSON post that may fail to get an answer (the server died, say).
+    pub async fn try_post_json(&self, path: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
+        self.request(reqwest::Method::POST, path).json(body).send().await
+    }
+
+    /// A multipart post that may fail to get an answer.
+    pub async fn try_post_multipart(&self, path: &str, form: Form) -> reqwest::Result<reqwest::Response> {
+        self.request(reqwest::Method::POST, path).multipart(form).send().await
     }
 
     pub async fn post_multipart(&self, path: &str, form: Form) -> reqwest::Response {

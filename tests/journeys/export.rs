@@ -372,3 +372,100 @@ async fn the_command_line_writes_the_same_export_for_someone_allowed_to_see_it_a
         1
     );
 }
+
+/// The archive again with the entry `name` replaced by `bytes`.
+fn with_entry_replaced(archive: &[u8], name: &str, replacement: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(archive)).unwrap();
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..zip.len() {
+        let mut file = zip.by_index(i).unwrap();
+        let entry_name = file.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        if entry_name == name {
+            bytes = replacement.to_vec();
+        }
+        out.start_file(entry_name, options).unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn the_offline_portfolio_carries_the_iqa_records_and_verify_notices_one_altered() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let item = assessed_item(&app, &cast).await;
+    // The IQA samples the item and refers it back; the assessor answers; the IQA closes it.
+    let iqa = app.api_for(&cast.iqa).await;
+    let planned = iqa.post_json("/api/v1/iqa/plan", &json!({"evidence_id": item})).await;
+    assert!(planned.status().is_success(), "{}", planned.text().await.unwrap());
+    let sample = planned.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let recorded = iqa
+        .post_json(
+            &format!("/api/v1/iqa/samples/{sample}/record"),
+            &json!({"outcome": "refer_back", "feedback": "The not-yet feedback does not name the script step.",
+                    "actions": "Name the step of the sales script that was missed."}),
+        )
+        .await;
+    assert!(recorded.status().is_success(), "{}", recorded.text().await.unwrap());
+    let assessor = app.api_for(&cast.assessor).await;
+    let responded = assessor
+        .post_json(
+            &format!("/api/v1/iqa/samples/{sample}/response"),
+            &json!({"response": "Feedback now names the objection-handling step."}),
+        )
+        .await;
+    assert!(responded.status().is_success(), "{}", responded.text().await.unwrap());
+    let closed = iqa
+        .post_json(&format!("/api/v1/iqa/samples/{sample}/close"), &json!({"note": "Feedback is specific now."}))
+        .await;
+    assert!(closed.status().is_success(), "{}", closed.text().await.unwrap());
+    let signed = iqa.json(&format!("/api/v1/iqa/samples/{sample}")).await;
+    let signed_hash = signed["sha256"].as_str().expect("the sample record is signed").to_string();
+
+    // The IQA's (and any staff member's) export carries the sample, its response and closure.
+    let (_, archive) = download(&iqa, &format!("/api/v1/enrolments/{}/export", cast.enrolment)).await;
+    let manifest: Value = serde_json::from_slice(&entry(&archive, "manifest.json")).unwrap();
+    let samples = manifest["iqa_samples"].as_array().expect("an iqa_samples list");
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    let listed = &samples[0];
+    assert_eq!(listed["id"], sample.as_str());
+    assert_eq!(listed["evidence_id"], item.as_str());
+    assert_eq!(listed["iqa"], "Ian Quality");
+    assert_eq!(listed["status"], "closed");
+    assert_eq!(listed["outcome"], "refer_back");
+    assert_eq!(listed["actions"], "Name the step of the sales script that was missed.");
+    assert_eq!(listed["assessor_response"], "Feedback now names the objection-handling step.");
+    assert_eq!(listed["closure_note"], "Feedback is specific now.");
+    assert_eq!(listed["sha256"], signed_hash.as_str());
+    let index = String::from_utf8(entry(&archive, "index.html")).unwrap();
+    for shown in [
+        "Internal quality assurance",
+        "The not-yet feedback does not name the script step.",
+        "Name the step of the sales script that was missed.",
+        "Feedback now names the objection-handling step.",
+        "Feedback is specific now.",
+        signed_hash.as_str(),
+    ] {
+        assert!(index.contains(shown), "index.html shows {shown:?}");
+    }
+    let (intact, stdout) = verify(&archive);
+    assert!(intact, "{stdout}");
+
+    // Rewriting the IQA's feedback in the manifest, keeping everything else, is caught.
+    let mut altered = manifest.clone();
+    altered["iqa_samples"][0]["feedback"] = json!("Agreed, no concerns.");
+    let tampered = with_entry_replaced(&archive, "manifest.json", &serde_json::to_vec_pretty(&altered).unwrap());
+    let (intact, stdout) = verify(&tampered);
+    assert!(!intact, "an altered IQA record fails: {stdout}");
+    assert!(stdout.contains("manifest.json: the record hash is"), "{stdout}");
+
+    // The learner's own copy leaves IQA records out, as their evidence pages do.
+    let learner = app.api_for(&cast.learner).await;
+    let (_, archive) = download(&learner, &format!("/api/v1/enrolments/{}/export", cast.enrolment)).await;
+    let manifest: Value = serde_json::from_slice(&entry(&archive, "manifest.json")).unwrap();
+    assert_eq!(manifest["iqa_samples"], json!([]));
+    assert!(verify(&archive).0);
+}

@@ -167,8 +167,14 @@ async fn an_unreachable_object_store_fails_the_upload_and_leaves_no_record_or_st
             api_evidence(metadata, vec![("call.wav", wav())]),
         )
         .await;
-    assert!(response.status().is_server_error(), "{}", response.status());
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(response.headers()["retry-after"], "30", "the client is told when to try again");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["detail"],
+        "The file store cannot be reached just now, so nothing was saved. Please try again in a few minutes."
+    );
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM blobs").await, 0);
     assert!(app.stored_files().is_empty(), "no staged file is left: {:?}", app.stored_files());
