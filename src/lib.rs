@@ -80,6 +80,7 @@ pub fn routes() -> web::route_table::Routes {
         .merge(notifications::router())
         .merge(quality::router())
         .merge(export::router())
+        .merge(export::leap2a_import::router())
         .merge(reports::router())
 }
 

@@ -117,8 +117,31 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum UnitCommand {
-    /// Import a unit file (TOML); importing the same file again changes nothing
-    Import { file: PathBuf },
+    /// Import a unit specification: a unit file (TOML) or an IMS CASE 1.0 package (JSON), told
+    /// apart by content unless --format says; importing the same specification again changes
+    /// nothing. A malformed file is refused with the problem named, and nothing is stored
+    Import {
+        file: PathBuf,
+        /// `unit` (TOML unit file) or `case` (IMS CASE JSON); by default told from the content
+        #[arg(long, value_parser = parse_unit_format)]
+        format: Option<eportfolio::catalogue::transfer::Format>,
+    },
+    /// Export a unit specification as a unit file (TOML, the format `unit import` reads) or an
+    /// IMS CASE 1.0 package (JSON); the same unit always gives the same bytes
+    Export {
+        /// The unit's code, e.g. CC20
+        code: String,
+        /// `unit` (TOML unit file) or `case` (IMS CASE JSON)
+        #[arg(long, default_value = "unit", value_parser = parse_unit_format)]
+        format: eportfolio::catalogue::transfer::Format,
+        /// Write to this file instead of standard output
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_unit_format(text: &str) -> Result<eportfolio::catalogue::transfer::Format, String> {
+    eportfolio::catalogue::transfer::Format::parse(text)
 }
 
 #[derive(Subcommand)]
@@ -257,19 +280,49 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
             tx.commit().await?;
             println!("{}", created.token);
         }
-        Command::Unit(UnitCommand::Import { file }) => {
-            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        Command::Unit(UnitCommand::Import { file, format }) => {
+            let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let mut tx = pool.begin().await?;
-            let (code, outcome) = eportfolio::catalogue::import(&mut tx, &source).await?;
+            let report = eportfolio::catalogue::transfer::import_unit(&mut tx, None, &source, format).await.map_err(
+                |error| match error {
+                    eportfolio::error::AppError::Invalid(errors) => anyhow::anyhow!(
+                        "{} is not a unit specification that can be imported: {}",
+                        file.display(),
+                        errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ")
+                    ),
+                    other => anyhow::anyhow!("{other}"),
+                },
+            )?;
             tx.commit().await?;
             println!(
-                "unit {code}: {}",
-                match outcome {
-                    eportfolio::catalogue::ImportOutcome::Added => "imported",
-                    eportfolio::catalogue::ImportOutcome::Updated => "updated",
-                    eportfolio::catalogue::ImportOutcome::Unchanged => "unchanged",
+                "unit {}: {} ({})",
+                report.code,
+                if report.outcome == "added" { "imported" } else { report.outcome },
+                match report.format {
+                    eportfolio::catalogue::transfer::Format::Unit => "unit file",
+                    eportfolio::catalogue::transfer::Format::Case => "IMS CASE package",
                 }
             );
+        }
+        Command::Unit(UnitCommand::Export { code, format, out }) => {
+            let mut conn = pool.acquire().await?;
+            let exported = eportfolio::catalogue::transfer::export_unit(&mut conn, &code, format)
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot export unit {code}: {error}"))?;
+            match out {
+                Some(path) => {
+                    // Written beside the target and renamed, so a failure leaves no partial file.
+                    let partial = path.with_extension("partial");
+                    std::fs::write(&partial, exported.text.as_bytes())
+                        .with_context(|| format!("cannot write {}", partial.display()))?;
+                    std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(exported.text.as_bytes())?;
+                }
+            }
         }
         Command::Demo => {
             let store = eportfolio::evidence::FileStore::from_config(config)?;

@@ -26,6 +26,8 @@ pub enum Action {
     Countersign,
     /// Write in an evidence item's conversation (feedback and replies).
     Comment,
+    /// Import evidence from another e-portfolio (LEAP2A) as drafts: the learner or their assessor.
+    ImportEvidence,
 }
 
 /// The rule a route promises to enforce; see `web::route_table`. The authorisation matrix test
@@ -96,6 +98,7 @@ impl Relation {
             Action::SignOff => self == Relation::Assessor,
             Action::Countersign => self == Relation::Learner,
             Action::Comment => matches!(self, Relation::Learner | Relation::Assessor | Relation::Iqa),
+            Action::ImportEvidence => matches!(self, Relation::Learner | Relation::Assessor),
         }
     }
 }

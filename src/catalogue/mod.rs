@@ -2,7 +2,11 @@
 //! unit files (TOML, see `units/`). Identifiers derive from the unit code and numbers, so the
 //! same file imported twice changes nothing.
 
+pub mod case;
+pub mod export;
 mod routes;
+pub mod transfer;
+mod transfer_routes;
 mod unit_file;
 
 use std::fmt;
@@ -123,11 +127,20 @@ pub enum ImportOutcome {
 pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(String, ImportOutcome)> {
     let file = UnitFile::parse(source)?;
     let sha256 = hex::encode(Sha256::digest(source.as_bytes()));
+    Ok(store(conn, file, &sha256).await?)
+}
+
+/// Stores a checked unit, whatever format it came in. When the database already holds exactly
+/// this unit (the same source, or the same content from an export of it) nothing is written.
+pub async fn store(conn: &mut PgConnection, file: UnitFile, sha256: &str) -> AppResult<(String, ImportOutcome)> {
     let unit_id = unit_id(&file.code);
     let existing = sqlx::query_scalar!("SELECT source_sha256 FROM units WHERE id = $1", unit_id)
         .fetch_optional(&mut *conn)
         .await?;
-    if existing.as_deref() == Some(sha256.as_str()) {
+    if existing.as_deref() == Some(sha256) {
+        return Ok((file.code, ImportOutcome::Unchanged));
+    }
+    if existing.is_some() && UnitFile::from(&find_unit(conn, None, Some(unit_id)).await?) == file {
         return Ok((file.code, ImportOutcome::Unchanged));
     }
     sqlx::query!(
@@ -200,7 +213,10 @@ pub async fn import(conn: &mut PgConnection, source: &str) -> anyhow::Result<(St
     .fetch_all(&mut *conn)
     .await?;
     if !dropped.is_empty() {
-        anyhow::bail!("unit {} would lose criteria that evidence is mapped to: {}", file.code, dropped.join(", "));
+        return Err(AppError::Conflict(
+            format!("unit {} would lose criteria that evidence is mapped to: {}", file.code, dropped.join(", ")),
+            dropped,
+        ));
     }
     sqlx::query!("DELETE FROM criteria WHERE unit_id = $1 AND NOT (id = ANY($2))", unit_id, &kept)
         .execute(&mut *conn)

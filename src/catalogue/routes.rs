@@ -11,7 +11,10 @@ use crate::error::AppResult;
 use crate::web::route_table::Routes;
 
 pub fn router() -> Routes {
-    Routes::new().get("/api/v1/units", Access::SignedIn, list).get("/api/v1/units/{code}", Access::SignedIn, show)
+    Routes::new()
+        .get("/api/v1/units", Access::SignedIn, list)
+        .get("/api/v1/units/{code}", Access::SignedIn, show)
+        .merge(super::transfer_routes::router())
 }
 
 async fn list(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<UnitSummary>>> {

@@ -1,11 +1,11 @@
 //! The unit file format (TOML): what a unit file must hold, checked before anything is stored.
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::CriterionNumber;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitFile {
     pub code: String,
@@ -25,7 +25,7 @@ pub struct UnitFile {
 
 /// The unit's sufficiency rules. Without the table: evidence from one occasion is enough and no
 /// outcome asks for a particular kind of evidence.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SufficiencyEntry {
     /// Evidence must come from at least this many different occasions (activity dates).
@@ -49,7 +49,7 @@ impl Default for SufficiencyEntry {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeEntry {
     pub number: i32,
@@ -57,10 +57,10 @@ pub struct OutcomeEntry {
     pub criteria: Vec<CriterionEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CriterionEntry {
-    #[serde(deserialize_with = "criterion_number")]
+    #[serde(deserialize_with = "criterion_number", serialize_with = "criterion_text")]
     pub number: CriterionNumber,
     pub text: String,
     pub guidance: String,
@@ -71,11 +71,21 @@ fn criterion_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CriterionN
     CriterionNumber::parse(&text).map_err(serde::de::Error::custom)
 }
 
+fn criterion_text<S: serde::Serializer>(number: &CriterionNumber, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&number.to_string())
+}
+
 impl UnitFile {
     /// Parses and checks a unit file: a code, numbered outcomes 1..n, criteria numbered under
     /// their outcome without gaps or repeats, and no empty wording.
     pub fn parse(source: &str) -> anyhow::Result<Self> {
         let file: UnitFile = toml::from_str(source).context("not a valid unit file")?;
+        file.check()
+    }
+
+    /// The same checks for a unit read from another format (an IMS CASE package).
+    pub fn check(self) -> anyhow::Result<Self> {
+        let file = self;
         let code_ok = !file.code.is_empty()
             && file.code.len() <= 20
             && file.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');

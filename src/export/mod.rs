@@ -5,6 +5,7 @@
 //! however large the files are.
 
 pub mod leap2a;
+pub mod leap2a_import;
 pub mod offline;
 mod routes;
 pub use routes::bundle_download;

@@ -64,6 +64,9 @@ fn expected(access: Access, who: Who) -> Expect {
         Access::Enrolment(Action::Comment) | Access::Evidence(Action::Comment) => {
             matches!(who, Learner | Assessor | Iqa)
         }
+        Access::Enrolment(Action::ImportEvidence) | Access::Evidence(Action::ImportEvidence) => {
+            matches!(who, Learner | Assessor)
+        }
         Access::Enrolment(Action::SignOff) | Access::Evidence(Action::SignOff) => who == Assessor,
         Access::Enrolment(Action::Countersign) | Access::Evidence(Action::Countersign) => who == Learner,
         Access::Admin => matches!(who, Admin | OtherCentreAdmin),
@@ -276,6 +279,14 @@ impl World {
                 "held_on": today.to_string(), "title": "Matrix meeting", "attendees": [self.user(Who::Assessor).id],
                 "items": [self.evidence], "agreed_actions": "Keep feedback specific."})),
             ("POST", "/api/v1/imports/learners") => Body::Csv("email,name,unit,assessor\n".into()),
+            ("POST", "/api/v1/units/import") => Body::Json(json!({"CFDocument": {"identifier": "matrix"}})),
+            ("POST", "/api/v1/enrolments/{id}/imports/leap2a") => Body::Multipart(Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(
+                    br#"<feed xmlns="http://www.w3.org/2005/Atom" xmlns:leap2="http://terms.leapspecs.org/"><id>urn:matrix</id><leap2:version>http://www.leapspecs.org/2010-07/2A/</leap2:version></feed>"#.to_vec(),
+                )
+                .file_name("leap2a.xml"),
+            )),
             ("PATCH", "/api/v1/centre/settings") => Body::Json(json!({"assessment_due_working_days": 10})),
             (
                 "POST",
@@ -355,7 +366,9 @@ async fn every_route_enforces_its_access_rule_for_every_role() {
                     "POST"
                         if spec.path == "/enrolments/{id}/evidence"
                             || spec.path == "/enrolments/{id}/assessor-records"
-                            || spec.path == "/admin/import" =>
+                            || spec.path == "/admin/import"
+                            || spec.path == "/admin/units"
+                            || spec.path == "/enrolments/{id}/imports/leap2a" =>
                     {
                         let form = Form::new().text("csrf_token", client.csrf_token().unwrap_or_default());
                         client.post_multipart(&path, form).await

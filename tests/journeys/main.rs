@@ -14,6 +14,7 @@ mod evidence_capture;
 mod export;
 mod feedback_loop;
 mod idempotency;
+mod interop;
 mod iqa_sampling;
 mod object_storage;
 mod reports;
