@@ -191,6 +191,38 @@ pub async fn list(conn: &mut PgConnection, recipient: Uuid) -> AppResult<Vec<Not
         .collect())
 }
 
+/// One page of the person's notifications, newest first (keyset on time and id).
+pub async fn page(
+    conn: &mut PgConnection,
+    recipient: Uuid,
+    request: &crate::web::pagination::PageRequest,
+) -> AppResult<crate::web::pagination::Page<Notification>> {
+    let (after_at, after_id) = request.after.map(|a| (a.at, a.id)).unzip();
+    let rows = sqlx::query!(
+        "SELECT id, kind, subject, link, created_at, read_at FROM notifications
+         WHERE recipient_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+        recipient,
+        after_at,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| Notification {
+            id: r.id,
+            kind: Kind::parse(&r.kind),
+            subject: r.subject,
+            link: r.link,
+            created_at: r.created_at,
+            read_at: r.read_at,
+        })
+        .collect();
+    Ok(request.page(items, |n| crate::web::pagination::After { at: n.created_at, id: n.id }))
+}
+
 /// Marks the person's notifications read: those named, or all of them. Returns how many changed.
 /// Reading is the person's own state, not a record of the portfolio: it is not audited.
 pub async fn mark_read(conn: &mut PgConnection, recipient: Uuid, only: Option<&[Uuid]>) -> AppResult<u64> {

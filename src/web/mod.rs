@@ -4,6 +4,7 @@
 pub mod assets;
 mod dashboard;
 pub mod openapi;
+pub mod pagination;
 pub mod route_table;
 
 use crate::auth::policy::Access;
@@ -153,7 +154,7 @@ pub async fn html_errors(request: Request, next: Next) -> Response {
     let wanted = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     let response = next.run(request).await;
     if path.starts_with("/api/") {
-        return response;
+        return openapi::rejections_as_problems(response).await;
     }
     let Some(problem) = response.extensions().get::<Problem>().cloned() else {
         return response;

@@ -53,7 +53,6 @@ const TAGS: &[(&str, &str, &[&str])] = &[
     ("verification", "External verifiers' centre overviews, samples and notes", &["verify"]),
     ("audit", "The tamper-evident audit trail and its check", &["audit"]),
     ("reports", "Centre-wide progress for reporting, and the caller's dashboard", &["reports", "dashboard"]),
-    ("reports", "Centre-wide progress for reporting, and the caller's dashboard", &["reports", "dashboard"]),
     ("openapi", "This document", &["openapi.json"]),
 ];
 
@@ -94,6 +93,33 @@ pub fn router() -> Routes {
 )]
 async fn openapi_json(Extension(document): Extension<ApiDocument>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document.0.as_str().to_owned()).into_response()
+}
+
+/// An API request that axum's extractors refused (a malformed path, query or JSON body answers
+/// plain text) answers the same status as RFC 9457 problem details, as the document says.
+pub async fn rejections_as_problems(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() && plain && response.extensions().get::<Problem>().is_none()) {
+        return response;
+    }
+    let detail = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let error = match status {
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => crate::error::AppError::UnsupportedType(detail),
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY => crate::error::AppError::invalid("body", detail),
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => crate::error::AppError::TooLarge(detail),
+        _ => crate::error::AppError::BadRequest(detail),
+    };
+    let mut answer = error.into_response();
+    *answer.status_mut() = status;
+    answer
 }
 
 /// Completes the operations the route table collected into the published document.
@@ -182,15 +208,9 @@ pub fn document_access(operation: &mut Operation, access: Access, path: &str, me
     if has_path_parameter || has_query || operation.request_body.is_some() {
         add_problem(operation, "400", "A malformed path, query or body");
     }
-    if let Some(body) = &operation.request_body {
-        if body.content.contains_key("application/json") {
-            add_problem(operation, "415", "The body is not sent as application/json");
-            add_problem(
-                operation,
-                "422",
-                "The body does not have the fields described, or their values are not accepted",
-            );
-        }
+    if operation.request_body.as_ref().is_some_and(|body| body.content.contains_key("application/json")) {
+        add_problem(operation, "415", "The body is not sent as application/json");
+        add_problem(operation, "422", "The body does not have the fields described, or their values are not accepted");
     }
     operation.operation_id = Some(operation_id(method, path));
     let segment = path.trim_start_matches("/api/v1/").split('/').next().unwrap_or("");

@@ -78,8 +78,8 @@ async fn the_learner_is_told_once_when_evidence_is_assessed_and_can_clear_the_co
     let api = app.api_for(&cast.learner).await;
     let listed = api.json("/api/v1/notifications").await;
     assert_eq!(listed["unread"], 1, "{listed}");
-    assert_eq!(listed["notifications"][0]["kind"], "decisions_recorded");
-    assert_eq!(listed["notifications"][0]["link"], item.as_str());
+    assert_eq!(listed["items"][0]["kind"], "decisions_recorded");
+    assert_eq!(listed["items"][0]["link"], item.as_str());
 
     // Marking all as read brings the count to nothing, and the list keeps them, read.
     learner.page("/notifications").await;
@@ -92,7 +92,7 @@ async fn the_learner_is_told_once_when_evidence_is_assessed_and_can_clear_the_co
     assert!(!list.contains("Mark all as read"), "nothing left to mark: {list}");
     let listed = api.json("/api/v1/notifications").await;
     assert_eq!(listed["unread"], 0);
-    assert!(listed["notifications"][0]["read_at"].is_string());
+    assert!(listed["items"][0]["read_at"].is_string());
     // The assessor's own notification is untouched by the learner's reading.
     assert_eq!(unread_in_header(&assessor.page("/dashboard").await), Some(1));
 }
@@ -253,12 +253,12 @@ async fn only_people_who_see_the_item_read_its_conversation_and_a_verifier_only_
     assert_eq!(response.status(), StatusCode::CREATED);
     let learner_api = app.api_for(&cast.learner).await;
     let listed = learner_api.json("/api/v1/notifications").await;
-    assert_eq!(listed["notifications"][0]["subject"], "New message from Ian Quality about Call log");
+    assert_eq!(listed["items"][0]["subject"], "New message from Ian Quality about Call log");
     let response = learner_api.post_json(&format!("/api/v1{item}/comments"), &json!({"body": "Added."})).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let listed = iqa.json("/api/v1/notifications").await;
     assert_eq!(listed["unread"], 1, "{listed}");
-    assert_eq!(listed["notifications"][0]["subject"], "New message from Lee Learner about Call log");
+    assert_eq!(listed["items"][0]["subject"], "New message from Lee Learner about Call log");
     let read = iqa.post_json("/api/v1/notifications/read", &json!({})).await;
     assert_eq!(read.status(), StatusCode::OK);
     assert_eq!(read.json::<Value>().await.unwrap()["unread"], 0);
