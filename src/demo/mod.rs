@@ -2,6 +2,8 @@
 //! six learners on CC20 at different stages, with real small files. Everything is created
 //! through the same functions the pages use, so the demo's records and audit trail are real.
 
+pub mod scale;
+
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate, Utc};
