@@ -13,10 +13,12 @@ use crate::error::{AppError, AppResult, FieldError};
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 const MAX_FILES: usize = 20;
 
-/// A received upload: the item's fields and its staged files.
+/// A received upload: the item's fields and its staged files (and, editing a draft, the files
+/// the learner ticked to remove).
 pub struct Submission {
     pub raw: RawEvidence,
     pub files: Vec<StagedFile>,
+    pub remove_files: Vec<uuid::Uuid>,
 }
 
 impl ChunkSource for Field<'_> {
@@ -65,6 +67,7 @@ pub async fn read(
     }
     let mut raw = RawEvidence::default();
     let mut files = Vec::new();
+    let mut remove_files = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(interrupted)? {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
@@ -107,6 +110,12 @@ pub async fn read(
             "held_by" => raw.held_by = read_text(&mut field, "held_by").await?,
             "confirmed_by" => raw.confirmed_by = read_text(&mut field, "confirmed_by").await?,
             "assessment_location" => raw.assessment_location = read_text(&mut field, "assessment_location").await?,
+            "remove_file" => {
+                let text = read_text(&mut field, "remove_file").await?;
+                remove_files.push(text.trim().parse().map_err(|_| {
+                    AppError::invalid("remove_file", "A file to remove is not one of this draft's files")
+                })?);
+            }
             "intent" => raw.draft = read_text(&mut field, "intent").await? == "draft",
             "previous_version" => {
                 let text = read_text(&mut field, "previous_version").await?;
@@ -125,7 +134,7 @@ pub async fn read(
             }
         }
     }
-    Ok(Submission { raw, files })
+    Ok(Submission { raw, files, remove_files })
 }
 
 fn ticked(value: &str) -> bool {
