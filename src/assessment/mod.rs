@@ -153,6 +153,26 @@ pub struct CriterionDecisions {
     pub history: Vec<DecisionInfo>,
 }
 
+/// The criteria each of `items` has any judgement on, for a whole portfolio in one query (the
+/// portfolio page's states need only this, not each item's full history).
+pub async fn judged_criteria(
+    conn: &mut PgConnection,
+    items: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, std::collections::HashSet<String>>> {
+    let rows = sqlx::query!(
+        "SELECT DISTINCT d.evidence_id, c.number FROM decisions d JOIN criteria c ON c.id = d.criterion_id
+         WHERE d.evidence_id = ANY($1)",
+        items
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut judged: std::collections::HashMap<Uuid, std::collections::HashSet<String>> = Default::default();
+    for row in rows {
+        judged.entry(row.evidence_id).or_default().insert(row.number);
+    }
+    Ok(judged)
+}
+
 pub async fn decisions_for_evidence(
     conn: &mut PgConnection,
     unit: &Unit,

@@ -68,8 +68,12 @@ impl ChainEnd {
             details_sha256: Some(&details_sha256),
         }
         .hash();
-        let chained =
-            Chained { seq: self.next_seq, prev_hash: std::mem::replace(&mut self.prev_hash, hash.clone()), hash, details_sha256 };
+        let chained = Chained {
+            seq: self.next_seq,
+            prev_hash: std::mem::replace(&mut self.prev_hash, hash.clone()),
+            hash,
+            details_sha256,
+        };
         self.next_seq += 1;
         chained
     }

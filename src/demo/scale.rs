@@ -52,9 +52,12 @@ impl Scale {
             let (key, value) = part.split_once('=').ok_or(format!("expected key=value, got {part:?}"))?;
             match key {
                 "learners" => {
-                    scale.learners = value.parse().map_err(|_| format!("learners must be a whole number, got {value:?}"))?
+                    scale.learners =
+                        value.parse().map_err(|_| format!("learners must be a whole number, got {value:?}"))?
                 }
-                "seed" => scale.seed = value.parse().map_err(|_| format!("seed must be a whole number, got {value:?}"))?,
+                "seed" => {
+                    scale.seed = value.parse().map_err(|_| format!("seed must be a whole number, got {value:?}"))?
+                }
                 other => return Err(format!("unknown scale setting {other:?} (use learners=N and optionally seed=S)")),
             }
         }
@@ -104,11 +107,29 @@ pub struct Summary {
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "Generated centre \u{201c}{CENTRE}\u{201d} in {:.1} s:", self.seconds)?;
-        writeln!(f, "  {} learners, {} assessors, {} IQAs, 1 verifier, 1 administrator", self.learners, self.assessors, self.iqas)?;
-        writeln!(f, "  {} evidence items with {} file rows over {} distinct stored files", self.evidence_items, self.file_rows, self.stored_files)?;
-        writeln!(f, "  {} criterion mappings, {} decisions, {} audit events (chained)", self.mappings, self.decisions, self.audit_events)?;
+        writeln!(
+            f,
+            "  {} learners, {} assessors, {} IQAs, 1 verifier, 1 administrator",
+            self.learners, self.assessors, self.iqas
+        )?;
+        writeln!(
+            f,
+            "  {} evidence items with {} file rows over {} distinct stored files",
+            self.evidence_items, self.file_rows, self.stored_files
+        )?;
+        writeln!(
+            f,
+            "  {} criterion mappings, {} decisions, {} audit events (chained)",
+            self.mappings, self.decisions, self.audit_events
+        )?;
         writeln!(f, "Every account's password: {PASSWORD}")?;
-        writeln!(f, "  e.g. {} (190 items), {}, {}, {VERIFIER_EMAIL}, {ADMIN_EMAIL}", learner_email(9), assessor_email(0), iqa_email(0))
+        writeln!(
+            f,
+            "  e.g. {} (190 items), {}, {}, {VERIFIER_EMAIL}, {ADMIN_EMAIL}",
+            learner_email(9),
+            assessor_email(0),
+            iqa_email(0)
+        )
     }
 }
 
@@ -219,9 +240,8 @@ pub async fn generate(
              generated centre beside them"
         );
     }
-    let exists = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM centres WHERE name = $1"#, CENTRE)
-        .fetch_one(pool)
-        .await?;
+    let exists =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM centres WHERE name = $1"#, CENTRE).fetch_one(pool).await?;
     if exists > 0 {
         anyhow::bail!("the generated centre \u{201c}{CENTRE}\u{201d} is already in this database");
     }
@@ -242,7 +262,8 @@ pub async fn generate(
     let centre = crate::accounts::ensure_centre(&mut tx, CENTRE).await?;
     let rounds = i64::from(MAX_ITEMS + 2 * LAG);
     let days = 400;
-    let start = Utc.from_utc_datetime(&(Utc::now().date_naive() - Duration::days(days + 1)).and_hms_opt(8, 0, 0).unwrap());
+    let start =
+        Utc.from_utc_datetime(&(Utc::now().date_naive() - Duration::days(days + 1)).and_hms_opt(8, 0, 0).unwrap());
     let plan = Plan {
         scale,
         centre,
@@ -316,7 +337,8 @@ async fn store_files(pool: &PgPool, store: &FileStore, scale: Scale) -> anyhow::
     for (name, bytes) in sources {
         let mut source = Bytes(Some(bytes::Bytes::from(bytes)));
         let staged = store.stage(&name, &mut source, u64::MAX).await?;
-        let file = StoredFile { name, content_type: staged.content_type, size: staged.size, sha256: staged.sha256.clone() };
+        let file =
+            StoredFile { name, content_type: staged.content_type, size: staged.size, sha256: staged.sha256.clone() };
         sqlx::query!(
             "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
             file.sha256,
@@ -365,8 +387,9 @@ struct Walk<'a> {
 }
 
 const FIRST: &[&str] = &[
-    "Aisha", "Ben", "Chloe", "Daniel", "Ella", "Farah", "George", "Hannah", "Isaac", "Jade", "Kieran", "Leah", "Mohammed",
-    "Niamh", "Oliver", "Priya", "Quinn", "Rhys", "Sophie", "Tariq", "Uma", "Victor", "Willow", "Yusuf", "Zara",
+    "Aisha", "Ben", "Chloe", "Daniel", "Ella", "Farah", "George", "Hannah", "Isaac", "Jade", "Kieran", "Leah",
+    "Mohammed", "Niamh", "Oliver", "Priya", "Quinn", "Rhys", "Sophie", "Tariq", "Uma", "Victor", "Willow", "Yusuf",
+    "Zara",
 ];
 const LAST: &[&str] = &[
     "Ahmed", "Baker", "Campbell", "Davies", "Evans", "Fraser", "Green", "Hughes", "Iqbal", "Jones", "Khan", "Lewis",
@@ -560,9 +583,16 @@ impl<'a> Walk<'a> {
             let id = walk.uuid();
             walk.row(Table::Users, &[&id, &email, &name, &hash, &joined_text, &joined_text]);
             walk.row(Table::UserRoles, &[&id, &centre, &role, &joined_text]);
-            walk.event(joined, None, "system", "user.created", "user", Some(id), None, || {
-                json!({"email": email, "name": name, "role": role})
-            });
+            walk.event(
+                joined,
+                None,
+                "system",
+                "user.created",
+                "user",
+                Some(id),
+                None,
+                || json!({"email": email, "name": name, "role": role}),
+            );
             (id, name)
         };
         person(self, ADMIN_EMAIL.into(), "Grace Whitfield".into(), "admin");
@@ -609,32 +639,39 @@ impl<'a> Walk<'a> {
             let unit = plan.unit;
             self.row(Table::Enrolments, &[&enrolment, &centre, &learner, &unit, &assessor, &iqa, &joined_text]);
             self.row(Table::Assignments, &[&assignment, &enrolment, &assessor, &iqa, &joined_text, &"Enrolled"]);
-            self.event(joined, None, "system", "enrolment.created", "enrolment", Some(enrolment), Some(enrolment), || {
-                json!({"unit": "CC20", "learner_id": learner, "assessor_id": assessor, "iqa_id": iqa})
-            });
+            self.event(
+                joined,
+                None,
+                "system",
+                "enrolment.created",
+                "enrolment",
+                Some(enrolment),
+                Some(enrolment),
+                || json!({"unit": "CC20", "learner_id": learner, "assessor_id": assessor, "iqa_id": iqa}),
+            );
             self.enrolments.push(enrolment);
         }
 
         let mut due: Vec<std::collections::VecDeque<(u32, Due)>> =
             (0..scale.learners).map(|_| std::collections::VecDeque::new()).collect();
         for round in 0..MAX_ITEMS + 2 * LAG {
-            for i in 0..scale.learners as usize {
+            for (i, queue) in due.iter_mut().enumerate() {
                 let slot = plan.start
                     + Duration::seconds(
                         i64::from(round) * plan.round_seconds
                             + i as i64 * plan.round_seconds / i64::from(scale.learners),
                     );
-                while due[i].front().is_some_and(|(at, _)| *at <= round) {
-                    let (_, task) = due[i].pop_front().expect("checked");
+                while queue.front().is_some_and(|(at, _)| *at <= round) {
+                    let (_, task) = queue.pop_front().expect("checked");
                     if let Some(next) = self.assess(i, slot, round, task) {
-                        due[i].push_back(next);
+                        queue.push_back(next);
                     }
                 }
                 let items = 10 + (i as u32 % 10) * ITEMS_PER_STAGE;
                 let first_round = MAX_ITEMS - items;
                 if round >= first_round && round < MAX_ITEMS {
                     let item = self.submit(i, slot + Duration::seconds(60), round - first_round);
-                    due[i].push_back((round + LAG, Due::Assess(item)));
+                    queue.push_back((round + LAG, Due::Assess(item)));
                 }
             }
         }
@@ -734,12 +771,26 @@ impl<'a> Walk<'a> {
         }
         let files: Vec<Uuid> = if has_file { vec![file_id] } else { vec![] };
         let numbers: Vec<String> = criteria.iter().map(|c| self.plan.criteria[*c].1.clone()).collect();
-        self.event(created, Some(creator), role, "evidence.created", "evidence", Some(id), Some(enrolment), || {
-            json!({"title": title, "method": method, "version": 1, "previous_version": null, "files": files})
-        });
-        self.event(created, Some(creator), role, "evidence.submitted", "evidence", Some(id), Some(enrolment), || {
-            json!({"title": title, "criteria": numbers, "declaration_sha256": declaration_sha256})
-        });
+        self.event(
+            created,
+            Some(creator),
+            role,
+            "evidence.created",
+            "evidence",
+            Some(id),
+            Some(enrolment),
+            || json!({"title": title, "method": method, "version": 1, "previous_version": null, "files": files}),
+        );
+        self.event(
+            created,
+            Some(creator),
+            role,
+            "evidence.submitted",
+            "evidence",
+            Some(id),
+            Some(enrolment),
+            || json!({"title": title, "criteria": numbers, "declaration_sha256": declaration_sha256}),
+        );
         Item { id, criteria, assessed, outcomes }
     }
 
@@ -767,12 +818,19 @@ impl<'a> Walk<'a> {
                     }
                 }
                 let views = EVENTS_PER_ITEM.saturating_sub(events + usize::from(revision.is_some()));
-                let verifier_actions =
-                    ["verifier.viewed_evidence", "verifier.viewed_portfolio", "verifier.viewed_tracking_grid", "verifier.viewed_history"];
+                let verifier_actions = [
+                    "verifier.viewed_evidence",
+                    "verifier.viewed_portfolio",
+                    "verifier.viewed_tracking_grid",
+                    "verifier.viewed_history",
+                ];
                 for v in 0..views {
                     let action = verifier_actions[v % verifier_actions.len()];
-                    let (subject_type, subject) =
-                        if action == "verifier.viewed_evidence" { ("evidence", item.id) } else { ("enrolment", enrolment) };
+                    let (subject_type, subject) = if action == "verifier.viewed_evidence" {
+                        ("evidence", item.id)
+                    } else {
+                        ("enrolment", enrolment)
+                    };
                     let at = at + Duration::seconds(1);
                     self.event(at, None, "eqa", action, subject_type, Some(subject), Some(enrolment), || {
                         if action == "verifier.viewed_tracking_grid" { json!({"format": "html"}) } else { json!({}) }
@@ -824,18 +882,27 @@ impl<'a> Walk<'a> {
             self.raw_row(&fields, &[7]);
         }
         let confirmed: Vec<&str> = if met { vec!["valid", "authentic", "current", "sufficient"] } else { vec![] };
-        self.event(decided, Some(assessor), "assessor", "decision.recorded", "evidence", Some(item), Some(enrolment), || {
-            json!({
-                "decision_id": id,
-                "criterion": number,
-                "outcome": if met { "met" } else { "not_yet" },
-                "feedback": feedback,
-                "confirmed": confirmed,
-                "change_reason": reason,
-                "supersedes": supersedes,
-                "criterion_added_by_assessor": false,
-            })
-        });
+        self.event(
+            decided,
+            Some(assessor),
+            "assessor",
+            "decision.recorded",
+            "evidence",
+            Some(item),
+            Some(enrolment),
+            || {
+                json!({
+                    "decision_id": id,
+                    "criterion": number,
+                    "outcome": if met { "met" } else { "not_yet" },
+                    "feedback": feedback,
+                    "confirmed": confirmed,
+                    "change_reason": reason,
+                    "supersedes": supersedes,
+                    "criterion_added_by_assessor": false,
+                })
+            },
+        );
         id
     }
 }

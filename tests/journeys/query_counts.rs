@@ -1,0 +1,119 @@
+//! Every page costs the same number of SQL statements whatever the centre's size: the same
+//! pages, signed in as the same kinds of people, on a generated centre of 2 learners and on one
+//! of 20 (a caseload ten times longer, a portfolio six times longer, ten times the audit trail).
+//!
+//! Statements are counted as sqlx reports them (one `sqlx::query` event per statement executed,
+//! BEGIN and COMMIT included) inside the server's `request` span, by a subscriber installed for
+//! this test's thread only: the test runtime is single-threaded, so the server it spawns runs
+//! on that thread too, and other tests' servers do not count.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use eportfolio::demo::scale::{self, Scale};
+use reqwest::StatusCode;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use uuid::Uuid;
+
+use crate::common::{Browser, TestApp, TestUser, api_at, browser_at};
+
+#[derive(Clone, Default)]
+struct StatementCounter(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for StatementCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let in_request = ctx.event_scope(event).is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
+        if event.metadata().target() == "sqlx::query" && in_request {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl StatementCounter {
+    /// The statements the server ran to answer one GET of `path`, which must answer 200.
+    async fn statements_for(&self, client: &Browser, path: &str) -> usize {
+        let before = self.0.load(Ordering::Relaxed);
+        let response = client.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.bytes().await.expect("a complete body");
+        self.0.load(Ordering::Relaxed) - before
+    }
+}
+
+fn generated(email: String) -> TestUser {
+    TestUser { id: Uuid::nil(), email, password: scale::PASSWORD.to_string() }
+}
+
+/// The statements each page took on a generated centre of `learners`, looking at the
+/// portfolio of learner `learners - 1` (the fullest there) and its evidence.
+async fn statements_per_page(counter: &StatementCounter, learners: u32) -> BTreeMap<&'static str, usize> {
+    let app = TestApp::spawn().await;
+    let store = eportfolio::evidence::FileStore::from_config(&app.config).unwrap();
+    let summary = scale::generate(&app.pool, &store, Scale { learners, seed: 7 }, true, &|_| {}).await.unwrap();
+    assert_eq!(summary.learners, u64::from(learners));
+
+    let learner_email = scale::learner_email(learners - 1);
+    let enrolment: Uuid = sqlx::query_scalar(
+        "SELECT e.id FROM enrolments e JOIN users u ON u.id = e.learner_id WHERE lower(u.email) = lower($1)",
+    )
+    .bind(&learner_email)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // The portfolio's most recently judged item that has a file and a revised judgement.
+    let evidence: Uuid = sqlx::query_scalar(
+        "SELECT i.id FROM evidence_items i
+         WHERE i.enrolment_id = $1
+           AND EXISTS (SELECT 1 FROM evidence_files f WHERE f.evidence_id = i.id)
+           AND EXISTS (SELECT 1 FROM decisions d WHERE d.evidence_id = i.id AND d.supersedes IS NOT NULL)
+         ORDER BY i.created_at DESC LIMIT 1",
+    )
+    .bind(enrolment)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+
+    let learner = browser_at(&app.address, &generated(learner_email.clone())).await;
+    let learner_api = api_at(&app.address, &generated(learner_email)).await;
+    let assessor = browser_at(&app.address, &generated(scale::assessor_email(0))).await;
+    let verifier = browser_at(&app.address, &generated(scale::VERIFIER_EMAIL.into())).await;
+
+    let first_trail_page = verifier.page("/audit").await;
+    let older = first_trail_page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&"))
+        .find(|href| href.starts_with("/audit?") && href.contains("before="))
+        .expect("the trail has an older page");
+
+    let mut counts = BTreeMap::new();
+    counts.insert("learner portfolio", counter.statements_for(&learner, &format!("/enrolments/{enrolment}")).await);
+    counts.insert("assessor caseload", counter.statements_for(&assessor, "/dashboard").await);
+    counts
+        .insert("tracking grid", counter.statements_for(&assessor, &format!("/enrolments/{enrolment}/tracking")).await);
+    counts.insert("evidence detail", counter.statements_for(&assessor, &format!("/evidence/{evidence}")).await);
+    counts.insert("verifier audit trail", counter.statements_for(&verifier, "/audit").await);
+    counts.insert("verifier audit trail, older page", counter.statements_for(&verifier, &older).await);
+    counts.insert(
+        "API progress",
+        counter.statements_for(&learner_api, &format!("/api/v1/enrolments/{enrolment}/progress")).await,
+    );
+    counts
+}
+
+#[tokio::test]
+async fn every_page_costs_the_same_statements_at_two_and_at_twenty_learners() {
+    let counter = StatementCounter::default();
+    let _counting = tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
+
+    let small = statements_per_page(&counter, 2).await;
+    let large = statements_per_page(&counter, 20).await;
+
+    for (page, count) in &small {
+        assert!(*count > 0, "{page} ran no statements: the counter is not counting");
+    }
+    assert_eq!(small, large, "statements per page at 2 learners (left) and at 20 learners (right)");
+}
