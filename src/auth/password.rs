@@ -10,6 +10,13 @@ use rand::Rng;
 pub const MIN_LENGTH: usize = 10;
 const MAX_LENGTH: usize = 256;
 
+/// At most one Argon2 computation per core at a time: each takes 19 MiB, so a burst of 32
+/// sign-ins queues here instead of holding 600 MiB at once that the allocator then keeps
+/// (measured in BENCHMARKS.md); more at once would not finish any sooner on the same cores.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |cores| cores.get()))
+});
+
 /// Checks a new password; `personal` are words the person's own details give away.
 pub fn check_new(password: &str, personal: &[&str]) -> Result<(), String> {
     let length = password.chars().count();
@@ -39,6 +46,7 @@ pub fn check_new(password: &str, personal: &[&str]) -> Result<(), String> {
 }
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _turn = HASHING.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let salt =
             SaltString::encode_b64(&rand::rng().random::<[u8; 16]>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
@@ -51,6 +59,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 }
 
 pub async fn verify(password: String, stored: String) -> anyhow::Result<bool> {
+    let _turn = HASHING.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
         Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
