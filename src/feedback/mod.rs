@@ -119,6 +119,48 @@ pub async fn comments(conn: &mut PgConnection, evidence_id: Uuid) -> AppResult<V
     .await?)
 }
 
+/// One page of an item's conversation, oldest first (keyset on the comment's sequence number,
+/// indexed by `evidence_comments_item`).
+pub async fn comments_page(
+    conn: &mut PgConnection,
+    evidence_id: Uuid,
+    request: &crate::web::pagination::PageRequest,
+) -> AppResult<crate::web::pagination::Page<Comment>> {
+    let after = request.after_number()?;
+    let rows = sqlx::query!(
+        "SELECT c.seq, c.id, c.author_id, u.name AS author_name, c.author_role, c.body, c.written_at
+         FROM evidence_comments c JOIN users u ON u.id = c.author_id
+         WHERE c.evidence_id = $1 AND ($2::bigint IS NULL OR c.seq > $2)
+         ORDER BY c.seq LIMIT $3",
+        evidence_id,
+        after,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|r| {
+                let position = crate::web::pagination::Position::number(r.seq, r.id);
+                let comment = Comment {
+                    id: r.id,
+                    author_id: r.author_id,
+                    author_name: r.author_name,
+                    author_role: r.author_role,
+                    body: r.body,
+                    written_at: r.written_at,
+                };
+                (position, comment)
+            })
+            .collect(),
+    ))
+}
+
+/// Whether the caller may write in the item's conversation (as the evidence page shows it).
+pub fn may_comment(access: &EnrolmentAccess, item: &EvidenceItem) -> bool {
+    may_write(access) && !item.is_draft()
+}
+
 /// The conversation for the evidence page.
 pub async fn conversation(
     conn: &mut PgConnection,

@@ -17,6 +17,7 @@ use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access};
 use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::pagination::{Order, PageQuery, PageRequest, Position};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -144,8 +145,12 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 /// The report as JSON: how many enrolments, and one row for each.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct ProgressReport {
+    /// How many enrolments the filter matches, on every page.
     count: usize,
-    rows: Vec<ProgressRow>,
+    /// One page of the rows, by learner and unit.
+    items: Vec<ProgressRow>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
 }
 
 /// Every enrolment the caller may report on (administrators and IQAs: their centres; external
@@ -153,11 +158,11 @@ struct ProgressReport {
 #[utoipa::path(
     get,
     path = "/api/v1/reports/progress",
-    params(RawFilter),
+    params(RawFilter, PageQuery),
     responses(
         (status = 200, description = "One row per enrolment, by learner (the CSV of `/api/v1/reports/progress.csv` when `Accept: text/csv`)",
          body = ProgressReport),
-        (status = 422, description = "A filter is not one of the choices", body = Problem),
+        (status = 422, description = "A filter is not one of the choices, or the limit or cursor is not accepted", body = Problem),
     )
 )]
 async fn api(
@@ -165,16 +170,22 @@ async fn api(
     actor: Actor,
     headers: HeaderMap,
     Query(raw): Query<RawFilter>,
+    Query(query): Query<PageQuery>,
 ) -> AppResult<Response> {
     if wants_csv(&headers) {
         return csv_response(state, actor, raw).await;
     }
     let filter = Filter::parse(&raw).map_err(AppError::Invalid)?;
+    let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::report_scope(&state.pool, &mut tx, &actor).await?;
     let rows: Vec<ProgressRow> = progress(&mut tx, &scope, &filter).try_collect().await?;
     tx.commit().await?;
-    Ok(Json(ProgressReport { count: rows.len(), rows }).into_response())
+    let count = rows.len();
+    let page = request.page_of(rows, Order::Oldest, |r| {
+        Position::name(&format!("{}\u{1}{}", r.learner, r.unit_code), r.enrolment_id)
+    });
+    Ok(Json(ProgressReport { count, items: page.items, next_cursor: page.next_cursor }).into_response())
 }
 
 async fn csv_download(

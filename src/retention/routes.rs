@@ -2,7 +2,7 @@
 //! legal hold, and the latest purge runs; placing and lifting holds from a person's page.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -15,6 +15,7 @@ use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access};
 use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, form_field, render};
 
@@ -238,16 +239,27 @@ async fn update_api(
     Ok(Json(update(&state, &actor, &input.schedules).await?))
 }
 
-/// The latest purge runs, newest first, with what each did at the caller's centre.
+/// The purge runs, newest first, a page at a time, with what each did at the caller's centre.
 #[utoipa::path(
     get,
     path = "/api/v1/centre/purge-runs",
-    responses((status = 200, description = "Up to 50 runs of `eportfolio purge --apply` that changed something", body = Vec<PurgeRun>))
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the runs of `eportfolio purge --apply` that changed something", body = Page<PurgeRun>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
 )]
-async fn purge_runs_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<PurgeRun>>> {
+async fn purge_runs_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<PurgeRun>>> {
+    let request = PageRequest::try_from(&query)?;
     let centre = policy::admin_centre(&actor)?;
     let mut conn = state.begin(&actor).await?;
-    Ok(Json(purge::recent_runs(&mut conn, centre, 50).await?))
+    // One run a day at most: every run there has been is a short list.
+    let runs = purge::recent_runs(&mut conn, centre, i64::MAX).await?;
+    Ok(Json(request.page_of(runs, Order::Newest, |r| Position::time(r.ran_at, r.id))))
 }
 
 /// The learner in the path, if they are a learner at the administrator's centre.

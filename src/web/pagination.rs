@@ -33,10 +33,49 @@ pub struct After {
 }
 
 /// A page request, parsed: a malformed limit or cursor is a 422 naming the parameter.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PageRequest {
     pub limit: i64,
+    /// Where a list ordered by time starts (the cursor of such a list).
     pub after: Option<After>,
+    /// Where a list ordered by a `Position` starts (the cursor of such a list).
+    position: Option<Position>,
+}
+
+/// Which way a list runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Oldest,
+    Newest,
+}
+
+/// A row's place in a list ordered by something other than time (a name, a date, a sequence
+/// number): the sort key as text that orders as the list does, then the id, to break ties.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub key: String,
+    pub id: Uuid,
+}
+
+impl Position {
+    pub fn new(key: impl Into<String>, id: Uuid) -> Self {
+        Position { key: key.into(), id }
+    }
+
+    /// A time as a key that sorts as the time does.
+    pub fn time(at: DateTime<Utc>, id: Uuid) -> Self {
+        Position::new(format!("{:020}", at.timestamp_micros().max(0)), id)
+    }
+
+    /// A number (zero or more) as a key that sorts as the number does.
+    pub fn number(n: i64, id: Uuid) -> Self {
+        Position::new(format!("{:020}", n.max(0)), id)
+    }
+
+    /// A name as a key, in the case-blind order the pages show.
+    pub fn name(text: &str, id: Uuid) -> Self {
+        Position::new(text.to_lowercase(), id)
+    }
 }
 
 impl PageRequest {
@@ -51,6 +90,57 @@ impl PageRequest {
         rows.truncate(self.limit as usize);
         let next_cursor = if more { rows.last().map(|row| encode(key(row))) } else { None };
         Page { items: rows, next_cursor }
+    }
+
+    /// The page of a list the domain reads whole (one centre's or one portfolio's rows, already
+    /// bounded): ordered by `position` in `order`, starting strictly after the cursor's position,
+    /// so a row added or removed meanwhile neither repeats nor hides another. A cursor from a
+    /// list ordered by time (`After`) is read as the same time.
+    pub fn page_of<T>(&self, rows: Vec<T>, order: Order, position: impl Fn(&T) -> Position) -> Page<T> {
+        let mut keyed: Vec<(Position, T)> = rows.into_iter().map(|row| (position(&row), row)).collect();
+        keyed.sort_by(|a, b| match order {
+            Order::Oldest => a.0.cmp(&b.0),
+            Order::Newest => b.0.cmp(&a.0),
+        });
+        let start = self.start();
+        let page: Vec<(Position, T)> = keyed
+            .into_iter()
+            .filter(|(at, _)| match &start {
+                None => true,
+                Some(start) => match order {
+                    Order::Oldest => at > start,
+                    Order::Newest => at < start,
+                },
+            })
+            .take(self.fetch() as usize)
+            .collect();
+        self.keyed_page(page)
+    }
+
+    /// The page of rows a keyset query fetched (with `fetch()`) after `position()`, each with its
+    /// position; the cursor is the last one's.
+    pub fn keyed_page<T>(&self, mut rows: Vec<(Position, T)>) -> Page<T> {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if more { rows.last().map(|(at, _)| encode_position(at)) } else { None };
+        Page { items: rows.into_iter().map(|(_, row)| row).collect(), next_cursor }
+    }
+
+    /// Where the page starts, for a keyset query: strictly after this position.
+    pub fn position(&self) -> Option<Position> {
+        self.start()
+    }
+
+    /// The start as a number (for lists ordered by a sequence), or a 422 naming the cursor.
+    pub fn after_number(&self) -> Result<Option<i64>, AppError> {
+        match self.start() {
+            None => Ok(None),
+            Some(position) => position.key.parse().map(Some).map_err(|_| bad_cursor()),
+        }
+    }
+
+    fn start(&self) -> Option<Position> {
+        self.position.clone().or_else(|| self.after.map(|a| Position::time(a.at, a.id)))
     }
 }
 
@@ -70,16 +160,14 @@ impl TryFrom<&PageQuery> for PageRequest {
                 }
             },
         };
-        let after = match query.cursor.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(decode(text).ok_or_else(|| {
-                AppError::Invalid(vec![FieldError::new(
-                    "cursor",
-                    "cursor is not one this API gave: pass a page's next_cursor back unchanged",
-                )])
-            })?),
+        let (after, position) = match query.cursor.as_deref().map(str::trim) {
+            None | Some("") => (None, None),
+            Some(text) => match decode_position(text) {
+                Some(position) => (None, Some(position)),
+                None => (Some(decode(text).ok_or_else(bad_cursor)?), None),
+            },
         };
-        Ok(PageRequest { limit, after })
+        Ok(PageRequest { limit, after, position })
     }
 }
 
@@ -94,6 +182,25 @@ pub struct Page<T> {
 fn encode(after: After) -> String {
     let key = format!("{}|{}", after.at.timestamp_micros(), after.id);
     URL_SAFE_NO_PAD.encode(key)
+}
+
+fn bad_cursor() -> AppError {
+    AppError::Invalid(vec![FieldError::new(
+        "cursor",
+        "cursor is not one this API gave: pass a page's next_cursor back unchanged",
+    )])
+}
+
+/// A position cursor: `p:` then the key, `|`, the id (the key may hold `|`; the id never does).
+fn encode_position(position: &Position) -> String {
+    URL_SAFE_NO_PAD.encode(format!("p:{}|{}", position.key, position.id))
+}
+
+fn decode_position(text: &str) -> Option<Position> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    let key = String::from_utf8(bytes).ok()?;
+    let (key, id) = key.strip_prefix("p:")?.rsplit_once('|')?;
+    Some(Position { key: key.to_string(), id: id.parse().ok()? })
 }
 
 fn decode(text: &str) -> Option<After> {
@@ -116,5 +223,31 @@ mod tests {
         assert_eq!(decode(&format!("{cursor}x")), None);
         assert_eq!(decode("not a cursor"), None);
         assert_eq!(decode(&URL_SAFE_NO_PAD.encode("12|not-a-uuid")), None);
+        let position = Position::name("O'Brien | Ann", Uuid::new_v4());
+        assert_eq!(decode_position(&encode_position(&position)), Some(position));
+        assert_eq!(decode_position(&cursor), None);
+    }
+
+    fn request(limit: i64, cursor: Option<String>) -> PageRequest {
+        PageRequest::try_from(&PageQuery { limit: Some(limit.to_string()), cursor }).unwrap()
+    }
+
+    #[test]
+    fn a_list_read_whole_pages_in_its_order_and_a_row_removed_under_the_cursor_hides_nothing() {
+        let ids: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
+        let rows: Vec<(String, Uuid)> = ids.iter().enumerate().map(|(n, id)| (format!("name {n}"), *id)).collect();
+        let key = |row: &(String, Uuid)| Position::name(&row.0, row.1);
+        let first = request(3, None).page_of(rows.clone(), Order::Oldest, key);
+        assert_eq!(first.items.iter().map(|r| r.1).collect::<Vec<_>>(), ids[..3]);
+        // The last row of the first page goes before the client asks for the next.
+        let fewer: Vec<_> = rows.iter().filter(|r| r.1 != ids[2]).cloned().collect();
+        let second = request(3, first.next_cursor.clone()).page_of(fewer, Order::Oldest, key);
+        assert_eq!(second.items.iter().map(|r| r.1).collect::<Vec<_>>(), ids[3..6]);
+        let third = request(3, second.next_cursor.clone()).page_of(rows.clone(), Order::Oldest, key);
+        assert_eq!(third.items.iter().map(|r| r.1).collect::<Vec<_>>(), ids[6..]);
+        assert_eq!(third.next_cursor, None);
+        let newest = request(7, None).page_of(rows, Order::Newest, key);
+        assert_eq!(newest.items.first().map(|r| r.1), Some(ids[6]));
+        assert_eq!(newest.next_cursor, None, "exactly a page: no next");
     }
 }

@@ -48,7 +48,7 @@ async fn a_learner_cannot_reach_another_learners_portfolio_evidence_or_files() {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let listed = intruder.json("/api/v1/enrolments").await;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "only their own enrolment is listed");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only their own enrolment is listed");
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 1);
 }
 

@@ -37,7 +37,7 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(me["roles"][0]["role"], "learner");
 
     let units = learner.json("/api/v1/units").await;
-    let codes: Vec<&str> = units.as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = units["items"].as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
     assert_eq!(codes, vec!["CC20", "MDSO4"]);
     let cc20 = learner.json("/api/v1/units/cc20").await;
     assert_eq!(cc20["reference"], "D/503/0397");
@@ -52,8 +52,8 @@ async fn the_journey_works_through_the_api() {
     assert_eq!(numbers.last(), Some(&"4.6"));
 
     let enrolments = learner.json("/api/v1/enrolments").await;
-    assert_eq!(enrolments.as_array().unwrap().len(), 1);
-    assert_eq!(enrolments[0]["id"], cast.enrolment.to_string());
+    assert_eq!(enrolments["items"].as_array().unwrap().len(), 1);
+    assert_eq!(enrolments["items"][0]["id"], cast.enrolment.to_string());
     let progress_path = format!("/api/v1/enrolments/{}/progress", cast.enrolment);
     let progress = learner.json(&progress_path).await;
     assert_eq!(progress["criteria"].as_array().unwrap().len(), 22);

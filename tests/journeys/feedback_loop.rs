@@ -155,7 +155,7 @@ async fn assessor_and_learner_talk_about_an_item_and_each_is_told_of_the_other_s
     assert!(page.contains("<strong>Lee Learner</strong> <span class=\"muted\">Learner"), "{page}");
     let api = app.api_for(&cast.learner).await;
     let conversation = api.json(&format!("/api/v1{item}/comments")).await;
-    let comments = conversation["comments"].as_array().unwrap();
+    let comments = conversation["items"].as_array().unwrap();
     assert_eq!(comments.len(), 3);
     assert_eq!(comments[0]["author_role"], "assessor");
     assert_eq!(comments[1]["author_role"], "learner");
@@ -233,7 +233,7 @@ async fn only_people_who_see_the_item_read_its_conversation_and_a_verifier_only_
     // The verifier reads the conversation (and the read is recorded), but cannot write in it.
     let verifier = app.api_for(&cast.verifier).await;
     let conversation = verifier.json(&format!("/api/v1{item}/comments")).await;
-    assert_eq!(conversation["comments"][0]["body"], "Well organised evidence.");
+    assert_eq!(conversation["items"][0]["body"], "Well organised evidence.");
     assert_eq!(conversation["can_comment"], false);
     let response = verifier.post_json(&format!("/api/v1{item}/comments"), &json!({"body": "Noted"})).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);

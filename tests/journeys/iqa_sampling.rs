@@ -142,15 +142,17 @@ async fn the_same_seed_gives_the_same_sample_and_every_stratum_is_represented() 
     let recorded = draw(&iqa, "north-2026", false).await;
     assert_eq!(drawn(&recorded), ids);
     let draws = iqa.json("/api/v1/iqa/draws").await;
-    assert_eq!(draws[0]["seed"], "north-2026");
-    assert_eq!(draws[0]["population"].as_array().unwrap().len(), 14);
+    assert_eq!(draws["items"][0]["seed"], "north-2026");
+    assert_eq!(draws["items"][0]["population"].as_array().unwrap().len(), 14);
     let plan = iqa.json("/api/v1/iqa/plan").await;
-    assert_eq!(plan.as_array().unwrap().len(), 8);
-    assert!(plan.as_array().unwrap().iter().all(|r| r["status"] == "planned" && r["draw_seed"] == "north-2026"));
+    assert_eq!(plan["items"].as_array().unwrap().len(), 8);
+    assert!(
+        plan["items"].as_array().unwrap().iter().all(|r| r["status"] == "planned" && r["draw_seed"] == "north-2026")
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE action = 'iqa.sample_drawn'").await, 1);
     // Drawing again does not plan items already waiting for a sample.
     draw(&iqa, "north-2026", false).await;
-    assert_eq!(iqa.json("/api/v1/iqa/plan").await.as_array().unwrap().len(), 8);
+    assert_eq!(iqa.json("/api/v1/iqa/plan").await["items"].as_array().unwrap().len(), 8);
 
     // The plan page lists them with their status and the seed.
     let page = app.browser_for(&cast.iqa).await.page("/iqa/plan").await;
@@ -424,7 +426,7 @@ async fn learners_and_assessors_cannot_reach_iqa_records_and_verifiers_only_read
     assert!(meetings.contains("Feedback names the criterion") && meetings.contains("Ada Assessor"), "{meetings}");
     assert_eq!(vera.get("/iqa/coverage").await.status(), StatusCode::OK);
     let vera_api = app.api_for(&cast.verifier).await;
-    assert_eq!(vera_api.json("/api/v1/standardisation").await.as_array().unwrap().len(), 1);
+    assert_eq!(vera_api.json("/api/v1/standardisation").await["items"].as_array().unwrap().len(), 1);
     for (path, body) in [
         ("/api/v1/iqa/samples/draw".to_string(), json!({"seed": "x"})),
         (format!("/api/v1/iqa/samples/{sample}/record"), json!({"outcome": "agree", "feedback": "Fine"})),

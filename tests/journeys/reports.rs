@@ -157,7 +157,7 @@ async fn the_centres_progress_report_lists_each_enrolment_with_its_state_and_dow
     let iqa = app.api_for(&cast.iqa).await;
     let report = iqa.json("/api/v1/reports/progress").await;
     assert_eq!(report["count"], 2);
-    let lee_json = report["rows"].as_array().unwrap().iter().find(|r| r["learner"] == "Lee Learner").unwrap();
+    let lee_json = report["items"].as_array().unwrap().iter().find(|r| r["learner"] == "Lee Learner").unwrap();
     assert_eq!(lee_json["criteria_met"], 22);
     assert_eq!(lee_json["sign_off_state"], "countersigned");
     assert_eq!(lee_json["enrolment_id"], cast.enrolment.to_string());
@@ -185,7 +185,7 @@ async fn the_centres_progress_report_lists_each_enrolment_with_its_state_and_dow
         .await;
     assert!(recorded.status().is_success(), "{}", recorded.text().await.unwrap());
     let report = iqa.json("/api/v1/reports/progress").await;
-    let sampled: Vec<(&str, bool)> = report["rows"]
+    let sampled: Vec<(&str, bool)> = report["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -201,7 +201,7 @@ async fn verifiers_read_the_report_within_their_grant_and_assessors_and_learners
     let verifier = app.api_for(&cast.verifier).await;
     let report = verifier.json("/api/v1/reports/progress").await;
     assert_eq!(report["count"], 1);
-    assert_eq!(report["rows"][0]["learner"], "Lee Learner");
+    assert_eq!(report["items"][0]["learner"], "Lee Learner");
     assert_eq!(
         app.count("SELECT count(*) FROM audit_events WHERE action = 'verifier.viewed_progress_report'").await,
         1,

@@ -400,10 +400,10 @@ async fn purge_removes_a_certified_learners_files_and_identity_once_due_but_neve
 
     // The administrator sees the run.
     let runs = app.api_for(&admin).await.json("/api/v1/centre/purge-runs").await;
-    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
-    assert_eq!(runs[0]["counts"]["evidence_files"], 2, "{runs}");
-    assert_eq!(runs[0]["counts"]["call_recordings"], 1, "{runs}");
-    assert_eq!(runs[0]["as_of"], "2031-01-01");
+    assert_eq!(runs["items"].as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(runs["items"][0]["counts"]["evidence_files"], 2, "{runs}");
+    assert_eq!(runs["items"][0]["counts"]["call_recordings"], 1, "{runs}");
+    assert_eq!(runs["items"][0]["as_of"], "2031-01-01");
     let page = admin_pages.page("/admin/retention").await;
     assert!(page.contains("Evidence files: 2"), "{page}");
     assert!(page.contains("Hal Held"), "the hold is listed: {page}");

@@ -194,8 +194,8 @@ async fn the_caseload_shows_evidence_overdue_by_the_centres_own_turnaround() {
     let caseload = assessor.page("/dashboard").await;
     assert!(!caseload.contains("Overdue"), "{caseload}");
     let summaries = app.api_for(&cast.assessor).await.json("/api/v1/enrolments").await;
-    assert_eq!(summaries[0]["working_days_waiting"], 15);
-    assert_eq!(summaries[0]["overdue"], false);
+    assert_eq!(summaries["items"][0]["working_days_waiting"], 15);
+    assert_eq!(summaries["items"][0]["overdue"], false);
 
     // And through the API, audited.
     let api = app.api_for(&admin_user).await;
@@ -203,5 +203,5 @@ async fn the_caseload_shows_evidence_overdue_by_the_centres_own_turnaround() {
     assert_eq!(changed.status(), StatusCode::OK);
     assert_eq!(api.json("/api/v1/centre/settings").await["assessment_due_working_days"], 5);
     assert_eq!(app.count("SELECT count(*) FROM audit_events WHERE action = 'centre.settings_changed'").await, 2);
-    assert_eq!(app.api_for(&cast.assessor).await.json("/api/v1/enrolments").await[0]["overdue"], true);
+    assert_eq!(app.api_for(&cast.assessor).await.json("/api/v1/enrolments").await["items"][0]["overdue"], true);
 }
