@@ -2,6 +2,7 @@
 //! or chosen learners), their overview of a centre, and their report notes from a visit, the
 //! only thing a verifier writes.
 
+mod landing_api;
 mod routes;
 mod sample;
 
@@ -13,7 +14,11 @@ use uuid::Uuid;
 use crate::audit::{self, Event};
 use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult, FieldError};
-pub use routes::router;
+
+/// The verification pages and their API.
+pub fn router() -> crate::web::route_table::Routes {
+    routes::router().merge(landing_api::router())
+}
 
 /// What a grant covers, parsed from the administrator's form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +143,7 @@ pub async fn set_grant_scope(
 }
 
 /// A verifier's current access, for their landing page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CurrentGrant {
     pub centre_id: Uuid,
     pub centre_name: String,
