@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod assessment;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod catalogue;
 pub mod config;
 pub mod db;
@@ -16,6 +17,7 @@ pub mod feedback;
 pub mod notifications;
 pub mod quality;
 pub mod reports;
+pub mod retention;
 pub mod verification;
 pub mod web;
 
@@ -80,6 +82,8 @@ pub fn routes() -> web::route_table::Routes {
         .merge(notifications::router())
         .merge(quality::router())
         .merge(export::router())
+        .merge(retention::router())
+        .merge(export::subject_access::router())
         .merge(export::leap2a_import::router())
         .merge(reports::router())
 }
@@ -149,7 +153,21 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
     let mailer = notifications::spawn_mailer(&state)?;
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    // On a signal the listener closes; requests in flight get the grace period, then are cut off.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    };
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
+    let grace_over = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = axum::serve(listener, service).with_graceful_shutdown(signal).into_future() => served?,
+        () = grace_over => tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period were cut off"),
+    }
     cleanup.abort();
     if let Some(mailer) = mailer {
         mailer.abort();

@@ -1,7 +1,7 @@
 //! The `eportfolio` command: parses the command line and calls into the library.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -49,8 +49,17 @@ enum Command {
     /// Qualification units
     #[command(subcommand)]
     Unit(UnitCommand),
-    /// Load the demonstration centre into an empty database and print its logins
-    Demo,
+    /// Load the demonstration centre into an empty database and print its logins; with --scale,
+    /// generate a large centre for load tests instead (COPY, deterministic from a seed)
+    Demo {
+        /// `learners=N[,seed=S]`: N learners and, per 10,000 of them, 200 assessors, 20 IQAs,
+        /// about 1M evidence items, 3M mappings, 2M decisions and 10M chained audit events
+        #[arg(long, value_parser = eportfolio::demo::scale::Scale::parse)]
+        scale: Option<eportfolio::demo::scale::Scale>,
+        /// With --scale: generate even though the database already has accounts
+        #[arg(long, requires = "scale")]
+        force: bool,
+    },
     /// The tamper-evident audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -60,6 +69,33 @@ enum Command {
     /// Portfolio exports
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Write a consistent backup into a new folder: the database (pg_dump of one snapshot) and
+    /// every stored file it refers to, each checked against its SHA-256, with a manifest
+    Backup {
+        /// A new or empty folder
+        dir: PathBuf,
+    },
+    /// Check a backup, then restore it into an empty database and file store (a new data dir,
+    /// or DATABASE_URL naming a new database); refuses a damaged backup or a database in use
+    Restore {
+        /// A folder written by `eportfolio backup`
+        dir: PathBuf,
+    },
+    /// Apply the centres' retention schedules: list what is due and why (a dry run, the default),
+    /// or with --apply delete the files and anonymise or redact the records that are due,
+    /// recording each step in the audit trail. Learners under a legal hold are never purged.
+    Purge {
+        /// Do it: delete, anonymise and redact what is due (without it nothing changes)
+        #[arg(long)]
+        apply: bool,
+        /// Judge what is due on this day (YYYY-MM-DD) instead of today, e.g. to preview a later
+        /// purge; with --apply it purges early, so use it only deliberately
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        as_of: Option<chrono::NaiveDate>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -220,17 +256,60 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         });
     }
     let database = Database::open(&config, Owner::Tool).await?;
+    if let Command::Restore { dir } = &cli.command {
+        // Before migrating: restore needs the database empty, and the dump brings its schema.
+        let result = restore(&database, &config, dir).await;
+        database.close().await;
+        return result;
+    }
     let result = run_tool(&database, &config, cli.command).await;
     database.close().await;
     result
+}
+
+/// `eportfolio restore DIR`: checks the backup, restores files and database, then brings the
+/// schema up to date and checks the audit trail of what was restored.
+async fn restore(database: &Database, config: &Config, dir: &Path) -> anyhow::Result<std::process::ExitCode> {
+    let store = eportfolio::evidence::FileStore::from_config(config)?;
+    let manifest = eportfolio::backup::restore(&database.pool, &database.url, &store, dir).await?;
+    db::migrate(&database.pool).await?;
+    let mut conn = database.pool.acquire().await?;
+    let report = eportfolio::audit::verify(&mut conn).await?;
+    println!(
+        "restored the backup of {} from {}: {} stored files ({})",
+        manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
+        dir.display(),
+        manifest.files.len(),
+        eportfolio::evidence::storage::human_size(manifest.file_bytes()),
+    );
+    match report.first_broken {
+        None => println!("audit trail intact: {} events", report.events),
+        Some(broken) => {
+            println!("audit trail BROKEN at event {}: {}", broken.seq, broken.reason);
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 async fn run_tool(database: &Database, config: &Config, command: Command) -> anyhow::Result<std::process::ExitCode> {
     let pool = &database.pool;
     db::migrate(pool).await?;
     match command {
-        Command::Serve { .. } | Command::Export(ExportCommand::Verify { .. }) => {
-            unreachable!("handled before the database is opened")
+        Command::Serve { .. } | Command::Export(ExportCommand::Verify { .. }) | Command::Restore { .. } => {
+            unreachable!("handled before the database is opened or migrated")
+        }
+        Command::Backup { dir } => {
+            let store = eportfolio::evidence::FileStore::from_config(config)?;
+            let manifest = eportfolio::backup::backup(pool, &database.url, &store, &dir).await?;
+            println!(
+                "backup written to {}: database at migration {} ({}), {} stored files ({})",
+                dir.display(),
+                manifest.schema_version,
+                eportfolio::evidence::storage::human_size(manifest.database.bytes),
+                manifest.files.len(),
+                eportfolio::evidence::storage::human_size(manifest.file_bytes())
+            );
         }
         Command::Migrate => println!("database is up to date"),
         Command::User(UserCommand::Add { email, name, role, password_stdin, centre }) => {
@@ -324,7 +403,13 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
                 }
             }
         }
-        Command::Demo => {
+        Command::Demo { scale: Some(scale), force } => {
+            let store = eportfolio::evidence::FileStore::from_config(config)?;
+            let summary =
+                eportfolio::demo::scale::generate(pool, &store, scale, force, &|line| eprintln!("{line}")).await?;
+            print!("{summary}");
+        }
+        Command::Demo { scale: None, .. } => {
             let store = eportfolio::evidence::FileStore::from_config(config)?;
             let logins = eportfolio::demo::load_if_empty(pool, &store, &config.data_dir).await?;
             eportfolio::demo::print_logins(&logins);
@@ -358,6 +443,22 @@ async fn run_tool(database: &Database, config: &Config, command: Command) -> any
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("wrote {} (record SHA-256 {record_sha256})", out.display());
+        }
+        Command::Purge { apply, as_of, json } => {
+            let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let report = if apply {
+                let store = eportfolio::evidence::FileStore::from_config(config)?;
+                eportfolio::retention::purge::apply(pool, &store, as_of).await
+            } else {
+                let mut conn = pool.acquire().await?;
+                eportfolio::retention::purge::plan(&mut conn, as_of).await
+            }
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.text());
+            }
         }
         Command::Audit(AuditCommand::Verify) => {
             let mut conn = pool.acquire().await?;

@@ -7,6 +7,7 @@ mod routes;
 pub mod settings;
 
 pub use routes::router;
+pub(crate) use routes::user_view;
 
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -38,7 +39,7 @@ impl Email {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
     pub id: Uuid,
     pub email: String,
@@ -221,6 +222,37 @@ pub async fn list_users(conn: &mut PgConnection, centre: Option<Uuid>) -> Result
         .into_iter()
         .map(|r| UserSummary { id: r.id, email: r.email, name: r.name, roles: r.roles, disabled: r.disabled })
         .collect())
+}
+
+/// One page of the people holding a role at a centre, with their roles there, by name (keyset on
+/// `lower(name)` and id, indexed by `users_by_name`).
+pub async fn users_page(
+    conn: &mut PgConnection,
+    centre: Uuid,
+    request: &crate::web::pagination::PageRequest,
+) -> Result<crate::web::pagination::Page<UserSummary>, sqlx::Error> {
+    let (after_name, after_id) = request.position().map(|p| (p.key, p.id)).unzip();
+    let rows = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, lower(u.name) AS "sort_name!", u.disabled_at IS NOT NULL AS "disabled!",
+                  coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS "roles!"
+           FROM users u JOIN user_roles r ON r.user_id = u.id AND r.centre_id = $1
+           WHERE $2::text IS NULL OR (lower(u.name), u.id) > ($2, $3)
+           GROUP BY u.id ORDER BY lower(u.name), u.id LIMIT $4"#,
+        centre,
+        after_name,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|r| {
+                let position = crate::web::pagination::Position::new(r.sort_name, r.id);
+                (position, UserSummary { id: r.id, email: r.email, name: r.name, roles: r.roles, disabled: r.disabled })
+            })
+            .collect(),
+    ))
 }
 
 /// Enrols a learner on a unit with an assessor (and optionally an IQA), checking each person
@@ -531,7 +563,7 @@ async fn person_with_role_at(
 }
 
 /// A verifier's access to a centre, for the administrator's list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifierGrant {
     pub id: Uuid,
     pub verifier_name: String,

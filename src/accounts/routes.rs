@@ -10,6 +10,7 @@ use axum::{Form, Json};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Assignment, Email, UserSummary, VerifierGrant};
@@ -17,7 +18,9 @@ use crate::AppState;
 use crate::assessment::{self, EnrolmentSummary};
 use crate::auth::policy::Access;
 use crate::auth::{Actor, Role, password, password_links, policy, tokens};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::openapi::Created;
+use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -30,10 +33,10 @@ pub fn router() -> Routes {
         .post("/account/tokens/{id}/revoke", Owner, revoke_token_form)
         .get("/password/set/{token}", Link, set_password_page)
         .post("/password/set/{token}", Link, set_password_form)
-        .get("/api/v1/tokens", SignedIn, list_tokens_api)
-        .post("/api/v1/tokens", SignedIn, create_token_api)
-        .delete("/api/v1/tokens/{id}", Owner, revoke_token_api)
-        .post("/api/v1/me/password", SignedIn, change_password_api)
+        .api(SignedIn, routes!(list_tokens_api))
+        .api(SignedIn, routes!(create_token_api))
+        .api(Owner, routes!(revoke_token_api))
+        .api(SignedIn, routes!(change_password_api))
         .get("/admin", Admin, admin_page)
         .post("/admin/users", Admin, create_user_form)
         .get("/admin/users/{id}", AdminTarget, user_page)
@@ -49,17 +52,17 @@ pub fn router() -> Routes {
         .get("/admin/verifiers", Admin, verifiers_page)
         .post("/admin/verifiers", Admin, grant_form)
         .post("/admin/verifiers/{id}/revoke", AdminTarget, revoke_grant_form)
-        .get("/api/v1/users", Admin, users_api)
-        .post("/api/v1/users", Admin, create_user_api)
-        .patch("/api/v1/users/{id}", AdminTarget, update_user_api)
-        .post("/api/v1/admin/enrolments", Admin, enrol_api)
-        .post("/api/v1/enrolments/{id}/assignment", AdminTarget, reassign_api)
+        .api(Admin, routes!(users_api))
+        .api(Admin, routes!(create_user_api))
+        .api(AdminTarget, routes!(update_user_api))
+        .api(Admin, routes!(enrol_api))
+        .api(AdminTarget, routes!(reassign_api))
         .merge(super::settings::router())
         .merge(super::admin_api::router())
-        .post("/api/v1/imports/learners", Admin, import_api)
-        .get("/api/v1/verifier-grants", Admin, grants_api)
-        .post("/api/v1/verifier-grants", Admin, grant_api)
-        .delete("/api/v1/verifier-grants/{id}", AdminTarget, revoke_grant_api)
+        .api(Admin, routes!(import_api))
+        .api(Admin, routes!(grants_api))
+        .api(Admin, routes!(grant_api))
+        .api(AdminTarget, routes!(revoke_grant_api))
 }
 
 /// A domain refusal (anyhow) as a message on the form.
@@ -125,7 +128,7 @@ async fn account_page(
     account_view(&state, nav, actor, None, q.changed.is_some(), vec![]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PasswordChange {
     #[serde(default)]
     current_password: String,
@@ -166,6 +169,16 @@ async fn change_password_form(
     }
 }
 
+/// Changes the caller's password after checking the current one; their other sessions end.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, description = "The current password is wrong, or the new one is too weak", body = Problem),
+    )
+)]
 async fn change_password_api(
     State(state): State<AppState>,
     session: Session,
@@ -176,7 +189,7 @@ async fn change_password_api(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TokenRequest {
     #[serde(default)]
     label: String,
@@ -224,11 +237,37 @@ async fn revoke_token_form(State(state): State<AppState>, actor: Actor, Path(id)
     Ok(Redirect::to("/account"))
 }
 
-async fn list_tokens_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<tokens::TokenInfo>>> {
+/// The caller's personal API tokens (never the tokens themselves), newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the caller's tokens", body = Page<tokens::TokenInfo>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn list_tokens_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<tokens::TokenInfo>>> {
+    let request = PageRequest::try_from(&query)?;
     let mut conn = state.begin(&actor).await?;
-    Ok(Json(tokens::list(&mut conn, actor.id).await?))
+    let tokens = tokens::list(&mut conn, actor.id).await?;
+    Ok(Json(request.page_of(tokens, Order::Newest, |t| Position::time(t.created_at, t.id))))
 }
 
+/// Creates a personal API token for the caller; the token is shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    request_body = TokenRequest,
+    responses(
+        (status = 201, description = "Created", body = tokens::NewToken),
+        (status = 422, description = "The label is empty or longer than 100 characters", body = Problem),
+    )
+)]
 async fn create_token_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -237,6 +276,13 @@ async fn create_token_api(
     Ok((StatusCode::CREATED, Json(create_token(&state, &actor, &request.label).await?)))
 }
 
+/// Revokes one of the caller's API tokens.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    params(("id" = Uuid, Path, description = "The token's id")),
+    responses((status = 204, description = "Revoked"))
+)]
 async fn revoke_token_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
     revoke_token(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -370,7 +416,7 @@ async fn admin_page(State(state): State<AppState>, nav: Nav, actor: Actor) -> Ap
     admin_view(&state, nav, &actor, vec![], None).await
 }
 
-#[derive(Deserialize, serde::Serialize)]
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 struct NewPerson {
     #[serde(default)]
     name: String,
@@ -411,19 +457,53 @@ async fn create_user_form(
     }
 }
 
+/// Adds a person with a role at the administrator's centre; answers a one-time link for them
+/// to set their password.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    request_body = NewPerson,
+    responses(
+        (status = 201, description = "Added", body = NewPersonCreated),
+        (status = 422, description = "A field is missing or not accepted (e.g. the email is taken)", body = Problem),
+    )
+)]
 async fn create_user_api(
     State(state): State<AppState>,
     actor: Actor,
     Json(person): Json<NewPerson>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    let (id, link) = create_person(&state, &actor, &person).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id, "password_link": link}))))
+) -> AppResult<(StatusCode, Json<NewPersonCreated>)> {
+    let (id, password_link) = create_person(&state, &actor, &person).await?;
+    Ok((StatusCode::CREATED, Json(NewPersonCreated { id, password_link })))
 }
 
-async fn users_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<UserSummary>>> {
+/// A person just added, and the path of their one-time password-set link.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct NewPersonCreated {
+    id: Uuid,
+    password_link: String,
+}
+
+/// The people of the administrator's centre with their roles, by name, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the centre's people", body = Page<UserSummary>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn users_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<UserSummary>>> {
+    let request = PageRequest::try_from(&query)?;
     let centre = policy::admin_centre(&actor)?;
     let mut conn = state.begin(&actor).await?;
-    Ok(Json(super::list_users(&mut conn, Some(centre)).await?))
+    let page = super::users_page(&mut conn, centre, &request).await?;
+    Ok(Json(page))
 }
 
 #[derive(Template)]
@@ -437,9 +517,11 @@ struct UserPage {
     is_self: bool,
     /// Events about this person at the centre, for the history panel.
     history: Vec<crate::audit::RecordedEvent>,
+    /// Legal holds and anonymisation (`retention`).
+    retention: crate::retention::PersonRetention,
 }
 
-async fn user_view(
+pub(crate) async fn user_view(
     state: &AppState,
     nav: Nav,
     actor: &Actor,
@@ -455,9 +537,18 @@ async fn user_view(
         .find(|p| p.id == id)
         .ok_or(AppError::NotFound("person"))?;
     let history = crate::audit::trail::about(&mut conn, id, Some(centre), 200).await?;
+    let retention = crate::retention::person(&mut conn, centre, id).await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let page =
-        UserPage { nav, roles: role_options(&person.roles), person, link, errors, is_self: id == actor.id, history };
+    let page = UserPage {
+        nav,
+        roles: role_options(&person.roles),
+        person,
+        link,
+        errors,
+        is_self: id == actor.id,
+        history,
+        retention,
+    };
     render(status, &page)
 }
 
@@ -466,7 +557,7 @@ async fn user_page(State(state): State<AppState>, nav: Nav, actor: Actor, Path(i
 }
 
 /// A person's details and roles, as the form or the API send them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PersonUpdate {
     name: String,
     email: String,
@@ -510,6 +601,17 @@ async fn update_user_form(
     }
 }
 
+/// Changes a person's name, email and roles at the administrator's centre.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    params(("id" = Uuid, Path, description = "The person")),
+    request_body = PersonUpdate,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, description = "A field is not accepted", body = Problem),
+    )
+)]
 async fn update_user_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -558,7 +660,7 @@ async fn password_link_form(
     user_view(&state, nav, &actor, id, Some(password_links::path(&token)), vec![]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewEnrolment {
     #[serde(default)]
     learner: String,
@@ -601,13 +703,23 @@ async fn enrol_form(
     }
 }
 
+/// Enrols a learner of the centre on a unit with an assessor (and an IQA).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/enrolments",
+    request_body = NewEnrolment,
+    responses(
+        (status = 201, description = "Enrolled", body = Created),
+        (status = 422, description = "A person or the unit is not found at the centre", body = Problem),
+    )
+)]
 async fn enrol_api(
     State(state): State<AppState>,
     actor: Actor,
     Json(request): Json<NewEnrolment>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+) -> AppResult<(StatusCode, Json<Created>)> {
     let id = enrol(&state, &actor, &request).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))))
+    Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
 #[derive(Template)]
@@ -648,7 +760,7 @@ async fn enrolment_page(
     enrolment_view(&state, nav, &actor, id, vec![]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Reassignment {
     #[serde(default)]
     assessor: String,
@@ -681,6 +793,17 @@ async fn reassign_form(
     }
 }
 
+/// Gives an enrolment a new assessor (and IQA), with the reason; the history keeps each period.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/assignment",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    request_body = Reassignment,
+    responses(
+        (status = 204, description = "Reassigned"),
+        (status = 422, description = "A person is not found at the centre, or the reason is missing", body = Problem),
+    )
+)]
 async fn reassign_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -756,6 +879,18 @@ async fn import_form(
     render(status, &ImportPage { nav, report: Some(report), errors: vec![] })
 }
 
+/// Imports learners and their enrolments from CSV, all rows or none: 201 when applied, 422 with
+/// each row's problems when not.
+#[utoipa::path(
+    post,
+    path = "/api/v1/imports/learners",
+    request_body(content = String, content_type = "text/csv", description = "The CSV file (at most 2 MiB)"),
+    responses(
+        (status = 201, description = "Every row imported", body = super::import::ImportReport),
+        (status = 422, description = "Nothing imported: each row's problems", body = super::import::ImportReport, content_type = "application/json"),
+        (status = 413, description = "The file is larger than 2 MiB", body = Problem),
+    )
+)]
 async fn import_api(State(state): State<AppState>, actor: Actor, body: axum::body::Bytes) -> AppResult<Response> {
     if body.len() > MAX_IMPORT {
         return Err(AppError::TooLarge("The CSV file must be 2 MiB or smaller".into()));
@@ -785,7 +920,7 @@ async fn verifiers_page(State(state): State<AppState>, nav: Nav, actor: Actor) -
     verifiers_view(&state, nav, &actor, vec![]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct GrantRequest {
     #[serde(default)]
     verifier: String,
@@ -845,19 +980,46 @@ async fn grant_form(
     }
 }
 
+/// Gives an external verifier access to the centre (or some of its units or learners) for a
+/// period.
+#[utoipa::path(
+    post,
+    path = "/api/v1/verifier-grants",
+    request_body = GrantRequest,
+    responses(
+        (status = 201, description = "Granted", body = Created),
+        (status = 422, description = "A field is not accepted", body = Problem),
+    )
+)]
 async fn grant_api(
     State(state): State<AppState>,
     actor: Actor,
     Json(request): Json<GrantRequest>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+) -> AppResult<(StatusCode, Json<Created>)> {
     let id = grant(&state, &actor, &request).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))))
+    Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
-async fn grants_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<VerifierGrant>>> {
+/// External verifiers' access to the centre, current and past, latest ending first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verifier-grants",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the centre's verifier grants", body = Page<VerifierGrant>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn grants_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<VerifierGrant>>> {
+    let request = PageRequest::try_from(&query)?;
     let centre = policy::admin_centre(&actor)?;
     let mut conn = state.begin(&actor).await?;
-    Ok(Json(super::verifier_grants(&mut conn, centre).await?))
+    let grants = super::verifier_grants(&mut conn, centre).await?;
+    Ok(Json(request.page_of(grants, Order::Newest, |g| Position::new(g.ends_on.to_string(), g.id))))
 }
 
 async fn revoke_grant(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
@@ -875,6 +1037,13 @@ async fn revoke_grant_form(State(state): State<AppState>, actor: Actor, Path(id)
     Ok(Redirect::to("/admin/verifiers"))
 }
 
+/// Ends an external verifier's access now.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/verifier-grants/{id}",
+    params(("id" = Uuid, Path, description = "The grant")),
+    responses((status = 204, description = "Revoked"))
+)]
 async fn revoke_grant_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<StatusCode> {
     revoke_grant(&state, &actor, id).await?;
     Ok(StatusCode::NO_CONTENT)

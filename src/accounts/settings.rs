@@ -12,18 +12,18 @@ use crate::AppState;
 use crate::audit::{self, Event};
 use crate::auth::policy::{self, Access};
 use crate::auth::{Actor, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Problem};
 use crate::web::Nav;
 use crate::web::route_table::Routes;
 
 pub fn router() -> Routes {
     Routes::new()
         .post("/admin/settings", Access::Admin, update_form)
-        .get("/api/v1/centre/settings", Access::Admin, show_api)
-        .patch("/api/v1/centre/settings", Access::Admin, update_api)
+        .api(Access::Admin, utoipa_axum::routes!(show_api))
+        .api(Access::Admin, utoipa_axum::routes!(update_api))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CentreSettings {
     pub centre_id: Uuid,
     pub assessment_due_working_days: i32,
@@ -73,9 +73,11 @@ pub async fn set_due_working_days(
     load(conn, centre_id).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SettingsInput {
+    /// A whole number from 1 to 60 (or the same as a string).
     #[serde(default)]
+    #[schema(value_type = i32, minimum = 1, maximum = 60)]
     assessment_due_working_days: serde_json::Value,
 }
 
@@ -102,12 +104,24 @@ async fn update_form(
     }
 }
 
+/// The administrator's centre's settings.
+#[utoipa::path(get, path = "/api/v1/centre/settings", responses((status = 200, description = "The settings", body = CentreSettings)))]
 async fn show_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<CentreSettings>> {
     let centre = policy::admin_centre(&actor)?;
     let mut conn = state.begin(&actor).await?;
     Ok(Json(load(&mut conn, centre).await?))
 }
 
+/// Changes the centre's settings: how many working days evidence may wait for assessment.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/centre/settings",
+    request_body = SettingsInput,
+    responses(
+        (status = 200, description = "Changed", body = CentreSettings),
+        (status = 422, description = "Not a whole number from 1 to 60", body = Problem),
+    )
+)]
 async fn update_api(
     State(state): State<AppState>,
     actor: Actor,

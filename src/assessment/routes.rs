@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{DecisionInput, EnrolmentSummary, Progress, record_decisions};
@@ -15,8 +16,9 @@ use crate::auth::Actor;
 use crate::auth::policy::Access;
 use crate::auth::policy::{self, Action, Relation, Viewed};
 use crate::catalogue;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Problem};
 use crate::evidence::{self, EvidenceItem};
+use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -24,9 +26,9 @@ pub fn router() -> Routes {
     Routes::new()
         .get("/enrolments/{id}", Access::Enrolment(Action::View), portfolio_page)
         .post("/evidence/{id}/decisions", Access::Evidence(Action::Assess), decide_form)
-        .get("/api/v1/enrolments", Access::SignedIn, list_api)
-        .get("/api/v1/enrolments/{id}/progress", Access::Enrolment(Action::View), progress_api)
-        .post("/api/v1/evidence/{id}/decisions", Access::Evidence(Action::Assess), decide_api)
+        .api(Access::SignedIn, routes!(list_api))
+        .api(Access::Enrolment(Action::View), routes!(progress_api))
+        .api(Access::Evidence(Action::Assess), routes!(decide_api))
 }
 
 struct EvidenceRow {
@@ -104,6 +106,8 @@ struct PortfolioPage {
     progress: Progress,
     evidence: Vec<EvidenceRow>,
     evidence_total: usize,
+    /// The learner's unsubmitted items (only the learner is shown drafts).
+    drafts: Vec<EvidenceItem>,
     filter: EvidenceFilter,
     methods: Vec<Choice>,
     states: Vec<Choice>,
@@ -155,20 +159,21 @@ async fn portfolio_page(
     let signed = super::sign_off::in_force(&mut tx, id).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
     let items = evidence::list_for_enrolment(&mut tx, id).await?;
+    let judged = super::judged_criteria(&mut tx, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
     let mut rows = Vec::new();
     for item in items {
         // Drafts are the learner's alone.
         if item.is_draft() && !is_learner {
             continue;
         }
-        let decisions = super::decisions_for_evidence(&mut tx, &unit, &item).await?;
+        let unjudged = item.criteria.iter().any(|c| !judged.get(&item.id).is_some_and(|done| done.contains(c)));
         let state = if item.is_draft() {
             "draft"
         } else if item.next_version.is_some() {
             "replaced"
         } else if item.awaits_witness_confirmation() {
             "confirming"
-        } else if decisions.iter().any(|d| d.current.is_none()) {
+        } else if unjudged {
             "awaiting"
         } else {
             "assessed"
@@ -177,6 +182,7 @@ async fn portfolio_page(
     }
     tx.commit().await?;
     let evidence_total = rows.len();
+    let drafts = rows.iter().filter(|row| row.item.is_draft()).map(|row| row.item.clone()).collect();
     rows.retain(|row| filter.keeps(row));
     let percent = (progress.met * 100).checked_div(progress.total).unwrap_or(0);
     let page = PortfolioPage {
@@ -185,6 +191,7 @@ async fn portfolio_page(
         progress,
         evidence: rows,
         evidence_total,
+        drafts,
         filter,
         methods: evidence::Method::ALL.into_iter().map(|m| Choice { value: m.as_str(), label: m.label() }).collect(),
         states: [
@@ -275,12 +282,26 @@ async fn decide_form(
     }
 }
 
+/// The assessor's judgement on one criterion for an evidence item: `met` (with all four VACS
+/// confirmations) or `not_yet`, with feedback. A changed judgement supersedes the current one
+/// and needs a reason.
+#[utoipa::path(
+    post,
+    path = "/api/v1/evidence/{id}/decisions",
+    params(("id" = Uuid, Path, description = "The evidence item")),
+    request_body = DecisionInput,
+    responses(
+        (status = 201, description = "Recorded", body = RecordedDecision),
+        (status = 409, description = "The item is not awaiting assessment (a draft, or replaced by a newer version)", body = Problem),
+        (status = 422, description = "The criterion, outcome, confirmations or reason are not accepted", body = Problem),
+    )
+)]
 async fn decide_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
     Json(input): Json<DecisionInput>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+) -> AppResult<(StatusCode, Json<RecordedDecision>)> {
     let ids = decide(&state, &actor, id, std::slice::from_ref(&input)).await?;
     let mut conn = state.begin(&actor).await?;
     let item = evidence::load(&mut conn, id).await?;
@@ -291,20 +312,55 @@ async fn decide_api(
     let decision = decisions.iter().flat_map(|c| c.history.iter()).find(|d| Some(&d.id) == ids.first());
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "decision": decision,
-            "criterion": input.criterion.trim(),
-            "evidence_id": id,
-        })),
+        Json(RecordedDecision {
+            decision: decision.cloned(),
+            criterion: input.criterion.trim().to_string(),
+            evidence_id: id,
+        }),
     ))
 }
 
-async fn list_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<EnrolmentSummary>>> {
-    let mut conn = state.begin(&actor).await?;
-    let ids = policy::visible_enrolments(&mut conn, &actor).await?;
-    Ok(Json(super::summaries(&mut conn, &ids).await?))
+/// A judgement just recorded.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct RecordedDecision {
+    decision: Option<super::DecisionInfo>,
+    criterion: String,
+    evidence_id: Uuid,
 }
 
+/// The enrolments the caller may see: their own, their caseload's, those they quality-assure
+/// or verify, with where each stands; by learner and unit, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the enrolments", body = Page<EnrolmentSummary>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn list_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<EnrolmentSummary>>> {
+    let request = PageRequest::try_from(&query)?;
+    let mut conn = state.begin(&actor).await?;
+    let ids = policy::visible_enrolments(&mut conn, &actor).await?;
+    let summaries = super::summaries(&mut conn, &ids).await?;
+    Ok(Json(request.page_of(summaries, Order::Oldest, |e| {
+        Position::name(&format!("{}\u{1}{}", e.learner_name, e.unit_code), e.id)
+    })))
+}
+
+/// Each criterion's status in the learner's portfolio (`not_started`, `submitted`, `not_yet`,
+/// `met`), and by learning outcome.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/progress",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "The progress", body = Progress))
+)]
 async fn progress_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Progress>> {
     let mut tx = state.begin(&actor).await?;
     let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;

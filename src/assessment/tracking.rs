@@ -32,13 +32,13 @@ pub fn router() -> Routes {
         .get("/enrolments/{id}/tracking.csv", Access::Enrolment(Action::View), csv_download)
         .get("/enrolments/{id}/progress.svg", Access::Enrolment(Action::View), chart_download)
         // The same downloads in the API, for scripts (same handlers, same rule).
-        .get("/api/v1/enrolments/{id}/tracking.csv", Access::Enrolment(Action::View), csv_download)
-        .get("/api/v1/enrolments/{id}/progress.svg", Access::Enrolment(Action::View), chart_download)
-        .get("/api/v1/enrolments/{id}/tracking", Access::Enrolment(Action::View), api)
+        .api(Access::Enrolment(Action::View), utoipa_axum::routes!(csv_download))
+        .api(Access::Enrolment(Action::View), utoipa_axum::routes!(chart_download))
+        .api(Access::Enrolment(Action::View), utoipa_axum::routes!(api))
 }
 
 /// What one evidence item shows for one criterion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CellState {
     NotMapped,
@@ -97,18 +97,21 @@ impl CellState {
 }
 
 /// An earlier version of a resubmitted item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackingEarlierVersion)]
 pub struct EarlierVersion {
     pub id: Uuid,
     pub version: i32,
 }
 
 /// One column: the newest version the caller may see of one piece of evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackingColumn)]
 pub struct Column {
     pub evidence_id: Uuid,
     pub title: String,
     pub method: evidence::Method,
+    #[schema(value_type = String)]
     pub method_label: &'static str,
     pub occurred_on: NaiveDate,
     pub occurred_until: Option<NaiveDate>,
@@ -141,14 +144,16 @@ impl Column {
 }
 
 /// What an earlier version showed for the same criterion.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackingEarlierState)]
 pub struct EarlierState {
     pub evidence_id: Uuid,
     pub version: i32,
     pub state: CellState,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackingCell)]
 pub struct Cell {
     pub evidence_id: Uuid,
     pub state: CellState,
@@ -179,7 +184,8 @@ impl Cell {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackingRow)]
 pub struct Row {
     pub number: String,
     pub text: String,
@@ -197,7 +203,8 @@ impl Row {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TrackingOutcome)]
 pub struct OutcomeRows {
     pub number: i32,
     pub title: String,
@@ -205,7 +212,7 @@ pub struct OutcomeRows {
 }
 
 /// A moment the number of criteria met changed (one assessor submission).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChartPoint {
     pub at: DateTime<Utc>,
     pub criteria_met: usize,
@@ -217,7 +224,7 @@ impl ChartPoint {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProgressChart {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -225,7 +232,7 @@ pub struct ProgressChart {
     pub points: Vec<ChartPoint>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrackingGrid {
     pub enrolment_id: Uuid,
     pub unit_code: String,
@@ -583,6 +590,14 @@ fn file_name(grid: &TrackingGrid, extension: &str) -> String {
     format!("tracking-{slug}-{}.{extension}", Utc::now().format("%Y-%m-%d"))
 }
 
+/// The tracking grid as CSV, one row per criterion and one column per evidence item.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/tracking.csv",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "The grid as CSV", content_type = "text/csv", body = String,
+        headers(("content-disposition" = String))))
+)]
 async fn csv_download(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let (grid, _) = load(&state, &actor, id, "csv").await?;
     let body = to_csv(&grid)?;
@@ -599,6 +614,13 @@ async fn csv_download(State(state): State<AppState>, actor: Actor, Path(id): Pat
         .into_response())
 }
 
+/// The progress chart (criteria met over time) as an SVG image.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/progress.svg",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "The chart", content_type = "image/svg+xml", body = String))
+)]
 async fn chart_download(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let (grid, _) = load(&state, &actor, id, "svg").await?;
     Ok((
@@ -611,6 +633,13 @@ async fn chart_download(State(state): State<AppState>, actor: Actor, Path(id): P
         .into_response())
 }
 
+/// The tracking grid: criteria by evidence item, each cell's state, and progress over time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/tracking",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "The grid", body = TrackingGrid))
+)]
 async fn api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<TrackingGrid>> {
     let (grid, _) = load(&state, &actor, id, "json").await?;
     Ok(Json(grid))

@@ -2,6 +2,7 @@
 //! refuses UPDATE, DELETE and TRUNCATE) and chained: each event holds the SHA-256 of the one
 //! before, so an edit anywhere breaks the chain at that event.
 
+pub mod bulk;
 mod routes;
 pub mod trail;
 mod trail_routes;
@@ -90,7 +91,7 @@ impl Event {
 }
 
 /// A recorded event as shown in history panels and the API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordedEvent {
     pub seq: i64,
     pub occurred_at: DateTime<Utc>,
@@ -122,6 +123,7 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         None => None,
     };
     let centre_id = enrolment_centre.or(event.centre_id);
+    let details_sha256 = details_digest(&event.details);
     let hash = Hashed {
         prev_hash: &prev_hash,
         seq,
@@ -134,12 +136,13 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         enrolment_id: event.enrolment_id,
         centre_id,
         details: &event.details,
+        details_sha256: Some(&details_sha256),
     }
     .hash();
     sqlx::query!(
         "INSERT INTO audit_events (seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id,
-                                   enrolment_id, details, prev_hash, hash, centre_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                   enrolment_id, details, prev_hash, hash, centre_id, details_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         seq,
         occurred_at,
         event.actor_id,
@@ -151,7 +154,8 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         event.details,
         prev_hash,
         hash,
-        centre_id
+        centre_id,
+        details_sha256
     )
     .execute(conn)
     .await?;
@@ -171,6 +175,9 @@ struct Hashed<'a> {
     enrolment_id: Option<Uuid>,
     centre_id: Option<Uuid>,
     details: &'a Value,
+    /// Set for events recorded since details became redactable: the hash covers this digest of
+    /// the details instead of the details themselves.
+    details_sha256: Option<&'a str>,
 }
 
 impl Hashed<'_> {
@@ -187,7 +194,10 @@ impl Hashed<'_> {
             self.subject_type,
             optional(self.subject_id),
             optional(self.enrolment_id),
-            canonical_json(self.details),
+            match self.details_sha256 {
+                Some(digest) => format!("details-sha256:{digest}"),
+                None => canonical_json(self.details),
+            },
         );
         // Events from before centres were recorded hash as they always did.
         if let Some(centre) = self.centre_id {
@@ -195,6 +205,11 @@ impl Hashed<'_> {
         }
         hex::encode(Sha256::digest(text.as_bytes()))
     }
+}
+
+/// The SHA-256 of an event's details as canonical JSON.
+fn details_digest(details: &Value) -> String {
+    hex::encode(Sha256::digest(canonical_json(details).as_bytes()))
 }
 
 /// JSON with object keys sorted at every level, so the hash does not depend on how the
@@ -214,14 +229,14 @@ fn canonical_json(value: &Value) -> String {
 }
 
 /// The result of checking the whole chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     pub events: i64,
     pub intact: bool,
     pub first_broken: Option<BrokenEvent>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BrokenEvent {
     pub seq: i64,
     pub reason: String,
@@ -231,7 +246,7 @@ pub struct BrokenEvent {
 pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error> {
     let mut rows = sqlx::query!(
         "SELECT seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id, enrolment_id,
-                details, prev_hash, hash, centre_id
+                details, prev_hash, hash, centre_id, details_sha256, redacted_at
          FROM audit_events ORDER BY seq"
     )
     .fetch(conn);
@@ -251,6 +266,14 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
         if row.prev_hash != expected_prev {
             return Ok(broken("its link to the previous event does not match".into()));
         }
+        // A redacted event's details were replaced on purpose (retention); its digest still
+        // stands for what they were. Any other event's details must match their digest.
+        if let Some(digest) = &row.details_sha256
+            && row.redacted_at.is_none()
+            && details_digest(&row.details) != *digest
+        {
+            return Ok(broken("its contents do not match its hash (the event was changed)".into()));
+        }
         let recomputed = Hashed {
             prev_hash: &row.prev_hash,
             seq: row.seq,
@@ -263,6 +286,7 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
             enrolment_id: row.enrolment_id,
             centre_id: row.centre_id,
             details: &row.details,
+            details_sha256: row.details_sha256.as_deref(),
         }
         .hash();
         if recomputed != row.hash {
@@ -289,6 +313,49 @@ pub async fn history(
          ORDER BY e.seq DESC LIMIT $2",
         enrolment_id,
         limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One page of an enrolment's events, newest first (keyset on the event's sequence number,
+/// indexed by `audit_events_enrolment`).
+pub async fn history_page(
+    conn: &mut PgConnection,
+    enrolment_id: Uuid,
+    request: &crate::web::pagination::PageRequest,
+) -> crate::error::AppResult<crate::web::pagination::Page<RecordedEvent>> {
+    let before = request.after_number()?;
+    let events = sqlx::query_as!(
+        RecordedEvent,
+        "SELECT e.seq, e.occurred_at, e.actor_id, u.name AS \"actor_name?\", e.actor_role, e.action,
+                e.subject_type, e.subject_id, e.enrolment_id, e.details, e.hash
+         FROM audit_events e LEFT JOIN users u ON u.id = e.actor_id
+         WHERE e.enrolment_id = $1 AND ($2::bigint IS NULL OR e.seq < $2)
+         ORDER BY e.seq DESC LIMIT $3",
+        enrolment_id,
+        before,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(
+        events.into_iter().map(|e| (crate::web::pagination::Position::number(e.seq, Uuid::nil()), e)).collect(),
+    ))
+}
+
+/// Replaces the details of the events `seqs` with `{"redacted": note}`, inside the caller's
+/// transaction, and returns the events actually redacted. The chain still verifies: each event's
+/// hash covers its details' SHA-256, which stays. Events already redacted, and events from before
+/// details were digested (which would break the chain if changed), are left as they are; the
+/// database refuses any other change to an event.
+pub async fn redact(conn: &mut PgConnection, seqs: &[i64], note: &str) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE audit_events SET details = jsonb_build_object('redacted', $2::text), redacted_at = now()
+         WHERE seq = ANY($1) AND redacted_at IS NULL AND details_sha256 IS NOT NULL
+         RETURNING seq",
+        seqs,
+        note
     )
     .fetch_all(conn)
     .await

@@ -2,9 +2,10 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{RecordedEvent, Verification};
@@ -13,14 +14,15 @@ use crate::auth::policy::Access;
 use crate::auth::policy::{self, Action, Viewed};
 use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult};
+use crate::web::pagination::{Page, PageQuery, PageRequest};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
 pub fn router() -> Routes {
     Routes::new()
         .get("/enrolments/{id}/history", Access::Enrolment(Action::View), history_page)
-        .get("/api/v1/enrolments/{id}/history", Access::Enrolment(Action::View), history_api)
-        .get("/api/v1/audit/verify", Access::AuditCheck, verify_api)
+        .api(Access::Enrolment(Action::View), routes!(history_api))
+        .api(Access::AuditCheck, routes!(verify_api))
         .merge(super::trail_routes::router())
 }
 
@@ -53,15 +55,36 @@ async fn history_page(
     render(StatusCode::OK, &HistoryPage { nav, enrolment_id: id, learner_name: learner.name, events })
 }
 
+/// Everything that happened to an enrolment's portfolio, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/history",
+    params(("id" = Uuid, Path, description = "The enrolment"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the portfolio's events", body = Page<RecordedEvent>),
+        (status = 422, description = "The limit or cursor is not accepted", body = crate::error::Problem),
+    )
+)]
 async fn history_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
-) -> AppResult<Json<Vec<RecordedEvent>>> {
-    Ok(Json(load(&state, &actor, id).await?.0))
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<RecordedEvent>>> {
+    let request = PageRequest::try_from(&query)?;
+    let mut tx = state.begin(&actor).await?;
+    policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::History).await?;
+    let page = super::history_page(&mut tx, id, &request).await?;
+    tx.commit().await?;
+    Ok(Json(page))
 }
 
 /// The chain check, for administrators and external verifiers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    responses((status = 200, description = "Whether every event's hash matches, and the first that does not", body = Verification))
+)]
 async fn verify_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Verification>> {
     if !(actor.has_role(Role::Admin) || actor.has_role(Role::Eqa)) {
         return Err(AppError::Forbidden("Only administrators and external verifiers can check the audit trail".into()));

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::trail::{self, Filter, Learner, Person};
@@ -16,28 +17,41 @@ use super::{Event, RecordedEvent, Verification};
 use crate::AppState;
 use crate::auth::policy::{self, Access};
 use crate::auth::{Actor, Role};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
 pub fn router() -> Routes {
-    Routes::new().get("/audit", Access::AuditCheck, trail_page).get("/api/v1/audit", Access::AuditCheck, trail_api)
+    Routes::new().get("/audit", Access::AuditCheck, trail_page).api(Access::AuditCheck, routes!(trail_api))
 }
 
 /// The filters as typed: every field may be empty.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrailQuery {
+    /// Who did it: a person's id.
     #[serde(default)]
+    #[param(required = false)]
     who: String,
+    /// What: an action (`decision.recorded`), or the start of one ending in a dot (`evidence.`).
     #[serde(default)]
+    #[param(required = false)]
     what: String,
+    /// On or after this day (YYYY-MM-DD).
     #[serde(default)]
+    #[param(required = false)]
     from: String,
+    /// On or before this day (YYYY-MM-DD).
     #[serde(default)]
+    #[param(required = false)]
     to: String,
+    /// Which learner: an enrolment's id.
     #[serde(default)]
+    #[param(required = false)]
     learner: String,
+    /// Events older than this sequence number: the previous page's `next`.
     #[serde(default)]
+    #[param(required = false)]
     before: String,
 }
 
@@ -170,13 +184,23 @@ async fn trail_page(
     render(status, &TrailPage { nav, errors, query, people, actions, learners, events, next, check_again, chain })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TrailResponse {
     events: Vec<RecordedEvent>,
     /// Pass as `before` for the next (older) page; absent on the last page.
     next: Option<i64>,
 }
 
+/// The audit trail the caller may see, newest first, fifty events a page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    params(TrailQuery),
+    responses(
+        (status = 200, description = "One page of events", body = TrailResponse),
+        (status = 422, description = "A filter is not a person, learner or date", body = Problem),
+    )
+)]
 async fn trail_api(
     State(state): State<AppState>,
     actor: Actor,

@@ -391,6 +391,38 @@ pub async fn enrolment_at_centre(conn: &mut PgConnection, actor: &Actor, enrolme
     if found { Ok(centre) } else { Err(AppError::NotFound("enrolment")) }
 }
 
+/// For a subject-access request by an administrator: the person (someone at the
+/// administrator's centre) and their enrolments there as a learner, each as the learner sees it
+/// (drafts included), since the request is for everything the centre holds about them.
+pub async fn subject_access(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    person_id: Uuid,
+) -> AppResult<(Uuid, Vec<EnrolmentAccess>)> {
+    let centre = person_at_centre(conn, actor, person_id).await?;
+    let rows = sqlx::query!(
+        "SELECT id, centre_id, unit_id, learner_id, assessor_id, iqa_id FROM enrolments
+         WHERE learner_id = $1 AND centre_id = $2 ORDER BY enrolled_at",
+        person_id,
+        centre
+    )
+    .fetch_all(conn)
+    .await?;
+    let enrolments = rows
+        .into_iter()
+        .map(|row| EnrolmentAccess {
+            id: row.id,
+            centre_id: row.centre_id,
+            unit_id: row.unit_id,
+            learner_id: row.learner_id,
+            assessor_id: row.assessor_id,
+            iqa_id: row.iqa_id,
+            relation: Relation::Learner,
+        })
+        .collect();
+    Ok((centre, enrolments))
+}
+
 /// Centres where the caller is an internal quality assurer, or a refusal.
 pub fn iqa_centres(actor: &Actor) -> AppResult<Vec<Uuid>> {
     let centres: Vec<Uuid> = actor.roles.iter().filter(|r| r.role == Role::Iqa).map(|r| r.centre_id).collect();

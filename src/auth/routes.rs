@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 use tower_sessions::Session;
+use utoipa_axum::routes;
 
 use super::{Actor, ClientAddress, begin_session, end_session, password, throttle};
 use crate::AppState;
 use crate::auth::policy::Access;
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -20,9 +21,9 @@ pub fn router() -> Routes {
         .get("/login", Access::Public, login_page)
         .post("/login", Access::Public, login_form)
         .post("/logout", Access::Public, logout_form)
-        .post("/api/v1/session", Access::Public, api_login)
-        .delete("/api/v1/session", Access::Public, api_logout)
-        .get("/api/v1/me", Access::SignedIn, me)
+        .api(Access::Public, routes!(api_login))
+        .api(Access::Public, routes!(api_logout))
+        .api(Access::SignedIn, routes!(me))
 }
 
 #[derive(Template)]
@@ -39,13 +40,15 @@ struct NextQuery {
     next: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
     #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
+    /// Where the login page goes afterwards; the API ignores it.
     #[serde(default)]
+    #[schema(required = false)]
     next: String,
 }
 
@@ -148,6 +151,20 @@ async fn logout_form(
     Ok(Redirect::to("/login"))
 }
 
+/// Signs in with an email and password: sets the session cookie, and answers who signed in and
+/// the CSRF token to send as `x-csrf-token` on writes with that cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/session",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = ApiSession),
+        (status = 401, description = "The email address or password is not correct", body = Problem),
+        (status = 422, description = "The email address or password is empty", body = Problem),
+        (status = 429, description = "Too many failed attempts; wait for Retry-After seconds", body = Problem,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+    )
+)]
 async fn api_login(
     State(state): State<AppState>,
     client: ClientAddress,
@@ -162,17 +179,21 @@ async fn api_login(
 }
 
 /// A signed-in API session: who, and the token to send as `X-CSRF-Token` on writes.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct ApiSession {
     user: Actor,
     csrf_token: String,
 }
 
+/// Signs out: ends the session of the cookie sent, if any.
+#[utoipa::path(delete, path = "/api/v1/session", responses((status = 204, description = "Signed out")))]
 async fn api_logout(session: Session) -> AppResult<StatusCode> {
     end_session(&session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Who is signed in, with their roles at each centre.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, description = "The signed-in person", body = Actor)))]
 async fn me(actor: Actor) -> Json<Actor> {
     Json(actor)
 }

@@ -52,7 +52,7 @@ impl fmt::Display for CriterionNumber {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UnitSummary {
     pub id: Uuid,
     pub code: String,
@@ -64,7 +64,7 @@ pub struct UnitSummary {
     pub guided_learning_hours: i32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Unit {
     #[serde(flatten)]
     pub summary: UnitSummary,
@@ -75,7 +75,7 @@ pub struct Unit {
 }
 
 /// A unit's sufficiency rules, as its unit file states them (see `assessment::sufficiency`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Sufficiency {
     /// Evidence must come from at least this many different occasions (activity dates).
     pub min_occasions: i32,
@@ -86,14 +86,14 @@ pub struct Sufficiency {
     pub real_work_methods: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub number: i32,
     pub title: String,
     pub criteria: Vec<Criterion>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Criterion {
     pub id: Uuid,
     pub number: String,

@@ -15,6 +15,8 @@ pub use embedded::{EmbeddedPostgres, Owner};
 /// An open database: the pool, and the embedded cluster behind it when there is one.
 pub struct Database {
     pub pool: PgPool,
+    /// How PostgreSQL's own tools (`pg_dump`, `pg_restore`) reach the same database.
+    pub url: String,
     embedded: Option<EmbeddedPostgres>,
 }
 
@@ -24,14 +26,15 @@ impl Database {
         match &config.database_url {
             Some(url) => {
                 let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
-                Ok(Database { pool: pool(options).await?, embedded: None })
+                Ok(Database { pool: pool(options).await?, url: url.clone(), embedded: None })
             }
             None => {
                 let data_dir = config.data_dir.clone();
                 let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir, owner)).await??;
                 create_database_if_missing(&cluster).await?;
                 let options = cluster.connect_options(embedded::NAME);
-                Ok(Database { pool: pool(options).await?, embedded: Some(cluster) })
+                let url = cluster.url(embedded::NAME);
+                Ok(Database { pool: pool(options).await?, url, embedded: Some(cluster) })
             }
         }
     }

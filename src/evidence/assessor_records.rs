@@ -9,17 +9,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::idempotency::Claim;
-use super::routes::{OutcomeOptions, created, criterion_picker, upload_errors};
+use super::routes::{EvidenceUpload, OutcomeOptions, created, criterion_picker, upload_errors};
 use super::{ASSESSOR_DECLARATION, Method, NewEvidence, RawEvidence, submission};
 use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::csrf::PendingCheck;
 use crate::auth::policy::{self, Access, Action, Viewed};
 use crate::catalogue::{self, Unit};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -28,7 +29,7 @@ pub fn router() -> Routes {
     Routes::new()
         .get("/enrolments/{id}/assessor-records/new", record, new_page)
         .post_upload("/enrolments/{id}/assessor-records", record, create_form)
-        .post_upload("/api/v1/enrolments/{id}/assessor-records", record, create_api)
+        .api_upload(record, routes!(create_api))
 }
 
 /// Checks an assessor's record: observation or professional discussion, what happened, where,
@@ -247,6 +248,27 @@ async fn create_form(
     }
 }
 
+/// The assessor records an observation or professional discussion for a learner on their
+/// caseload (the `metadata` part's `method`, `assessment_location` and criteria, optionally a
+/// recording), signed with the assessor's declaration. `Idempotency-Key` as for evidence.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/assessor-records",
+    params(
+        ("id" = Uuid, Path, description = "The learner's enrolment"),
+        ("idempotency-key" = Option<String>, Header, description = "A value unique to this record; a retry with the same key and body gets the first answer"),
+    ),
+    request_body(content = inline(EvidenceUpload), content_type = "multipart/form-data",
+        encoding(("metadata" = (content_type = "application/json")))),
+    responses(
+        (status = 201, description = "Recorded", body = super::EvidenceItem,
+            headers(("location" = String, description = "The item's API path"))),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = Problem),
+        (status = 413, description = "A file is larger than the upload limit", body = Problem),
+        (status = 415, description = "A file's content is not an accepted type", body = Problem),
+        (status = 422, description = "A field is missing or not accepted, or the Idempotency-Key was used for another request", body = Problem),
+    )
+)]
 async fn create_api(
     State(state): State<AppState>,
     actor: Actor,

@@ -18,7 +18,7 @@ use crate::catalogue::{CriterionNumber, Unit};
 use crate::error::{AppError, AppResult, FieldError};
 
 /// Where in a file a criterion is shown, as the learner wrote it ("04:12-06:30", "page 3").
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct MappingInput {
     #[serde(default)]
     pub note: String,
@@ -27,7 +27,7 @@ pub struct MappingInput {
 }
 
 /// What a learner sent, before it is checked: from the form's fields or the API's `metadata`.
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct RawEvidence {
     #[serde(default)]
     pub title: String,
@@ -396,54 +396,8 @@ pub async fn create(
     )
     .execute(&mut *conn)
     .await?;
-    let mut file_ids = Vec::new();
-    for (position, file) in files.into_iter().enumerate() {
-        let file_id = Uuid::new_v4();
-        sqlx::query!(
-            "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
-            file.sha256,
-            file.size as i64,
-            file.content_type
-        )
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query!(
-            "INSERT INTO evidence_files (id, evidence_id, position, name, content_type, size, sha256)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            file_id,
-            id,
-            position as i32,
-            file.name,
-            file.content_type,
-            file.size as i64,
-            file.sha256
-        )
-        .execute(&mut *conn)
-        .await?;
-        file_ids.push(file_id);
-        store.promote(file).await?;
-    }
-    for mapping in &item.mappings {
-        let (file_id, start, end, page) = match mapping.location {
-            Some((Location::Clip { start, end }, index)) => (Some(file_ids[index]), Some(start), Some(end), None),
-            Some((Location::Page(page), index)) => (Some(file_ids[index]), None, None, Some(page)),
-            None => (None, None, None, None),
-        };
-        sqlx::query!(
-            "INSERT INTO evidence_criteria (evidence_id, criterion_id, added_by, note, file_id, start_seconds, end_seconds, page)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            id,
-            mapping.criterion_id,
-            actor.id,
-            mapping.note,
-            file_id,
-            start,
-            end,
-            page
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
+    let file_ids = store_files(conn, store, id, 0, files).await?;
+    store_mappings(conn, actor, id, &item.mappings, &file_ids).await?;
     audit::record(
         conn,
         Event::new(Some(actor), "evidence.created", "evidence", Some(id))
@@ -462,6 +416,78 @@ pub async fn create(
         sign_and_submit(conn, actor, access, id, item.third_party_confirmed).await?;
     }
     Ok(id)
+}
+
+/// Records staged files as the item's, from `first_position` on, and moves each into the store
+/// (before the commit: a failed commit leaves unreferenced blobs, never a dangling record).
+/// Answers the new files' ids in order.
+pub(super) async fn store_files(
+    conn: &mut PgConnection,
+    store: &FileStore,
+    evidence_id: Uuid,
+    first_position: i32,
+    files: Vec<StagedFile>,
+) -> AppResult<Vec<Uuid>> {
+    let mut file_ids = Vec::new();
+    for (offset, file) in files.into_iter().enumerate() {
+        let file_id = Uuid::new_v4();
+        sqlx::query!(
+            "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            file.sha256,
+            file.size as i64,
+            file.content_type
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO evidence_files (id, evidence_id, position, name, content_type, size, sha256)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            file_id,
+            evidence_id,
+            first_position + offset as i32,
+            file.name,
+            file.content_type,
+            file.size as i64,
+            file.sha256
+        )
+        .execute(&mut *conn)
+        .await?;
+        file_ids.push(file_id);
+        store.promote(file).await?;
+    }
+    Ok(file_ids)
+}
+
+/// Records the item's mappings; a mapping's location points into `file_ids[index]`.
+pub(super) async fn store_mappings(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    evidence_id: Uuid,
+    mappings: &[Mapping],
+    file_ids: &[Uuid],
+) -> AppResult<()> {
+    for mapping in mappings {
+        let (file_id, start, end, page) = match mapping.location {
+            Some((Location::Clip { start, end }, index)) => (Some(file_ids[index]), Some(start), Some(end), None),
+            Some((Location::Page(page), index)) => (Some(file_ids[index]), None, None, Some(page)),
+            None => (None, None, None, None),
+        };
+        sqlx::query!(
+            "INSERT INTO evidence_criteria (evidence_id, criterion_id, added_by, note, file_id, start_seconds, end_seconds, page)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            evidence_id,
+            mapping.criterion_id,
+            actor.id,
+            mapping.note,
+            file_id,
+            start,
+            end,
+            page
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The version number of the item being resubmitted, checking it may be: the same learner's,
@@ -559,7 +585,7 @@ async fn sign_and_submit(
 }
 
 /// What the learner confirms when submitting a draft.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Submission {
     #[serde(default)]
     pub declaration: bool,

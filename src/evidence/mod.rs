@@ -3,6 +3,7 @@
 
 mod assessor_records;
 mod capture;
+mod drafts;
 mod file_type;
 pub mod idempotency;
 mod routes;
@@ -22,7 +23,7 @@ pub use capture::{Location, Mapping, NewEvidence, RawEvidence, Status, create, s
 pub use file_type::detect as detect_type;
 pub use routes::{detail_with_decision_errors, detail_with_errors, detail_with_reply_errors};
 pub use storage::{FileStore, StagedFile};
-pub use unreferenced::{SweepReport, remove_unreferenced_files};
+pub use unreferenced::{SweepReport, remove_released_files, remove_unreferenced_files};
 
 /// The learner's authenticity declaration, signed with every item.
 pub const DECLARATION: &str = "I confirm that this evidence is my own work, that it shows what I \
@@ -31,7 +32,7 @@ use it. It contains no customer card numbers or security codes.";
 
 /// Every evidence page and API route: items, uploads, witnesses and assessors' records.
 pub fn router() -> crate::web::route_table::Routes {
-    routes::router().merge(witnesses::router()).merge(assessor_records::router())
+    routes::router().merge(drafts::router()).merge(witnesses::router()).merge(assessor_records::router())
 }
 
 /// What a witness declares when signing a statement.
@@ -43,8 +44,9 @@ pub const ASSESSOR_DECLARATION: &str = "I confirm that this is an accurate recor
 carried out with the learner, on the date(s) and at the place given.";
 
 /// How the evidence was produced, in the awarding bodies' vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = EvidenceMethod)]
 pub enum Method {
     Observation,
     WitnessTestimony,
@@ -99,7 +101,7 @@ impl Method {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FileInfo {
     pub id: Uuid,
     pub name: String,
@@ -126,7 +128,7 @@ impl FileInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Declaration {
     pub text: String,
     pub declared_at: DateTime<Utc>,
@@ -136,7 +138,7 @@ pub struct Declaration {
 }
 
 /// The witness who wrote and signed a statement (they have no account: the register is the signer).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WitnessSigner {
     pub witness_id: Uuid,
     pub name: String,
@@ -149,7 +151,7 @@ pub struct WitnessSigner {
 }
 
 /// The assessor's confirmation that a witness statement is genuine.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WitnessConfirmation {
     pub confirmed_by: Uuid,
     pub confirmed_by_name: String,
@@ -157,7 +159,7 @@ pub struct WitnessConfirmation {
 }
 
 /// Where a document held at work can be found (evidence of kind "reference").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReferenceView {
     pub held_at: String,
     pub held_by: String,
@@ -165,7 +167,7 @@ pub struct ReferenceView {
 }
 
 /// A criterion an item is mapped to: the learner's note, and where in which file it is shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MappingView {
     pub criterion: String,
     pub note: String,
@@ -203,7 +205,7 @@ impl MappingView {
 }
 
 /// One evidence item as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvidenceItem {
     pub id: Uuid,
     pub enrolment_id: Uuid,

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::capture::Submission;
@@ -20,7 +21,8 @@ use crate::auth::Actor;
 use crate::auth::csrf::PendingCheck;
 use crate::auth::policy::{self, Access, Action, EnrolmentAccess, Relation, Viewed};
 use crate::catalogue::{self, Unit};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::openapi::Binary;
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -34,16 +36,16 @@ pub fn router() -> Routes {
         .get("/evidence/{id}", Access::Evidence(Action::View), detail_page)
         .post("/evidence/{id}/submit", Access::Evidence(Action::AddEvidence), submit_form)
         .get("/evidence/{id}/files/{file_id}", Access::Evidence(Action::View), download)
-        .post_upload("/api/v1/enrolments/{id}/evidence", Access::Enrolment(Action::AddEvidence), create_api)
-        .get("/api/v1/evidence/{id}", Access::Evidence(Action::View), detail_api)
-        .post("/api/v1/evidence/{id}/submit", Access::Evidence(Action::AddEvidence), submit_api)
-        .get("/api/v1/evidence/{id}/files/{file_id}", Access::Evidence(Action::View), download)
+        .api_upload(Access::Enrolment(Action::AddEvidence), routes!(create_api))
+        .api(Access::Evidence(Action::View), routes!(detail_api))
+        .api(Access::Evidence(Action::AddEvidence), routes!(submit_api))
+        .api(Access::Evidence(Action::View), routes!(download))
 }
 
-struct MethodOption {
-    value: &'static str,
-    label: &'static str,
-    selected: bool,
+pub(super) struct MethodOption {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
 }
 
 /// One criterion in the evidence forms' picker, with what the learner (or assessor) gave for it.
@@ -256,6 +258,37 @@ async fn create_form(
     }
 }
 
+/// The parts of an evidence upload (`multipart/form-data`): the item's fields as one JSON
+/// `metadata` part, and its files as `file` parts, streamed to storage as they arrive.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the multipart body for the OpenAPI document; `submission` reads the parts.
+pub(super) struct EvidenceUpload {
+    metadata: RawEvidence,
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+}
+
+/// Adds an evidence item to the learner's portfolio, with its files, mapped to criteria;
+/// submitted for assessment (with the declaration) or kept as a draft. An `Idempotency-Key`
+/// header makes a retried upload answer the first one's result instead of adding it twice.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/evidence",
+    params(
+        ("id" = Uuid, Path, description = "The learner's enrolment"),
+        ("idempotency-key" = Option<String>, Header, description = "A value unique to this upload (e.g. a UUID); a retry with the same key and body gets the first answer"),
+    ),
+    request_body(content = inline(EvidenceUpload), content_type = "multipart/form-data",
+        encoding(("metadata" = (content_type = "application/json")))),
+    responses(
+        (status = 201, description = "Added", body = EvidenceItem,
+            headers(("location" = String, description = "The item's API path"))),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = Problem),
+        (status = 413, description = "A file is larger than the upload limit", body = Problem),
+        (status = 415, description = "A file's content is not an accepted type", body = Problem),
+        (status = 422, description = "A field is missing or not accepted, or the Idempotency-Key was used for another request", body = Problem),
+    )
+)]
 async fn create_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -297,10 +330,11 @@ pub(super) async fn created(state: &AppState, actor: &Actor, evidence_id: Uuid) 
     Ok(response)
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct EvidenceView {
     #[serde(flatten)]
     item: EvidenceItem,
+    #[schema(value_type = String)]
     assessment_status: &'static str,
     assessment: Vec<CriterionDecisions>,
     /// Overall feedback and replies (`GET /api/v1/evidence/{id}/comments` in the API).
@@ -501,6 +535,13 @@ pub async fn detail_with_reply_errors(
     render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
 }
 
+/// An evidence item: its record, files, mappings and the assessor's decisions per criterion.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence/{id}",
+    params(("id" = Uuid, Path, description = "The evidence item")),
+    responses((status = 200, description = "The item", body = EvidenceView))
+)]
 async fn detail_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -534,6 +575,18 @@ async fn submit_form(
     }
 }
 
+/// Submits a draft for assessment, signing the learner's declaration now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/evidence/{id}/submit",
+    params(("id" = Uuid, Path, description = "The draft evidence item")),
+    request_body = Submission,
+    responses(
+        (status = 200, description = "Submitted", body = EvidenceView),
+        (status = 409, description = "The item is not a draft", body = Problem),
+        (status = 422, description = "The declaration (or the third-party confirmation) is missing, or the draft is incomplete", body = Problem),
+    )
+)]
 async fn submit_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -544,13 +597,34 @@ async fn submit_api(
     Ok(Json(load_view(&state, &actor, id).await?.0))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DownloadQuery {
+    /// Present (any value): as an attachment, rather than shown in the page.
     download: Option<String>,
 }
 
 /// Streams a stored file with its recorded type, honouring a single-range Range request so
 /// audio and video play and seek in the page. Several ranges at once get the whole file.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence/{id}/files/{file_id}",
+    params(
+        ("id" = Uuid, Path, description = "The evidence item"),
+        ("file_id" = Uuid, Path, description = "One of its files"),
+        DownloadQuery,
+        ("range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023"),
+        ("if-none-match" = Option<String>, Header, description = "The ETag (the file's SHA-256) already held"),
+    ),
+    responses(
+        (status = 200, description = "The file, with its recorded type", content_type = "application/octet-stream", body = inline(Binary),
+            headers(("etag" = String), ("content-disposition" = String), ("accept-ranges" = String))),
+        (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = inline(Binary),
+            headers(("content-range" = String))),
+        (status = 304, description = "The copy held is current"),
+        (status = 416, description = "The range is outside the file", headers(("content-range" = String))),
+    )
+)]
 async fn download(
     State(state): State<AppState>,
     actor: Actor,

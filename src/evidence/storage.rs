@@ -193,6 +193,26 @@ impl FileStore {
         source: &mut impl ChunkSource,
         max_size: u64,
     ) -> Result<StagedFile, AppError> {
+        self.stage_checked(name, source, max_size, true).await
+    }
+
+    /// Puts back a file restored from a backup at its address: its type was checked when it was
+    /// first uploaded, so only its bytes are checked against `sha256` here.
+    pub async fn restore(&self, sha256: &str, source: &mut impl ChunkSource) -> Result<(), AppError> {
+        let staged = self.stage_checked(sha256, source, u64::MAX, false).await?;
+        if staged.sha256 != sha256 {
+            return Err(AppError::Unexpected(anyhow::anyhow!("the file for {sha256} hashes to {}", staged.sha256)));
+        }
+        self.promote(staged).await
+    }
+
+    async fn stage_checked(
+        &self,
+        name: &str,
+        source: &mut impl ChunkSource,
+        max_size: u64,
+        check_type: bool,
+    ) -> Result<StagedFile, AppError> {
         let path = self.staging.join(Uuid::new_v4().to_string());
         let mut staged = StagedFile {
             name: name.to_string(),
@@ -219,7 +239,7 @@ impl FileStore {
                     head.extend_from_slice(&chunk[..chunk.len().min(SNIFF_BYTES - head.len())]);
                 }
             }
-            if staged.content_type.is_empty() && (head.len() >= SNIFF_BYTES || at_end) {
+            if check_type && staged.content_type.is_empty() && (head.len() >= SNIFF_BYTES || at_end) {
                 staged.content_type = file_type::detect(&head, name).map_err(AppError::UnsupportedType)?;
             }
             match chunk {

@@ -83,11 +83,13 @@ pub async fn remove_unreferenced_files(
 /// removed. Each is claimed with a placeholder `blobs` row before removal. An upload of the same
 /// bytes inserts that row before it looks at the store, so it either waits for this transaction
 /// (and then stores the file afresh) or holds the row already (and then this insert waits,
-/// finds the row and leaves the object alone).
+/// finds the row and leaves the object alone). Nothing is removed while a backup runs.
 pub async fn remove_released_files(pool: &PgPool, store: &FileStore, hashes: &[String]) -> AppResult<Vec<String>> {
     let mut removed = Vec::new();
     for sha256 in hashes {
         let mut tx = pool.begin().await?;
+        // Waits while a backup copies the stored files (it holds this lock shared).
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::backup::FILES_LOCK).execute(&mut *tx).await?;
         let claimed = sqlx::query!(
             "INSERT INTO blobs (sha256, size, content_type) VALUES ($1, 0, 'application/octet-stream')
              ON CONFLICT (sha256) DO NOTHING",

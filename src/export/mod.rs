@@ -8,6 +8,7 @@ pub mod leap2a;
 pub mod leap2a_import;
 pub mod offline;
 mod routes;
+pub mod subject_access;
 pub use routes::bundle_download;
 pub mod verify;
 mod zip_stream;

@@ -4,23 +4,25 @@
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{PortfolioRecord, gather, leap2a, offline, record_download, zip_stream};
 use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access, Action, Relation, Viewed};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Problem};
+use crate::web::openapi::Binary;
 use crate::web::route_table::Routes;
 
 pub fn router() -> Routes {
     Routes::new()
         .get("/enrolments/{id}/export", Access::Enrolment(Action::View), offline_zip)
-        .get("/api/v1/enrolments/{id}/export", Access::Enrolment(Action::View), offline_zip)
+        .api(Access::Enrolment(Action::View), routes!(offline_zip))
         .get("/enrolments/{id}/export/leap2a", Access::Enrolment(Action::View), leap2a_zip)
-        .get("/api/v1/enrolments/{id}/export/leap2a", Access::Enrolment(Action::View), leap2a_zip)
+        .api(Access::Enrolment(Action::View), routes!(leap2a_zip))
         .get("/me/export", Access::SignedIn, learner_zip)
-        .get("/api/v1/me/export", Access::SignedIn, learner_zip)
+        .api(Access::SignedIn, routes!(learner_zip))
 }
 
 /// Loads the record the caller may see, in one read.
@@ -44,6 +46,15 @@ fn attachment(state: &AppState, record: &PortfolioRecord, name: String, entries:
         .into_response()
 }
 
+/// The portfolio as one ZIP that opens offline: `index.html`, every file, and `manifest.json`
+/// with each file's SHA-256 and the record's hash. The download is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/export",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "The offline export", content_type = "application/zip", body = inline(Binary),
+        headers(("content-disposition" = String, description = "attachment; filename=\"….zip\""))))
+)]
 async fn offline_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let (record, relation) = record_for(&state, &actor, id).await?;
     let (entries, record_sha256) = offline::entries(&record)?;
@@ -51,6 +62,14 @@ async fn offline_zip(State(state): State<AppState>, actor: Actor, Path(id): Path
     Ok(attachment(&state, &record, record.file_stem("portfolio"), entries))
 }
 
+/// The portfolio as a LEAP2A package (Atom), as Mahara imports it. The download is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/export/leap2a",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "The LEAP2A package", content_type = "application/zip", body = inline(Binary),
+        headers(("content-disposition" = String, description = "attachment; filename=\"….zip\""))))
+)]
 async fn leap2a_zip(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
     let (record, relation) = record_for(&state, &actor, id).await?;
     let entries = leap2a::entries(&record)?;
@@ -89,6 +108,15 @@ pub async fn bundle_download(
 
 /// Every unit the caller is enrolled on as a learner, in one ZIP. Each enrolment is loaded
 /// through the policy like a single export, and each download is audited per enrolment.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/export",
+    responses(
+        (status = 200, description = "Every unit's offline export, each in its own folder", content_type = "application/zip",
+            body = inline(Binary), headers(("content-disposition" = String, description = "attachment; filename=\"….zip\""))),
+        (status = 409, description = "The caller has no portfolio of their own", body = Problem),
+    )
+)]
 async fn learner_zip(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
     let mut records = Vec::new();

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::sampling::{
@@ -17,7 +18,9 @@ use super::sampling::{
 use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access, QualityScope, SampleAction, SampleRelation};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::openapi::Created;
+use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -37,20 +40,20 @@ pub fn router() -> Routes {
         .get("/iqa/coverage", IqaRecords, coverage_page)
         .get("/standardisation", IqaRecords, standardisation_page)
         .post("/standardisation", Iqa, standardisation_form)
-        .get("/api/v1/iqa/strategy", IqaRecords, strategy_api)
-        .post("/api/v1/iqa/strategy/bands", Iqa, band_api)
-        .post("/api/v1/iqa/strategy/rates", Iqa, rate_api)
-        .post("/api/v1/iqa/samples/draw", Iqa, draw_api)
-        .get("/api/v1/iqa/draws", IqaRecords, draws_api)
-        .get("/api/v1/iqa/plan", IqaRecords, plan_api)
-        .post("/api/v1/iqa/plan", Iqa, add_to_plan_api)
-        .get("/api/v1/iqa/samples/{id}", IqaSample, sample_api)
-        .post("/api/v1/iqa/samples/{id}/record", Iqa, record_api)
-        .post("/api/v1/iqa/samples/{id}/response", IqaSampleResponse, response_api)
-        .post("/api/v1/iqa/samples/{id}/close", Iqa, close_api)
-        .get("/api/v1/iqa/coverage", IqaRecords, coverage_api)
-        .get("/api/v1/standardisation", IqaRecords, standardisation_api)
-        .post("/api/v1/standardisation", Iqa, record_meeting_api)
+        .api(IqaRecords, routes!(strategy_api))
+        .api(Iqa, routes!(band_api))
+        .api(Iqa, routes!(rate_api))
+        .api(Iqa, routes!(draw_api))
+        .api(IqaRecords, routes!(draws_api))
+        .api(IqaRecords, routes!(plan_api))
+        .api(Iqa, routes!(add_to_plan_api))
+        .api(IqaSample, routes!(sample_api))
+        .api(Iqa, routes!(record_api))
+        .api(IqaSampleResponse, routes!(response_api))
+        .api(Iqa, routes!(close_api))
+        .api(IqaRecords, routes!(coverage_api))
+        .api(IqaRecords, routes!(standardisation_api))
+        .api(Iqa, routes!(record_meeting_api))
 }
 
 /// The centre an IQA writes records for.
@@ -177,26 +180,53 @@ async fn draw_form(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct DrawRequest {
+    /// The seed to draw with (a new one when absent), so anyone can repeat the draw.
     seed: Option<String>,
+    /// YYYY-MM-DD; today when absent.
     planned_on: Option<String>,
+    /// Only show what would be drawn; record nothing.
     #[serde(default)]
     preview: bool,
 }
 
+/// Draws a stratified sample of the IQA's population by the sampling strategy, reproducibly
+/// from the seed; `preview` shows it without recording it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/samples/draw",
+    request_body = DrawRequest,
+    responses(
+        (status = 201, description = "Drawn and added to the plan", body = Draw),
+        (status = 200, description = "The preview: nothing recorded", body = Draw),
+        (status = 422, description = "The seed or date is not accepted", body = Problem),
+    )
+)]
 async fn draw_api(State(state): State<AppState>, actor: Actor, Json(body): Json<DrawRequest>) -> AppResult<Response> {
     let drawn = draw(&state, &actor, body.seed.as_deref(), body.planned_on.as_deref(), body.preview).await?;
     let status = if body.preview { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(drawn)).into_response())
 }
 
-async fn draws_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<Draw>>> {
+/// Every recorded draw with its seed, population and strata, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/iqa/draws",
+    params(PageQuery),
+    responses((status = 200, description = "One page of the draws", body = Page<Draw>), (status = 422, description = "The limit or cursor is not accepted", body = Problem))
+)]
+async fn draws_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<Draw>>> {
+    let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "draws").await?;
     let draws = sampling::draws(&mut tx, &scope).await?;
     tx.commit().await?;
-    Ok(Json(draws))
+    Ok(Json(request.page_of(draws, Order::Newest, |d| Position::time(d.drawn_at, d.id.unwrap_or_default()))))
 }
 
 async fn add_to_plan(state: &AppState, actor: &Actor, evidence: &str, planned_on: Option<&str>) -> AppResult<Uuid> {
@@ -224,28 +254,52 @@ async fn add_to_plan_form(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct PlanRequest {
     #[serde(default)]
     evidence_id: String,
     planned_on: Option<String>,
 }
 
+/// Adds one assessed evidence item to the sampling plan.
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/plan",
+    request_body = PlanRequest,
+    responses(
+        (status = 201, description = "Planned", body = Created),
+        (status = 409, description = "Already in the plan, or the IQA's own decision", body = Problem),
+        (status = 422, description = "The evidence or date is not accepted", body = Problem),
+    )
+)]
 async fn add_to_plan_api(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<PlanRequest>,
 ) -> AppResult<Response> {
     let id = add_to_plan(&state, &actor, &body.evidence_id, body.planned_on.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))).into_response())
+    Ok((StatusCode::CREATED, Json(Created { id })).into_response())
 }
 
-async fn plan_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<PlanRow>>> {
+/// The sampling plan: assessor × learner × unit × method × stage × date, with each sample's record.
+/// By planned date, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/iqa/plan",
+    params(PageQuery),
+    responses((status = 200, description = "One page of the plan", body = Page<PlanRow>), (status = 422, description = "The limit or cursor is not accepted", body = Problem))
+)]
+async fn plan_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<PlanRow>>> {
+    let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "plan").await?;
     let rows = sampling::plan(&mut tx, &scope).await?;
     tx.commit().await?;
-    Ok(Json(rows))
+    Ok(Json(request.page_of(rows, Order::Oldest, |r| Position::new(r.planned_on.to_string(), r.id))))
 }
 
 // ---------- the sampling strategy ----------
@@ -299,6 +353,8 @@ async fn strategy_page(
     show_strategy(&state, nav, &actor, StatusCode::OK, Vec::new(), notice_for(&done.done)).await
 }
 
+/// The sampling strategy: each risk band's rate and each assessor's band.
+#[utoipa::path(get, path = "/api/v1/iqa/strategy", responses((status = 200, description = "The strategy of each centre in scope", body = Vec<Strategy>)))]
 async fn strategy_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<Strategy>>> {
     Ok(Json(strategies(&state, &actor, "strategy").await?.1))
 }
@@ -355,7 +411,7 @@ async fn rate_form(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct BandRequest {
     #[serde(default)]
     assessor_id: String,
@@ -363,19 +419,41 @@ struct BandRequest {
     band: String,
 }
 
+/// Puts an assessor of the centre in a risk band.
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/strategy/bands",
+    request_body = BandRequest,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 422, description = "The assessor or band is not accepted", body = Problem),
+    )
+)]
 async fn band_api(State(state): State<AppState>, actor: Actor, Json(body): Json<BandRequest>) -> AppResult<StatusCode> {
     set_band(&state, &actor, &body.assessor_id, &body.band).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct RateRequest {
     #[serde(default)]
     band: String,
+    /// A whole number from 1 to 100 (or the same as a string).
     #[serde(default)]
+    #[schema(value_type = i32)]
     rate_percent: serde_json::Value,
 }
 
+/// Sets a risk band's sampling rate.
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/strategy/rates",
+    request_body = RateRequest,
+    responses(
+        (status = 204, description = "Set"),
+        (status = 422, description = "The band or rate is not accepted", body = Problem),
+    )
+)]
 async fn rate_api(State(state): State<AppState>, actor: Actor, Json(body): Json<RateRequest>) -> AppResult<StatusCode> {
     let rate = match &body.rate_percent {
         serde_json::Value::String(s) => s.clone(),
@@ -461,13 +539,20 @@ async fn sample_page(
         .await
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct SampleJson {
     #[serde(flatten)]
     row: PlanRow,
     decisions: Vec<ReviewedDecision>,
 }
 
+/// One sample with its record and the assessor's decisions it reviews.
+#[utoipa::path(
+    get,
+    path = "/api/v1/iqa/samples/{id}",
+    params(("id" = Uuid, Path, description = "The sample")),
+    responses((status = 200, description = "The sample", body = SampleJson))
+)]
 async fn sample_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<SampleJson>> {
     let mut tx = state.begin(&actor).await?;
     let access = policy::iqa_sample(&state.pool, &mut tx, &actor, id, SampleAction::View).await?;
@@ -579,7 +664,7 @@ async fn close_form(
     sample_form(state, nav, actor, id, SampleWrite::Close, fields).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct SampleText {
     #[serde(default)]
     outcome: String,
@@ -610,6 +695,18 @@ async fn sample_write_api(
     Ok((StatusCode::CREATED, Json(row)).into_response())
 }
 
+/// The IQA records the sample: `agree` or `refer_back`, feedback and actions; signed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/samples/{id}/record",
+    params(("id" = Uuid, Path, description = "The sample")),
+    request_body = SampleText,
+    responses(
+        (status = 201, description = "Recorded", body = PlanRow),
+        (status = 409, description = "Already recorded", body = Problem),
+        (status = 422, description = "A field is missing or not accepted", body = Problem),
+    )
+)]
 async fn record_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -619,6 +716,18 @@ async fn record_api(
     sample_write_api(state, actor, id, SampleWrite::Record, body).await
 }
 
+/// The sampled assessor responds to a referral (`response`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/samples/{id}/response",
+    params(("id" = Uuid, Path, description = "The sample")),
+    request_body = SampleText,
+    responses(
+        (status = 201, description = "Responded", body = PlanRow),
+        (status = 409, description = "Not referred back, or already responded", body = Problem),
+        (status = 422, description = "A field is missing or not accepted", body = Problem),
+    )
+)]
 async fn response_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -628,6 +737,18 @@ async fn response_api(
     sample_write_api(state, actor, id, SampleWrite::Respond, body).await
 }
 
+/// The IQA closes the sample (`note`) once any referral is answered.
+#[utoipa::path(
+    post,
+    path = "/api/v1/iqa/samples/{id}/close",
+    params(("id" = Uuid, Path, description = "The sample")),
+    request_body = SampleText,
+    responses(
+        (status = 201, description = "Closed", body = PlanRow),
+        (status = 409, description = "Not recorded, not yet responded to, or already closed", body = Problem),
+        (status = 422, description = "A field is missing or not accepted", body = Problem),
+    )
+)]
 async fn close_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -660,6 +781,9 @@ async fn coverage_page(State(state): State<AppState>, nav: Nav, actor: Actor) ->
     render(StatusCode::OK, &CoveragePage { nav, coverage })
 }
 
+/// Coverage of the population by the samples against CAMERA (candidates, assessors, methods,
+/// elements, records, assessment locations) and time.
+#[utoipa::path(get, path = "/api/v1/iqa/coverage", responses((status = 200, description = "The coverage", body = Coverage)))]
 async fn coverage_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Coverage>> {
     Ok(Json(coverage_for(&state, &actor).await?))
 }
@@ -773,19 +897,44 @@ async fn standardisation_form(
     }
 }
 
-async fn standardisation_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<Meeting>>> {
+/// Standardisation meetings: who attended, the items looked at and the actions agreed.
+/// The latest held first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/standardisation",
+    params(PageQuery),
+    responses((status = 200, description = "One page of the meetings", body = Page<Meeting>), (status = 422, description = "The limit or cursor is not accepted", body = Problem))
+)]
+async fn standardisation_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<Meeting>>> {
+    let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "standardisation").await?;
     let meetings = sampling::meetings(&mut tx, &scope.centres()).await?;
     tx.commit().await?;
-    Ok(Json(meetings))
+    Ok(Json(request.page_of(meetings, Order::Newest, |m| {
+        Position::new(format!("{} {:020}", m.held_on, m.recorded_at.timestamp_micros().max(0)), m.id)
+    })))
 }
 
+/// Records a standardisation meeting.
+#[utoipa::path(
+    post,
+    path = "/api/v1/standardisation",
+    request_body = MeetingInput,
+    responses(
+        (status = 201, description = "Recorded", body = Created),
+        (status = 422, description = "A field is missing or not accepted", body = Problem),
+    )
+)]
 async fn record_meeting_api(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<MeetingInput>,
 ) -> AppResult<Response> {
     let id = record_meeting(&state, &actor, body).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": id}))).into_response())
+    Ok((StatusCode::CREATED, Json(Created { id })).into_response())
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{CurrentGrant, NewNote, Note};
@@ -16,7 +17,8 @@ use crate::assessment::EnrolmentSummary;
 use crate::audit::{self, Event};
 use crate::auth::policy::{self, Access};
 use crate::auth::{Actor, Role};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::openapi::Created;
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -26,11 +28,11 @@ pub fn router() -> Routes {
         .get("/verify/centres/{id}", Access::VerifierCentre, overview_page)
         .post("/verify/centres/{id}/notes", Access::VerifierCentre, note_form)
         .get("/verify/centres/{id}/sample", Access::VerifierCentre, super::sample::sample_page)
-        .get("/api/v1/verify/centres/{id}/sample", Access::VerifierCentre, super::sample::sample_api)
+        .api(Access::VerifierCentre, routes!(super::sample::sample_api))
         .get("/verify/centres/{id}/sample/pack", Access::VerifierCentre, super::sample::sample_pack)
-        .get("/api/v1/verify/centres/{id}/sample/pack", Access::VerifierCentre, super::sample::sample_pack)
-        .get("/api/v1/verify/centres/{id}", Access::VerifierCentre, overview_api)
-        .post("/api/v1/verify/centres/{id}/notes", Access::VerifierCentre, note_api)
+        .api(Access::VerifierCentre, routes!(super::sample::sample_pack))
+        .api(Access::VerifierCentre, routes!(overview_api))
+        .api(Access::VerifierCentre, routes!(note_api))
 }
 
 #[derive(Template)]
@@ -47,7 +49,7 @@ async fn landing(State(state): State<AppState>, nav: Nav, actor: Actor) -> AppRe
 }
 
 /// A learner's enrolment in the overview.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OverviewRow {
     #[serde(flatten)]
     pub summary: EnrolmentSummary,
@@ -55,7 +57,7 @@ pub struct OverviewRow {
 }
 
 /// A count under a name (an assessor's caseload, a unit's learners).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tally {
     pub name: String,
     pub learners: usize,
@@ -63,7 +65,8 @@ pub struct Tally {
     pub overdue: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = CentreOverview)]
 pub struct Overview {
     pub centre_id: Uuid,
     pub centre_name: String,
@@ -79,7 +82,7 @@ pub struct Overview {
 }
 
 /// The internal quality assurers' sampling of the learners in scope, by where each sample stands.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct IqaActivity {
     pub planned: usize,
     pub overdue: usize,
@@ -188,11 +191,19 @@ async fn overview_page(
     render(StatusCode::OK, &OverviewPage { nav, overview, errors: vec![], visit_on, body: String::new() })
 }
 
+/// The verifier's overview of a centre within their access: learners, assessors, units,
+/// completion, sign-off, IQA activity, overdue work and their own notes. The view is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verify/centres/{id}",
+    params(("id" = Uuid, Path, description = "The centre")),
+    responses((status = 200, description = "The overview", body = Overview))
+)]
 async fn overview_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Overview>> {
     Ok(Json(overview(&state, &actor, id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NoteRequest {
     #[serde(default)]
     visit_on: String,
@@ -232,14 +243,25 @@ async fn note_form(
     }
 }
 
+/// The verifier's note from a centre visit: their only write.
+#[utoipa::path(
+    post,
+    path = "/api/v1/verify/centres/{id}/notes",
+    params(("id" = Uuid, Path, description = "The centre")),
+    request_body = NoteRequest,
+    responses(
+        (status = 201, description = "Written", body = Created),
+        (status = 422, description = "The visit date or the note is missing or not accepted", body = Problem),
+    )
+)]
 async fn note_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
     Json(request): Json<NoteRequest>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    let note = write_note(&state, &actor, id, &request).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": note}))))
+) -> AppResult<(StatusCode, Json<Created>)> {
+    let id = write_note(&state, &actor, id, &request).await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
 }
 
 impl OverviewRow {

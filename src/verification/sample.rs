@@ -14,20 +14,25 @@ use crate::AppState;
 use crate::audit::{self, Event};
 use crate::auth::policy::{self, QualityScope};
 use crate::auth::{Actor, Role};
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::quality::Stratum;
+use crate::web::openapi::Binary;
 use crate::web::{Nav, render};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SampleQuery {
+    /// The seed to draw with; a new one when empty.
     #[serde(default)]
+    #[param(required = false)]
     seed: String,
     /// A minimum sampling rate in percent, to widen the centre's rates.
     #[serde(default)]
+    #[param(required = false)]
     widen: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VerifierSample {
     pub centre_id: Uuid,
     pub seed: String,
@@ -133,6 +138,17 @@ pub async fn sample_page(
 }
 
 /// The sampled portfolios, each as an offline export with its hash manifest, in one ZIP.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verify/centres/{id}/sample/pack",
+    params(("id" = Uuid, Path, description = "The centre"), SampleQuery),
+    responses(
+        (status = 200, description = "The sample pack", content_type = "application/zip", body = inline(Binary),
+            headers(("content-disposition" = String))),
+        (status = 409, description = "The sample holds no portfolios", body = Problem),
+        (status = 422, description = "The seed or rate is not accepted", body = Problem),
+    )
+)]
 pub async fn sample_pack(
     State(state): State<AppState>,
     actor: Actor,
@@ -160,6 +176,17 @@ pub async fn sample_pack(
     crate::export::bundle_download(&state, &actor, &bundle, &format!("sample-pack-{stem}"), &enrolments).await
 }
 
+/// The verifier's own sample of the centre's assessed evidence, stratified and seeded as the
+/// IQA's, widened to at least `widen` percent. The view is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verify/centres/{id}/sample",
+    params(("id" = Uuid, Path, description = "The centre"), SampleQuery),
+    responses(
+        (status = 200, description = "The sample", body = VerifierSample),
+        (status = 422, description = "The seed or rate is not accepted", body = Problem),
+    )
+)]
 pub async fn sample_api(
     State(state): State<AppState>,
     actor: Actor,

@@ -74,7 +74,7 @@ async fn gather(state: &AppState, nav: Nav, actor: &Actor) -> AppResult<Dashboar
 }
 
 /// The dashboard's figures in the API: the same sections and counts as the page.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct DashboardCounts {
     pub own: Vec<EnrolmentSummary>,
     pub caseload: Vec<EnrolmentSummary>,
@@ -88,6 +88,7 @@ pub struct DashboardCounts {
 }
 
 /// `GET /api/v1/dashboard`: what the caller's dashboard shows, from the same queries.
+#[utoipa::path(get, path = "/api/v1/dashboard", responses((status = 200, description = "The dashboard's sections and counts", body = DashboardCounts)))]
 pub async fn api(State(state): State<AppState>, actor: Actor) -> AppResult<axum::Json<DashboardCounts>> {
     let page = gather(&state, Nav::signed_out(), &actor).await?;
     Ok(axum::Json(DashboardCounts {

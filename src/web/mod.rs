@@ -26,7 +26,7 @@ pub fn router() -> Routes {
     Routes::new()
         .get("/", Access::Public, home)
         .get("/dashboard", Access::SignedIn, dashboard::show)
-        .get("/api/v1/dashboard", Access::SignedIn, dashboard::api)
+        .api(Access::SignedIn, utoipa_axum::routes!(dashboard::api))
         .get("/healthz", Access::Public, healthz)
         .get("/readyz", Access::Public, readyz)
         .get("/accessibility", Access::Public, accessibility)
@@ -62,7 +62,11 @@ pub struct NavLink {
 fn sections(roles: &[Role], path: &str) -> Vec<NavLink> {
     let mut links: Vec<(&'static str, &'static str)> = vec![("/dashboard", "Dashboard")];
     if roles.contains(&Role::Iqa) {
-        links.extend([("/iqa/plan", "Sampling plan"), ("/iqa/coverage", "Coverage"), ("/standardisation", "Standardisation")]);
+        links.extend([
+            ("/iqa/plan", "Sampling plan"),
+            ("/iqa/coverage", "Coverage"),
+            ("/standardisation", "Standardisation"),
+        ]);
     }
     if roles.contains(&Role::Eqa) {
         links.push(("/verification", "Verification"));
@@ -81,7 +85,9 @@ fn sections(roles: &[Role], path: &str) -> Vec<NavLink> {
     links.extend([("/notifications", "Notifications"), ("/account", "Your account")]);
     // A section is current on the pages under it; samples and the strategy belong to the plan.
     let section_of = |href: &str| match href {
-        "/iqa/plan" => path.starts_with("/iqa/plan") || path.starts_with("/iqa/samples") || path.starts_with("/iqa/strategy"),
+        "/iqa/plan" => {
+            path.starts_with("/iqa/plan") || path.starts_with("/iqa/samples") || path.starts_with("/iqa/strategy")
+        }
         "/verification" => path.starts_with("/verification") || path.starts_with("/verify/"),
         "/dashboard" => path == "/dashboard" || path == "/",
         _ => path == href || path.starts_with(&format!("{href}/")),

@@ -38,7 +38,7 @@ const TAGS: &[(&str, &str, &[&str])] = &[
     (
         "accounts",
         "People, API tokens, enrolments, imports, verifier grants and centre settings",
-        &["tokens", "users", "admin", "imports", "verifier-grants", "centre"],
+        &["tokens", "users", "admin", "imports", "verifier-grants", "centre", "password"],
     ),
     ("catalogue", "Units, learning outcomes and assessment criteria", &["units"]),
     ("enrolments", "A learner's enrolments: progress, tracking, readiness, sign-off and exports", &["enrolments"]),
@@ -50,7 +50,7 @@ const TAGS: &[(&str, &str, &[&str])] = &[
         "Internal quality assurance: strategy, draws, plan, samples, coverage, standardisation",
         &["iqa", "standardisation"],
     ),
-    ("verification", "External verifiers' centre overviews, samples and notes", &["verify"]),
+    ("verification", "External verifiers' centre overviews, samples and notes", &["verify", "verification"]),
     ("audit", "The tamper-evident audit trail and its check", &["audit"]),
     ("reports", "Centre-wide progress for reporting, and the caller's dashboard", &["reports", "dashboard"]),
     ("openapi", "This document", &["openapi.json"]),
@@ -182,7 +182,7 @@ pub fn document(mut openapi: OpenApi) -> ApiDocument {
 /// session cookie) can refuse, 404 for a thing in the path that is not there or not visible,
 /// 400 for a malformed path, query or body, 415/422 for a body that is not the JSON described.
 /// Also gives each operation a unique id and its domain's tag.
-pub fn document_access(operation: &mut Operation, access: Access, path: &str, method: &Method) {
+pub fn document_access(operation: &mut Operation, access: Access, path: &str, method: &Method, upload: bool) {
     let public = matches!(access, Access::Public | Access::Link);
     let write = !matches!(*method, Method::GET | Method::HEAD);
     let has_path_parameter = path.contains('{');
@@ -211,6 +211,15 @@ pub fn document_access(operation: &mut Operation, access: Access, path: &str, me
     if operation.request_body.as_ref().is_some_and(|body| body.content.contains_key("application/json")) {
         add_problem(operation, "415", "The body is not sent as application/json");
         add_problem(operation, "422", "The body does not have the fields described, or their values are not accepted");
+    }
+    // Every operation reads the database (the session at least), and uploads write to the store.
+    add_problem(
+        operation,
+        "503",
+        "The database or the file store cannot be reached just now; nothing was saved (see Retry-After)",
+    );
+    if upload {
+        add_problem(operation, "507", "The server has no room left to store files; nothing was saved");
     }
     operation.operation_id = Some(operation_id(method, path));
     let segment = path.trim_start_matches("/api/v1/").split('/').next().unwrap_or("");

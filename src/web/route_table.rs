@@ -96,7 +96,7 @@ impl Routes {
             if upload { method_router.layer(axum::extract::DefaultBodyLimit::disable()) } else { method_router };
         for (path, mut item) in paths.paths {
             for (method, operation) in operations(&mut item) {
-                crate::web::openapi::document_access(operation, access, &path, &method);
+                crate::web::openapi::document_access(operation, access, &path, &method, upload);
                 self.specs.push(RouteSpec { method, path: intern(&path), access });
             }
             self.router = self.router.route(&path, method_router.clone());

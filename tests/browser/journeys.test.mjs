@@ -5,7 +5,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { checkPage, demoFile, fitsWidth, focusVisible, launchBrowser, newPage, signIn, startServer, tabTo, validateHtml } from "./harness.mjs";
+import { artifacts, checkPage, demoFile, fitsWidth, focusVisible, launchBrowser, newPage, signIn, startServer, tabTo, validateHtml } from "./harness.mjs";
 
 let server;
 let browser;
@@ -324,6 +324,42 @@ test("each role's header leads to its own sections, marks the current one, and r
     await checkPage(page, `zoom-200-${role}`);
     await page.context().close();
   }
+});
+
+test("pages are readable with CSS off: the same content, in a sensible order", async () => {
+  const learner = server.login("learner", 0);
+  const styled = await newPage(browser);
+  const bare = await newPage(browser);
+  await bare.route("**/*.css", (route) => route.abort());
+  await signIn(styled, server, learner);
+  await signIn(bare, server, learner);
+  const portfolio = await styled.locator("main a[href^='/enrolments/']").first().getAttribute("href");
+  for (const path of ["/dashboard", portfolio, `${portfolio}/evidence/new`, `${portfolio}/tracking`]) {
+    await styled.goto(`${server.base}${path}`);
+    await bare.goto(`${server.base}${path}`);
+    const headerColour = (page) => page.evaluate(() => getComputedStyle(document.querySelector(".site-header")).backgroundColor);
+    assert.equal(await headerColour(bare), "rgba(0, 0, 0, 0)", "no style applies");
+    assert.notEqual(await headerColour(styled), "rgba(0, 0, 0, 0)", "the styled page is styled");
+    // Nothing the page says depends on the stylesheet.
+    const words = (page) => page.evaluate(() => document.querySelector("main").textContent.replace(/\s+/g, " ").trim());
+    assert.equal(await words(bare), await words(styled), `${path} says the same`);
+    assert.ok((await words(bare)).length > 100, `${path} has its content`);
+    // Reading order: skip link, then the navigation, then the page's heading, then its content.
+    const order = await bare.evaluate(() => {
+      const at = (el) => [...document.querySelectorAll("body *")].indexOf(el);
+      return { skip: at(document.querySelector(".skip-link")), nav: at(document.querySelector("header nav")),
+        h1: at(document.querySelector("main h1")), footer: at(document.querySelector("footer")) };
+    });
+    assert.ok(order.skip >= 0 && order.skip < order.nav && order.nav < order.h1 && order.h1 < order.footer, `${path}: ${JSON.stringify(order)}`);
+    // Every form control still has its label.
+    const unlabelled = await bare.locator("main input:not([type=hidden]), main select, main textarea").evaluateAll((controls) =>
+      controls.filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")).map((c) => c.id || c.name));
+    assert.deepEqual(unlabelled, [], `${path}: every control has a label`);
+  }
+  // (No axe run here: WCAG's checks judge the styled page; this one is the browser's defaults.)
+  await bare.screenshot({ path: `${artifacts}/css-off-tracking.png`, fullPage: true });
+  await styled.context().close();
+  await bare.context().close();
 });
 
 test("by keyboard alone, a learner uploads and submits evidence and their assessor records a decision", async () => {

@@ -220,6 +220,10 @@ impl World {
             }
             ("POST", "/api/v1/me/password") => Body::Json(json!({"current_password": "not it", "new_password": "x"})),
             ("POST", "/api/v1/evidence/{id}/submit") => Body::Json(json!({"declaration": true})),
+            ("PATCH", "/api/v1/evidence/{id}") => Body::Json(json!({"title": "Matrix", "criteria": ["1.1"]})),
+            ("POST", "/api/v1/evidence/{id}/files") => Body::Multipart(
+                Form::new().part("file", reqwest::multipart::Part::bytes(pdf()).file_name("matrix.pdf")),
+            ),
             ("POST", "/api/v1/tokens") => Body::Json(json!({"label": "matrix"})),
             ("POST", "/api/v1/evidence/{id}/decisions") => Body::Json(
                 json!({"criterion": "1.1", "outcome": "not_yet", "feedback": "Say which procedure you followed."}),
@@ -288,10 +292,15 @@ impl World {
                 .file_name("leap2a.xml"),
             )),
             ("PATCH", "/api/v1/centre/settings") => Body::Json(json!({"assessment_due_working_days": 10})),
-            (
-                "POST",
-                "/api/v1/users/{id}/disable" | "/api/v1/users/{id}/enable" | "/api/v1/users/{id}/password-link",
-            ) => Body::Json(json!({})),
+            ("POST", "/api/v1/users/{id}/disable" | "/api/v1/users/{id}/enable" | "/api/v1/users/{id}/password-link") => {
+                Body::Json(json!({}))
+            }
+            ("PATCH", "/api/v1/centre/retention") => Body::Json(json!({"schedules": [{"record_type": "evidence_files",
+                "period_count": 12, "period_unit": "weeks", "counted_from": "certification"}]})),
+            ("POST", "/api/v1/users/{id}/legal-hold") | ("POST", "/api/v1/users/{id}/legal-hold/lift") => {
+                Body::Json(json!({"reason": "Matrix check"}))
+            }
+            ("POST", "/api/v1/password/set/{token}") => Body::Json(json!({"password": "matrix correct horse battery"})),
             ("POST", "/api/v1/verify/centres/{id}/notes") => {
                 Body::Json(json!({"visit_on": today.to_string(), "body": "Matrix visit"}))
             }
@@ -368,7 +377,8 @@ async fn every_route_enforces_its_access_rule_for_every_role() {
                             || spec.path == "/enrolments/{id}/assessor-records"
                             || spec.path == "/admin/import"
                             || spec.path == "/admin/units"
-                            || spec.path == "/enrolments/{id}/imports/leap2a" =>
+                            || spec.path == "/enrolments/{id}/imports/leap2a"
+                            || spec.path == "/evidence/{id}/edit" =>
                     {
                         let form = Form::new().text("csrf_token", client.csrf_token().unwrap_or_default());
                         client.post_multipart(&path, form).await

@@ -290,6 +290,11 @@ impl Browser {
         }
     }
 
+    /// A request with this client's cookies, token and CSRF header, to build by hand.
+    pub fn request_raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.request(method, path)
+    }
+
     pub fn csrf_token(&self) -> Option<String> {
         self.csrf.lock().unwrap().clone()
     }

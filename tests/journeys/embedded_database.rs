@@ -179,10 +179,10 @@ async fn unit_import_is_idempotent_and_refuses_bad_files() {
     let file = unit.to_str().unwrap();
     let (ok, out, err) = run(dir, &["unit", "import", file], None).await;
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), "unit XCC20: imported");
+    assert_eq!(out.trim(), "unit XCC20: imported (unit file)");
     let (ok, out, _) = run(dir, &["unit", "import", file], None).await;
     assert!(ok);
-    assert_eq!(out.trim(), "unit XCC20: unchanged");
+    assert_eq!(out.trim(), "unit XCC20: unchanged (unit file)");
     let broken = dir.join("broken.toml");
     std::fs::write(&broken, "code = \"B1\"\ntitle = 3\n").unwrap();
     let (ok, _, err) = run(dir, &["unit", "import", broken.to_str().unwrap()], None).await;

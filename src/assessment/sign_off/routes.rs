@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Countersigned, SignOff, Signed};
@@ -16,7 +17,7 @@ use crate::assessment::sufficiency::{self, Readiness};
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access, Action, Relation, Viewed};
 use crate::catalogue;
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -27,10 +28,10 @@ pub fn router() -> Routes {
         .post("/enrolments/{id}/sign-off", Enrolment(Action::SignOff), sign_off_form)
         .post("/enrolments/{id}/countersign", Enrolment(Action::Countersign), countersign_form)
         .post("/enrolments/{id}/reopen", Enrolment(Action::SignOff), reopen_form)
-        .get("/api/v1/enrolments/{id}/readiness", Enrolment(Action::View), readiness_api)
-        .post("/api/v1/enrolments/{id}/sign-off", Enrolment(Action::SignOff), sign_off_api)
-        .post("/api/v1/enrolments/{id}/countersign", Enrolment(Action::Countersign), countersign_api)
-        .post("/api/v1/enrolments/{id}/reopen", Enrolment(Action::SignOff), reopen_api)
+        .api(Enrolment(Action::View), routes!(readiness_api))
+        .api(Enrolment(Action::SignOff), routes!(sign_off_api))
+        .api(Enrolment(Action::Countersign), routes!(countersign_api))
+        .api(Enrolment(Action::SignOff), routes!(reopen_api))
 }
 
 #[derive(Template)]
@@ -220,7 +221,23 @@ async fn reopen_form(
 }
 
 /// The checklist, the sign-off in force and every version, for the API.
-async fn sign_off_json(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<serde_json::Value> {
+/// Where a unit's sign-off stands: the checklist, what is missing, the sign-off in force and
+/// every version's signatures.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SignOffState {
+    enrolment_id: Uuid,
+    unit: String,
+    /// Every check holds: the assessor may sign the unit off.
+    ready: bool,
+    checks: Vec<sufficiency::Check>,
+    missing: Vec<String>,
+    /// A sign-off is in force: the record is locked.
+    locked: bool,
+    sign_off: Option<SignOff>,
+    history: Vec<SignOff>,
+}
+
+async fn sign_off_json(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<SignOffState> {
     let mut tx = state.begin(actor).await?;
     let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
@@ -228,38 +245,59 @@ async fn sign_off_json(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<s
     let history = super::history(&mut tx, id).await?;
     tx.commit().await?;
     let current = history.first().filter(|s| s.is_in_force()).cloned();
-    Ok(serde_json::json!({
-        "enrolment_id": id,
-        "unit": readiness.unit,
-        "ready": readiness.ready,
-        "checks": readiness.checks,
-        "missing": readiness.missing(),
-        "locked": current.is_some(),
-        "sign_off": current,
-        "history": history,
-    }))
+    Ok(SignOffState {
+        enrolment_id: id,
+        missing: readiness.missing(),
+        unit: readiness.unit,
+        ready: readiness.ready,
+        checks: readiness.checks,
+        locked: current.is_some(),
+        sign_off: current,
+        history,
+    })
 }
 
+/// The sign-off checklist (criteria met, occasions, real work, authenticity, witnesses
+/// confirmed) and the sign-off's versions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/readiness",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    responses((status = 200, description = "Where the sign-off stands", body = SignOffState))
+)]
 async fn readiness_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<SignOffState>> {
     Ok(Json(sign_off_json(&state, &actor, id).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct DeclarationInput {
     #[serde(default)]
     declaration: bool,
 }
 
+/// The assessor signs the unit off with their declaration: every check must hold.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/sign-off",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    request_body = DeclarationInput,
+    responses(
+        (status = 201, description = "Signed off", body = SignOffState),
+        (status = 200, description = "Already signed off: the sign-off in force", body = SignOffState),
+        (status = 409, description = "Not ready: `missing` lists what is still needed", body = Problem),
+        (status = 422, description = "The declaration is not confirmed", body = Problem),
+    )
+)]
 async fn sign_off_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
     Json(input): Json<DeclarationInput>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+) -> AppResult<(StatusCode, Json<SignOffState>)> {
     let status = match sign_off(&state, &actor, id, input.declaration).await? {
         Signed::New(_) => StatusCode::CREATED,
         Signed::Already(_) => StatusCode::OK,
@@ -267,12 +305,25 @@ async fn sign_off_api(
     Ok((status, Json(sign_off_json(&state, &actor, id).await?)))
 }
 
+/// The learner countersigns the sign-off in force with their declaration.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/countersign",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    request_body = DeclarationInput,
+    responses(
+        (status = 201, description = "Countersigned", body = SignOffState),
+        (status = 200, description = "Already countersigned", body = SignOffState),
+        (status = 409, description = "The unit is not signed off", body = Problem),
+        (status = 422, description = "The declaration is not confirmed", body = Problem),
+    )
+)]
 async fn countersign_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
     Json(input): Json<DeclarationInput>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
+) -> AppResult<(StatusCode, Json<SignOffState>)> {
     let status = match countersign(&state, &actor, id, input.declaration).await? {
         Countersigned::New => StatusCode::CREATED,
         Countersigned::Already => StatusCode::OK,
@@ -280,18 +331,31 @@ async fn countersign_api(
     Ok((status, Json(sign_off_json(&state, &actor, id).await?)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct ReopenInput {
     #[serde(default)]
     reason: String,
 }
 
+/// The assessor reopens a signed-off unit, with the reason; the old sign-off keeps its
+/// signatures.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/reopen",
+    params(("id" = Uuid, Path, description = "The enrolment")),
+    request_body = ReopenInput,
+    responses(
+        (status = 200, description = "Reopened", body = SignOffState),
+        (status = 409, description = "The unit is not signed off", body = Problem),
+        (status = 422, description = "The reason is missing or too long", body = Problem),
+    )
+)]
 async fn reopen_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
     Json(input): Json<ReopenInput>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<SignOffState>> {
     reopen(&state, &actor, id, &input.reason).await?;
     Ok(Json(sign_off_json(&state, &actor, id).await?))
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{
@@ -16,7 +17,7 @@ use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access, Action, EnrolmentAccess, Viewed};
 use crate::catalogue;
-use crate::error::{AppError, AppResult, FieldError};
+use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -29,12 +30,12 @@ pub fn router() -> Routes {
         .get("/witness/{token}", Link, statement_page)
         .post("/witness/{token}", Link, statement_form)
         .post("/evidence/{id}/witness-confirmation", Evidence(Action::Assess), confirm_form)
-        .get("/api/v1/enrolments/{id}/witnesses", Enrolment(Action::View), witnesses_api)
-        .post("/api/v1/enrolments/{id}/witnesses", Enrolment(Action::ManageWitnesses), add_witness_api)
-        .post("/api/v1/enrolments/{id}/witness-requests", Enrolment(Action::ManageWitnesses), request_api)
-        .get("/api/v1/witness/{token}", Link, statement_api)
-        .post("/api/v1/witness/{token}", Link, sign_api)
-        .post("/api/v1/evidence/{id}/witness-confirmation", Evidence(Action::Assess), confirm_api)
+        .api(Enrolment(Action::View), routes!(witnesses_api))
+        .api(Enrolment(Action::ManageWitnesses), routes!(add_witness_api))
+        .api(Enrolment(Action::ManageWitnesses), routes!(request_api))
+        .api(Link, routes!(statement_api))
+        .api(Link, routes!(sign_api))
+        .api(Evidence(Action::Assess), routes!(confirm_api))
 }
 
 /// The full address of a link, for copying into an email or a text message.
@@ -209,6 +210,18 @@ async fn add_witness_form(
     }
 }
 
+/// Adds a witness to the learner's register (name, job role, relationship, contact; an expert
+/// witness's competence).
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/witnesses",
+    params(("id" = Uuid, Path, description = "The learner's enrolment")),
+    request_body = RawWitness,
+    responses(
+        (status = 201, description = "Added", body = Witness),
+        (status = 422, description = "A field is missing or not accepted", body = Problem),
+    )
+)]
 async fn add_witness_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -257,13 +270,25 @@ async fn request_form(
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct IssuedView {
     #[serde(flatten)]
     link: IssuedLink,
     url: String,
 }
 
+/// Asks a witness from the register for a statement against criteria: issues a single-use,
+/// expiring link (shown this once) to send them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrolments/{id}/witness-requests",
+    params(("id" = Uuid, Path, description = "The learner's enrolment")),
+    request_body = RawRequest,
+    responses(
+        (status = 201, description = "The link to send the witness", body = IssuedView),
+        (status = 422, description = "The witness or a criterion is not accepted", body = Problem),
+    )
+)]
 async fn request_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -276,12 +301,19 @@ async fn request_api(
     Ok((StatusCode::CREATED, Json(IssuedView { link, url })))
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct RegisterView {
     witnesses: Vec<Witness>,
     requests: Vec<RequestSummary>,
 }
 
+/// The learner's witness register and the statements asked for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/witnesses",
+    params(("id" = Uuid, Path, description = "The learner's enrolment")),
+    responses((status = 200, description = "The register and requests", body = RegisterView))
+)]
 async fn witnesses_api(
     State(state): State<AppState>,
     actor: Actor,
@@ -386,6 +418,16 @@ async fn statement_form(
     }
 }
 
+/// What a witness's link asks of them: the learner, the unit and the criteria. No account needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/witness/{token}",
+    params(("token" = String, Path, description = "The token from the witness's link")),
+    responses(
+        (status = 200, description = "The request", body = OpenRequest),
+        (status = 410, description = "The link has been used or has expired", body = Problem),
+    )
+)]
 async fn statement_api(
     State(state): State<AppState>,
     viewer: Option<Actor>,
@@ -394,14 +436,36 @@ async fn statement_api(
     Ok(Json(open_request(&state, &token, viewer.as_ref()).await?))
 }
 
+/// The witness writes and signs their statement; it becomes witness-testimony evidence
+/// awaiting the assessor's confirmation. The link then stops working.
+#[utoipa::path(
+    post,
+    path = "/api/v1/witness/{token}",
+    params(("token" = String, Path, description = "The token from the witness's link")),
+    request_body = RawStatement,
+    responses(
+        (status = 201, description = "Signed", body = SignedStatement),
+        (status = 410, description = "The link has been used or has expired", body = Problem),
+        (status = 422, description = "The statement, a criterion, the date, the signature or the declaration is missing or not accepted", body = Problem),
+    )
+)]
 async fn sign_api(
     State(state): State<AppState>,
     viewer: Option<Actor>,
     Path(token): Path<String>,
     Json(raw): Json<RawStatement>,
-) -> AppResult<(StatusCode, Json<serde_json::Value>)> {
-    let (id, _) = sign(&state, &token, viewer.as_ref(), &raw).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"evidence_id": id, "status": "awaiting_confirmation"}))))
+) -> AppResult<(StatusCode, Json<SignedStatement>)> {
+    let (evidence_id, _) = sign(&state, &token, viewer.as_ref(), &raw).await?;
+    Ok((StatusCode::CREATED, Json(SignedStatement { evidence_id, status: "awaiting_confirmation" })))
+}
+
+/// A statement just signed: the evidence item it became, awaiting the assessor's confirmation.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SignedStatement {
+    evidence_id: Uuid,
+    /// Always `awaiting_confirmation`.
+    #[schema(value_type = String)]
+    status: &'static str,
 }
 
 // ---------------------------------------------------------------- the assessor's confirmation
@@ -428,12 +492,23 @@ async fn confirm_form(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Confirmation {
     #[serde(default)]
     confirmed: bool,
 }
 
+/// The assessor confirms (or withdraws confirmation of) a witness's signed statement.
+#[utoipa::path(
+    post,
+    path = "/api/v1/evidence/{id}/witness-confirmation",
+    params(("id" = Uuid, Path, description = "The witness-testimony evidence item")),
+    request_body = Confirmation,
+    responses(
+        (status = 200, description = "The item with its confirmation", body = crate::evidence::EvidenceItem),
+        (status = 409, description = "Not a signed witness statement, or already confirmed", body = Problem),
+    )
+)]
 async fn confirm_api(
     State(state): State<AppState>,
     actor: Actor,
