@@ -6,24 +6,8 @@ use std::path::Path;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::process::Command;
 
-use crate::common::{TestApp, api_evidence, empty_database_url, files_under, pdf, vacs, wav};
-
-async fn cli(database_url: &str, data_dir: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_eportfolio"))
-        .env("DATABASE_URL", database_url)
-        .env("EPORTFOLIO_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
-    )
-}
+use crate::common::{TestApp, api_evidence, empty_database_url, files_under, pdf, run_cli, vacs, wav};
 
 /// Every table's rows, as one digest per table (in a stable order), to compare two databases.
 async fn contents(pool: &PgPool) -> Vec<(String, i64, String)> {
@@ -76,20 +60,20 @@ async fn a_backup_restored_into_a_fresh_database_and_data_dir_is_the_same_portfo
 
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("backup-2026-12-01");
-    let (ok, output) = cli(&app.database_url, &app.data_dir, &["backup", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&app.database_url, &app.data_dir, &["backup", backup.to_str().unwrap()]).await;
     assert!(ok, "{output}");
     assert!(output.contains("2 stored files"), "{output}");
     let manifest: Value = serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["format"], "eportfolio-backup");
     assert_eq!(manifest["files"].as_array().unwrap().len(), 2);
     // A second backup into the same folder is refused: it would mix two moments.
-    let (ok, output) = cli(&app.database_url, &app.data_dir, &["backup", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&app.database_url, &app.data_dir, &["backup", backup.to_str().unwrap()]).await;
     assert!(!ok && output.contains("is not empty"), "{output}");
 
     // Restored into a new database and a new data dir.
     let restored_url = empty_database_url().await;
     let restored_dir = work.path().join("restored");
-    let (ok, output) = cli(&restored_url, &restored_dir, &["restore", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&restored_url, &restored_dir, &["restore", backup.to_str().unwrap()]).await;
     assert!(ok, "{output}");
     assert!(output.contains("audit trail intact"), "{output}");
     let restored = sqlx::PgPool::connect(&restored_url).await.unwrap();
@@ -101,7 +85,7 @@ async fn a_backup_restored_into_a_fresh_database_and_data_dir_is_the_same_portfo
     );
     // The restored portfolio exports and verifies: its records and files agree.
     let export = work.path().join("export.zip");
-    let (ok, output) = cli(
+    let (ok, output) = run_cli(
         &restored_url,
         &restored_dir,
         &[
@@ -117,12 +101,12 @@ async fn a_backup_restored_into_a_fresh_database_and_data_dir_is_the_same_portfo
     )
     .await;
     assert!(ok, "{output}");
-    let (ok, output) = cli(&restored_url, &restored_dir, &["export", "verify", export.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&restored_url, &restored_dir, &["export", "verify", export.to_str().unwrap()]).await;
     assert!(ok && output.contains("export intact: 2 files"), "{output}");
 
     // Restoring over a database in use is refused and changes nothing.
     let before = contents(&app.pool).await;
-    let (ok, output) = cli(&app.database_url, &app.data_dir, &["restore", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&app.database_url, &app.data_dir, &["restore", backup.to_str().unwrap()]).await;
     assert!(!ok && output.contains("restore needs an empty database"), "{output}");
     assert_eq!(contents(&app.pool).await, before);
 }
@@ -143,7 +127,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_restored() {
     assert_eq!(created.status(), StatusCode::CREATED);
     let work = tempfile::tempdir().unwrap();
     let backup = work.path().join("backup");
-    let (ok, output) = cli(&app.database_url, &app.data_dir, &["backup", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&app.database_url, &app.data_dir, &["backup", backup.to_str().unwrap()]).await;
     assert!(ok, "{output}");
 
     // One byte of the stored file changed.
@@ -153,7 +137,7 @@ async fn a_damaged_backup_is_refused_before_anything_is_restored() {
     std::fs::write(&object, bytes).unwrap();
     let restored_url = empty_database_url().await;
     let restored_dir = work.path().join("restored");
-    let (ok, output) = cli(&restored_url, &restored_dir, &["restore", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&restored_url, &restored_dir, &["restore", backup.to_str().unwrap()]).await;
     assert!(!ok, "{output}");
     let name = object.file_name().unwrap().to_string_lossy().into_owned();
     assert!(output.contains("the backup is damaged") && output.contains(&name), "{output}");
@@ -169,6 +153,6 @@ async fn a_damaged_backup_is_refused_before_anything_is_restored() {
     let dump = backup.join("database.dump");
     let length = std::fs::metadata(&dump).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&dump).unwrap().set_len(length / 2).unwrap();
-    let (ok, output) = cli(&restored_url, &restored_dir, &["restore", backup.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&restored_url, &restored_dir, &["restore", backup.to_str().unwrap()]).await;
     assert!(!ok && output.contains("database.dump does not match"), "{output}");
 }

@@ -629,3 +629,18 @@ impl SmtpSink {
         }
     }
 }
+
+/// Runs the `eportfolio` binary against `database_url` with its files under `data_dir`, as an
+/// operator would; answers whether it succeeded and everything it printed.
+pub async fn run_cli(database_url: &str, data_dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_eportfolio"))
+        .env("DATABASE_URL", database_url)
+        .env("EPORTFOLIO_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}

@@ -23,7 +23,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 
-use crate::common::{Browser, TestApp, TestUser, api_at, api_evidence, browser_at, files_under, pdf, vacs, wav};
+use crate::common::{
+    Browser, TestApp, TestUser, api_at, api_evidence, browser_at, files_under, pdf, run_cli, vacs, wav,
+};
 
 /// The real binary serving on a free port against `database_url`, files under `data_dir`.
 struct Server {
@@ -130,19 +132,6 @@ async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-async fn cli(database_url: &str, data_dir: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_eportfolio"))
-        .env("DATABASE_URL", database_url)
-        .env("EPORTFOLIO_DATA_DIR", data_dir)
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
-}
-
 async fn upload(api: &Browser, enrolment: uuid::Uuid, title: &str, file: (&str, Vec<u8>)) -> Value {
     let response = api
         .post_multipart(&format!("/api/v1/enrolments/{enrolment}/evidence"), api_evidence(metadata(title), vec![file]))
@@ -191,7 +180,7 @@ async fn a_server_killed_mid_upload_shows_nothing_half_written_and_keeps_what_wa
     assert_eq!(download_sha256(&api, &kept).await, kept["files"][0]["sha256"].as_str().unwrap());
     // The partial file is debris for the sweeper, which removes it and nothing else.
     assert!(!files_under(&staging).is_empty(), "the cut-off upload left a staged part");
-    let (ok, output) = cli(&app.database_url, data.path(), &["files", "sweep", "--grace-minutes", "0"]).await;
+    let (ok, output) = run_cli(&app.database_url, data.path(), &["files", "sweep", "--grace-minutes", "0"]).await;
     assert!(ok, "{output}");
     assert!(files_under(&staging).is_empty(), "the sweep removed the partial upload: {:?}", files_under(&staging));
     assert_eq!(download_sha256(&api, &kept).await, kept["files"][0]["sha256"].as_str().unwrap());
@@ -264,7 +253,7 @@ async fn a_server_killed_during_a_run_of_decisions_loses_none_it_acknowledged_an
         app.count("SELECT count(*) FROM decisions").await,
         app.count("SELECT count(*) FROM audit_events WHERE action = 'decision.recorded'").await
     );
-    let (ok, output) = cli(&app.database_url, data.path(), &["audit", "verify"]).await;
+    let (ok, output) = run_cli(&app.database_url, data.path(), &["audit", "verify"]).await;
     assert!(ok, "the audit chain verifies after the crash: {output}");
     // The learner's item shows the last acknowledged judgement or a later committed one.
     let item = api_at(&server.base, &learner).await.json(&format!("/api/v1/evidence/{evidence}")).await;
@@ -296,18 +285,18 @@ async fn a_server_killed_mid_export_leaves_a_download_that_fails_verification_an
     }
     let zip = data.path().join("partial.zip");
     std::fs::write(&zip, &partial).unwrap();
-    let (ok, output) = cli(&app.database_url, data.path(), &["export", "verify", zip.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&app.database_url, data.path(), &["export", "verify", zip.to_str().unwrap()]).await;
     assert!(!ok, "a cut-off export does not verify: {output}");
 
     // The export's own record is whole (one event at most, the chain intact) and a new export works.
     assert!(app.count("SELECT count(*) FROM audit_events").await <= events_before + 1);
-    let (ok, output) = cli(&app.database_url, data.path(), &["audit", "verify"]).await;
+    let (ok, output) = run_cli(&app.database_url, data.path(), &["audit", "verify"]).await;
     assert!(ok, "{output}");
     let server = Server::start(&app.database_url, data.path(), &[]).await;
     let whole = api_at(&server.base, &learner).await.get(&format!("/api/v1/enrolments/{enrolment}/export")).await;
     assert_eq!(whole.status(), StatusCode::OK);
     std::fs::write(&zip, whole.bytes().await.unwrap()).unwrap();
-    let (ok, output) = cli(&app.database_url, data.path(), &["export", "verify", zip.to_str().unwrap()]).await;
+    let (ok, output) = run_cli(&app.database_url, data.path(), &["export", "verify", zip.to_str().unwrap()]).await;
     assert!(ok, "the export after the restart verifies: {output}");
 }
 
