@@ -20,7 +20,7 @@ use crate::auth::Actor;
 use crate::auth::policy::{self, Access, QualityScope, SampleAction, SampleRelation};
 use crate::error::{AppError, AppResult, FieldError, Problem};
 use crate::web::openapi::Created;
-use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
+use crate::web::pagination::{Page, PageQuery, PageRequest};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -224,9 +224,9 @@ async fn draws_api(
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "draws").await?;
-    let draws = sampling::draws(&mut tx, &scope).await?;
+    let page = sampling::draws_page(&mut tx, &scope, &request).await?;
     tx.commit().await?;
-    Ok(Json(request.page_of(draws, Order::Newest, |d| Position::time(d.drawn_at, d.id.unwrap_or_default()))))
+    Ok(Json(page))
 }
 
 async fn add_to_plan(state: &AppState, actor: &Actor, evidence: &str, planned_on: Option<&str>) -> AppResult<Uuid> {
@@ -282,7 +282,7 @@ async fn add_to_plan_api(
 }
 
 /// The sampling plan: assessor × learner × unit × method × stage × date, with each sample's record.
-/// By planned date, a page at a time.
+/// By planned date (then assessor and learner), a page at a time.
 #[utoipa::path(
     get,
     path = "/api/v1/iqa/plan",
@@ -297,9 +297,9 @@ async fn plan_api(
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "plan").await?;
-    let rows = sampling::plan(&mut tx, &scope).await?;
+    let page = sampling::plan_page(&mut tx, &scope, &request).await?;
     tx.commit().await?;
-    Ok(Json(request.page_of(rows, Order::Oldest, |r| Position::new(r.planned_on.to_string(), r.id))))
+    Ok(Json(page))
 }
 
 // ---------- the sampling strategy ----------
@@ -353,10 +353,28 @@ async fn strategy_page(
     show_strategy(&state, nav, &actor, StatusCode::OK, Vec::new(), notice_for(&done.done)).await
 }
 
-/// The sampling strategy: each risk band's rate and each assessor's band.
-#[utoipa::path(get, path = "/api/v1/iqa/strategy", responses((status = 200, description = "The strategy of each centre in scope", body = Vec<Strategy>)))]
-async fn strategy_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Vec<Strategy>>> {
-    Ok(Json(strategies(&state, &actor, "strategy").await?.1))
+/// The sampling strategy: each assessor's band and rate, by centre then name, a page at a
+/// time, with each centre's band rates on every page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/iqa/strategy",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the assessors' bands, and the rates of each centre in scope", body = sampling::StrategyPage),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn strategy_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<sampling::StrategyPage>> {
+    let request = PageRequest::try_from(&query)?;
+    let mut tx = state.begin(&actor).await?;
+    let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "strategy").await?;
+    let page = sampling::strategy_page(&mut tx, &scope.centres(), &request).await?;
+    tx.commit().await?;
+    Ok(Json(page))
 }
 
 async fn set_band(state: &AppState, actor: &Actor, assessor: &str, band: &str) -> AppResult<()> {
@@ -781,11 +799,43 @@ async fn coverage_page(State(state): State<AppState>, nav: Nav, actor: Actor) ->
     render(StatusCode::OK, &CoveragePage { nav, coverage })
 }
 
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CoverageQuery {
+    /// Only this CAMERA table: `candidates`, `assessors`, `methods`, `elements`, `records`,
+    /// `locations` or `time`; every table, one after another, when absent.
+    dimension: Option<String>,
+}
+
 /// Coverage of the population by the samples against CAMERA (candidates, assessors, methods,
-/// elements, records, assessment locations) and time.
-#[utoipa::path(get, path = "/api/v1/iqa/coverage", responses((status = 200, description = "The coverage", body = Coverage)))]
-async fn coverage_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Coverage>> {
-    Ok(Json(coverage_for(&state, &actor).await?))
+/// elements, records, assessment locations) and time: the tables' rows a page at a time (table
+/// by table, by label), with the totals and each table's size and gaps on every page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/iqa/coverage",
+    params(CoverageQuery, PageQuery),
+    responses(
+        (status = 200, description = "One page of the coverage rows", body = sampling::CoveragePage),
+        (status = 422, description = "The dimension, limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn coverage_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(only): Query<CoverageQuery>,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<sampling::CoveragePage>> {
+    let request = PageRequest::try_from(&query)?;
+    let dimension = match only.dimension.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(key) => Some(*sampling::COVERAGE_DIMENSIONS.iter().find(|d| **d == key).ok_or_else(|| {
+            AppError::invalid(
+                "dimension",
+                "dimension must be one of candidates, assessors, methods, elements, records, locations or time",
+            )
+        })?),
+    };
+    Ok(Json(coverage_for(&state, &actor).await?.page(dimension, &request)))
 }
 
 // ---------- standardisation ----------
@@ -913,11 +963,9 @@ async fn standardisation_api(
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "standardisation").await?;
-    let meetings = sampling::meetings(&mut tx, &scope.centres()).await?;
+    let page = sampling::meetings_page(&mut tx, &scope.centres(), &request).await?;
     tx.commit().await?;
-    Ok(Json(request.page_of(meetings, Order::Newest, |m| {
-        Position::new(format!("{} {:020}", m.held_on, m.recorded_at.timestamp_micros().max(0)), m.id)
-    })))
+    Ok(Json(page))
 }
 
 /// Records a standardisation meeting.

@@ -15,6 +15,7 @@ use crate::audit::{self, Event};
 use crate::auth::policy::{QualityScope, SampleAccess};
 use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::pagination::{Order, Page, PageRequest, Position, bad_cursor};
 
 /// How much an assessor's decisions are sampled: new or unqualified assessors near all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -165,7 +166,8 @@ impl Strategy {
     }
 }
 
-pub async fn strategy(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<Strategy> {
+/// Each risk band's rate at a centre (the default until an IQA sets one).
+async fn band_rates(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<Vec<BandRate>> {
     let rates = sqlx::query!(
         r#"SELECT DISTINCT ON (r.band) r.band, r.rate_percent, u.name AS set_by, r.set_at
            FROM iqa_band_rates r JOIN users u ON u.id = r.set_by
@@ -187,6 +189,15 @@ pub async fn strategy(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<Str
             }
         })
         .collect::<Vec<_>>();
+    Ok(rates)
+}
+
+fn rate_in(rates: &[BandRate], band: RiskBand) -> i32 {
+    rates.iter().find(|r| r.band == band).map_or(band.default_rate(), |r| r.rate_percent)
+}
+
+pub async fn strategy(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<Strategy> {
+    let rates = band_rates(conn, centre_id).await?;
     let assessors = sqlx::query!(
         r#"SELECT u.id, u.name, b.band AS "band?", s.name AS "set_by?", b.set_at AS "set_at?"
            FROM users u
@@ -200,8 +211,7 @@ pub async fn strategy(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<Str
     )
     .fetch_all(&mut *conn)
     .await?;
-    let rate_of =
-        |band: RiskBand| rates.iter().find(|r| r.band == band).map_or(band.default_rate(), |r| r.rate_percent);
+    let rate_of = |band: RiskBand| rate_in(&rates, band);
     let assessors = assessors
         .into_iter()
         .map(|a| {
@@ -217,6 +227,89 @@ pub async fn strategy(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<Str
         })
         .collect();
     Ok(Strategy { centre_id, rates, assessors })
+}
+
+/// One assessor's band at one of the centres in scope.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CentreAssessorBand {
+    pub centre_id: Uuid,
+    #[serde(flatten)]
+    pub assessor: AssessorBand,
+}
+
+/// A centre's band rates: the summary every page of the strategy carries.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CentreRates {
+    pub centre_id: Uuid,
+    pub rates: Vec<BandRate>,
+}
+
+/// One page of the sampling strategy: assessors with their band, by centre then name, and each
+/// centre's rates on every page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SamplingStrategyPage)]
+pub struct StrategyPage {
+    pub items: Vec<CentreAssessorBand>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub centres: Vec<CentreRates>,
+}
+
+/// The strategy of `centres` a page of assessors at a time. Keyset on (centre, name, id).
+pub async fn strategy_page(
+    conn: &mut PgConnection,
+    centres: &[Uuid],
+    request: &PageRequest,
+) -> AppResult<StrategyPage> {
+    let mut rates = Vec::new();
+    for &centre_id in centres {
+        rates.push(CentreRates { centre_id, rates: band_rates(conn, centre_id).await? });
+    }
+    let after = request.after_parts(2)?;
+    let (after_centre, after_name, after_id) = match &after {
+        None => (None, None, None),
+        Some((parts, id)) => {
+            let centre: Uuid = parts[0].parse().map_err(|_| bad_cursor())?;
+            (Some(centre), Some(parts[1].clone()), Some(*id))
+        }
+    };
+    let rows = sqlx::query!(
+        r#"SELECT ur.centre_id, u.id, u.name, b.band AS "band?", s.name AS "set_by?", b.set_at AS "set_at?"
+           FROM user_roles ur
+           JOIN users u ON u.id = ur.user_id
+           LEFT JOIN LATERAL (SELECT band, set_by, set_at FROM iqa_assessor_bands
+                              WHERE centre_id = ur.centre_id AND assessor_id = u.id ORDER BY seq DESC LIMIT 1) b ON true
+           LEFT JOIN users s ON s.id = b.set_by
+           WHERE ur.centre_id = ANY($1) AND ur.role = 'assessor' AND u.disabled_at IS NULL
+             AND ($2::uuid IS NULL OR (ur.centre_id, u.name, u.id) > ($2, $3, $4))
+           ORDER BY ur.centre_id, u.name, u.id LIMIT $5"#,
+        centres,
+        after_centre,
+        after_name,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let page = request.keyed_page(
+        rows.into_iter()
+            .map(|a| {
+                let band = a.band.as_deref().and_then(|b| RiskBand::parse(b).ok()).unwrap_or(RiskBand::New);
+                let centre_rates = rates.iter().find(|r| r.centre_id == a.centre_id).map_or(&[][..], |r| &r.rates[..]);
+                let position = Position::parts(&[&a.centre_id.to_string(), &a.name], a.id);
+                let assessor = AssessorBand {
+                    assessor_id: a.id,
+                    name: a.name,
+                    band,
+                    rate_percent: rate_in(centre_rates, band),
+                    set_by: a.set_by,
+                    set_at: a.set_at,
+                };
+                (position, CentreAssessorBand { centre_id: a.centre_id, assessor })
+            })
+            .collect(),
+    );
+    Ok(StrategyPage { items: page.items, next_cursor: page.next_cursor, centres: rates })
 }
 
 /// Puts an assessor of the centre in a risk band (a new row; the newest wins).
@@ -598,6 +691,41 @@ pub async fn draws(conn: &mut PgConnection, scope: &QualityScope) -> AppResult<V
         .collect())
 }
 
+/// One page of the recorded draws in scope, newest first. Keyset on (drawn_at, id).
+pub async fn draws_page(conn: &mut PgConnection, scope: &QualityScope, request: &PageRequest) -> AppResult<Page<Draw>> {
+    let (after_at, after_id) = request.after_time()?.map(|a| (a.at, a.id)).unzip();
+    let rows = sqlx::query!(
+        "SELECT id, seed, parameters, population, drawn, drawn_at FROM iqa_draws
+         WHERE centre_id = ANY($2) AND ($1::uuid IS NULL OR iqa_id = $1)
+           AND ($3::timestamptz IS NULL OR (drawn_at, id) < ($3, $4))
+         ORDER BY drawn_at DESC, id DESC LIMIT $5",
+        scope.iqa_id(),
+        &scope.centres(),
+        after_at,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|r| {
+                let draw = Draw {
+                    id: Some(r.id),
+                    seed: r.seed,
+                    drawn_at: r.drawn_at,
+                    parameters: r.parameters,
+                    population_size: r.population.len(),
+                    population: r.population,
+                    drawn: r.drawn,
+                    strata: Vec::new(),
+                };
+                (Position::time(r.drawn_at, r.id), draw)
+            })
+            .collect(),
+    ))
+}
+
 /// Adds an item of the IQA's population to their plan by hand.
 pub async fn add_to_plan(
     conn: &mut PgConnection,
@@ -700,8 +828,13 @@ impl PlanRow {
     }
 }
 
+/// Where a page of the plan starts: after this (planned date, assessor, learner, item).
+type PlanAfter = (NaiveDate, String, String, Uuid);
+
 /// Plan items: the IQA's own (`iqa`), those of `centres` (a verifier), those sampling an
-/// assessor's decisions (`assessor`), or one (`only`). The caller passes just one of them.
+/// assessor's decisions (`assessor`), or one (`only`). The caller passes just one of them;
+/// `after` and `limit` cut a page of the plan's order.
+#[allow(clippy::too_many_arguments)]
 async fn plan_rows(
     conn: &mut PgConnection,
     iqa: Option<Uuid>,
@@ -709,7 +842,13 @@ async fn plan_rows(
     assessor: Option<Uuid>,
     only: Option<Uuid>,
     evidence: Option<Uuid>,
+    after: Option<PlanAfter>,
+    limit: i64,
 ) -> AppResult<Vec<PlanRow>> {
+    let (after_on, after_assessor, after_learner, after_id) = match after {
+        None => (None, None, None, None),
+        Some((on, assessor, learner, id)) => (Some(on), Some(assessor), Some(learner), Some(id)),
+    };
     let rows = sqlx::query!(
         r#"SELECT p.id, i.name AS iqa_name, p.evidence_id, e.title, p.enrolment_id, l.name AS learner_name,
                   p.assessor_id, a.name AS assessor_name, u.code AS unit_code, p.method, p.stage, p.planned_on,
@@ -727,13 +866,19 @@ async fn plan_rows(
            LEFT JOIN iqa_samples s ON s.plan_item_id = p.id
            LEFT JOIN iqa_sample_responses r ON r.sample_id = s.id
            LEFT JOIN iqa_sample_closures c ON c.sample_id = s.id
-           WHERE p.iqa_id = $1 OR p.centre_id = ANY($2) OR p.assessor_id = $3 OR p.id = $4 OR p.evidence_id = $5
-           ORDER BY p.planned_on, a.name, l.name, p.id"#,
+           WHERE (p.iqa_id = $1 OR p.centre_id = ANY($2) OR p.assessor_id = $3 OR p.id = $4 OR p.evidence_id = $5)
+             AND ($6::date IS NULL OR (p.planned_on, a.name, l.name, p.id) > ($6, $7, $8, $9))
+           ORDER BY p.planned_on, a.name, l.name, p.id LIMIT $10"#,
         iqa,
         centres,
         assessor,
         only,
-        evidence
+        evidence,
+        after_on,
+        after_assessor,
+        after_learner,
+        after_id,
+        limit
     )
     .fetch_all(conn)
     .await?;
@@ -780,24 +925,56 @@ async fn plan_rows(
 
 pub async fn plan(conn: &mut PgConnection, scope: &QualityScope) -> AppResult<Vec<PlanRow>> {
     match scope {
-        QualityScope::Iqa { iqa_id, .. } => plan_rows(conn, Some(*iqa_id), &[], None, None, None).await,
-        QualityScope::Verifier { centres } => plan_rows(conn, None, centres, None, None, None).await,
+        QualityScope::Iqa { iqa_id, .. } => plan_rows(conn, Some(*iqa_id), &[], None, None, None, None, i64::MAX).await,
+        QualityScope::Verifier { centres } => plan_rows(conn, None, centres, None, None, None, None, i64::MAX).await,
     }
+}
+
+/// One page of the plan in scope, by planned date, then assessor and learner. Keyset on all
+/// four (date, assessor's name, learner's name, item).
+pub async fn plan_page(
+    conn: &mut PgConnection,
+    scope: &QualityScope,
+    request: &PageRequest,
+) -> AppResult<Page<PlanRow>> {
+    let after = match request.after_parts(3)? {
+        None => None,
+        Some((parts, id)) => {
+            let on: NaiveDate = parts[0].parse().map_err(|_| bad_cursor())?;
+            Some((on, parts[1].clone(), parts[2].clone(), id))
+        }
+    };
+    let rows = match scope {
+        QualityScope::Iqa { iqa_id, .. } => {
+            plan_rows(conn, Some(*iqa_id), &[], None, None, None, after, request.fetch()).await?
+        }
+        QualityScope::Verifier { centres } => {
+            plan_rows(conn, None, centres, None, None, None, after, request.fetch()).await?
+        }
+    };
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|r| {
+                let on = r.planned_on.to_string();
+                (Position::parts(&[&on, &r.assessor_name, &r.learner_name], r.id), r)
+            })
+            .collect(),
+    ))
 }
 
 /// Every IQA plan item and sample record on one evidence item, for its page (staff and verifiers).
 pub async fn samples_of_evidence(conn: &mut PgConnection, evidence_id: Uuid) -> AppResult<Vec<PlanRow>> {
-    plan_rows(conn, None, &[], None, None, Some(evidence_id)).await
+    plan_rows(conn, None, &[], None, None, Some(evidence_id), None, i64::MAX).await
 }
 
 /// Samples referred back to an assessor and not yet answered, for their dashboard.
 pub async fn referred_back_to(conn: &mut PgConnection, assessor_id: Uuid) -> AppResult<Vec<PlanRow>> {
-    let rows = plan_rows(conn, None, &[], Some(assessor_id), None, None).await?;
+    let rows = plan_rows(conn, None, &[], Some(assessor_id), None, None, None, i64::MAX).await?;
     Ok(rows.into_iter().filter(|r| r.status == Status::ReferredBack).collect())
 }
 
 pub async fn sample(conn: &mut PgConnection, access: &SampleAccess) -> AppResult<PlanRow> {
-    plan_rows(conn, None, &[], None, Some(access.id), None)
+    plan_rows(conn, None, &[], None, Some(access.id), None, None, i64::MAX)
         .await?
         .into_iter()
         .find(|r| r.id == access.id)
@@ -1065,6 +1242,89 @@ pub fn coverage(population: &[PopulationItem], plan: &[PlanRow]) -> Coverage {
     }
 }
 
+/// The CAMERA tables' keys, in the order coverage lists them.
+pub const COVERAGE_DIMENSIONS: [&str; 7] =
+    ["candidates", "assessors", "methods", "elements", "records", "locations", "time"];
+
+/// One row of one CAMERA table, as the paged coverage lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CoverageItem {
+    /// The table: `candidates`, `assessors`, `methods`, `elements`, `records`, `locations` or `time`.
+    #[schema(value_type = String)]
+    pub dimension: &'static str,
+    pub label: String,
+    pub total: usize,
+    pub planned: usize,
+    pub sampled: usize,
+    /// Sampled as a whole percentage of the total.
+    pub percent: usize,
+}
+
+/// One CAMERA table's size and gaps (rows nothing is sampled from), on every page.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DimensionSummary {
+    #[schema(value_type = String)]
+    pub key: &'static str,
+    #[schema(value_type = String)]
+    pub name: &'static str,
+    pub rows: usize,
+    pub gaps: usize,
+}
+
+/// One page of coverage: the rows of the CAMERA tables (one table with `dimension`), table by
+/// table, by label; the totals and each table's size and gaps on every page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CoveragePage {
+    pub population: usize,
+    pub sampled: usize,
+    pub dimensions: Vec<DimensionSummary>,
+    pub items: Vec<CoverageItem>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl Coverage {
+    /// A page of the rows of every table, or of the one named `only`. The coverage is worked out
+    /// from the whole population (its totals need every item), so the page is cut from it.
+    pub fn page(self, only: Option<&str>, request: &PageRequest) -> CoveragePage {
+        let dimensions = self
+            .dimensions
+            .iter()
+            .map(|d| DimensionSummary { key: d.key, name: d.name, rows: d.rows.len(), gaps: d.gaps() })
+            .collect();
+        let rows: Vec<(usize, CoverageItem)> = self
+            .dimensions
+            .into_iter()
+            .enumerate()
+            .filter(|(_, d)| only.is_none_or(|key| d.key == key))
+            .flat_map(|(n, d)| {
+                let key = d.key;
+                d.rows.into_iter().map(move |r| {
+                    let percent = r.percent();
+                    let item = CoverageItem {
+                        dimension: key,
+                        label: r.label,
+                        total: r.total,
+                        planned: r.planned,
+                        sampled: r.sampled,
+                        percent,
+                    };
+                    (n, item)
+                })
+            })
+            .collect();
+        let page = request
+            .page_of(rows, Order::Oldest, |(n, item)| Position::parts(&[&n.to_string(), &item.label], Uuid::nil()));
+        CoveragePage {
+            population: self.population,
+            sampled: self.sampled,
+            dimensions,
+            items: page.items.into_iter().map(|(_, item)| item).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
 /// Someone who can attend a standardisation meeting: the centre's assessors and IQAs.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StaffMember {
@@ -1107,14 +1367,62 @@ pub struct Meeting {
     pub items: Vec<MeetingItem>,
 }
 
+/// Every meeting of `centres`, the latest held first.
 pub async fn meetings(conn: &mut PgConnection, centres: &[Uuid]) -> AppResult<Vec<Meeting>> {
+    meetings_after(conn, centres, None, i64::MAX).await
+}
+
+/// One page of the meetings of `centres`, the latest held first. Keyset on (held on, recorded
+/// at, id).
+pub async fn meetings_page(
+    conn: &mut PgConnection,
+    centres: &[Uuid],
+    request: &PageRequest,
+) -> AppResult<Page<Meeting>> {
+    let after = match request.after_parts(2)? {
+        None => None,
+        Some((parts, id)) => {
+            let held_on: NaiveDate = parts[0].parse().map_err(|_| bad_cursor())?;
+            let micros: i64 = parts[1].parse().map_err(|_| bad_cursor())?;
+            let recorded_at = DateTime::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
+            Some((held_on, recorded_at, id))
+        }
+    };
+    let rows = meetings_after(conn, centres, after, request.fetch()).await?;
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|m| {
+                let held_on = m.held_on.to_string();
+                let micros = m.recorded_at.timestamp_micros().to_string();
+                (Position::parts(&[&held_on, &micros], m.id), m)
+            })
+            .collect(),
+    ))
+}
+
+async fn meetings_after(
+    conn: &mut PgConnection,
+    centres: &[Uuid],
+    after: Option<(NaiveDate, DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> AppResult<Vec<Meeting>> {
+    let (after_on, after_at, after_id) = match after {
+        None => (None, None, None),
+        Some((on, at, id)) => (Some(on), Some(at), Some(id)),
+    };
     let rows = sqlx::query!(
         r#"SELECT m.id, m.held_on, m.title, m.agreed_actions, u.name AS recorded_by, m.recorded_at,
                   COALESCE((SELECT array_agg(a.name ORDER BY a.name) FROM standardisation_attendees sa
                             JOIN users a ON a.id = sa.user_id WHERE sa.meeting_id = m.id), '{}') AS "attendees!"
            FROM standardisation_meetings m JOIN users u ON u.id = m.recorded_by
-           WHERE m.centre_id = ANY($1) ORDER BY m.held_on DESC, m.recorded_at DESC"#,
-        centres
+           WHERE m.centre_id = ANY($1)
+             AND ($2::date IS NULL OR (m.held_on, m.recorded_at, m.id) < ($2, $3, $4))
+           ORDER BY m.held_on DESC, m.recorded_at DESC, m.id DESC LIMIT $5"#,
+        centres,
+        after_on,
+        after_at,
+        after_id,
+        limit
     )
     .fetch_all(&mut *conn)
     .await?;

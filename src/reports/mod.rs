@@ -7,12 +7,13 @@
 mod routes;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::pagination::{Page, PageRequest, Position};
 
 pub use routes::router;
 
@@ -255,19 +256,85 @@ impl ProgressRow {
 }
 
 /// Every enrolment in `scope` matching `filter`, by learner name, as the database returns them
-/// (the CSV writes each out as it arrives; the JSON and the page collect them).
+/// (the CSV writes each out as it arrives; the page collects them).
 pub fn progress<'c>(
     conn: &'c mut PgConnection,
     scope: &ReportScope,
     filter: &Filter,
 ) -> impl Stream<Item = AppResult<ProgressRow>> + Send + use<'c> {
-    let state = filter.state.map(|s| s.as_str());
-    let rows = sqlx::query!(
+    progress_rows(conn, scope, filter, None, None)
+}
+
+/// How many enrolments in `scope` match `filter`: the report's count, on every page.
+pub async fn progress_count(conn: &mut PgConnection, scope: &ReportScope, filter: &Filter) -> AppResult<i64> {
+    // The sign-off state as `progress_rows` works it out, from the latest sign-off alone.
+    Ok(sqlx::query_scalar!(
         r#"WITH scoped AS (
-               SELECT en.* FROM enrolments en JOIN units u ON u.id = en.unit_id
+               SELECT en.id FROM enrolments en JOIN units u ON u.id = en.unit_id
                WHERE (en.centre_id = ANY($1) OR en.id = ANY($2))
                  AND ($3::uuid IS NULL OR en.assessor_id = $3)
                  AND ($4::text IS NULL OR u.code = $4)),
+           latest_sign_off AS (
+               SELECT DISTINCT ON (s.enrolment_id) s.enrolment_id, r.reopened_at, cs.signed_at AS countersigned_at
+               FROM sign_offs s
+               LEFT JOIN sign_off_reopenings r ON r.sign_off_id = s.id
+               LEFT JOIN sign_off_countersignatures cs ON cs.sign_off_id = s.id
+               WHERE $5::text IS NOT NULL AND s.enrolment_id IN (SELECT id FROM scoped)
+               ORDER BY s.enrolment_id, s.version DESC)
+           SELECT count(*) AS "count!" FROM scoped en LEFT JOIN latest_sign_off so ON so.enrolment_id = en.id
+           WHERE $5::text IS NULL
+              OR $5 = CASE WHEN so.enrolment_id IS NULL THEN 'not_signed_off'
+                           WHEN so.reopened_at IS NOT NULL THEN 'reopened'
+                           WHEN so.countersigned_at IS NOT NULL THEN 'countersigned'
+                           ELSE 'signed_off' END"#,
+        &scope.centres,
+        &scope.enrolments,
+        filter.assessor,
+        filter.unit.as_deref(),
+        filter.state.map(|s| s.as_str())
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// One page of the report, by learner name, then unit. Keyset on (learner's name, unit code,
+/// enrolment): without a sign-off state filter only the page's enrolments are worked out.
+pub async fn progress_page(
+    conn: &mut PgConnection,
+    scope: &ReportScope,
+    filter: &Filter,
+    request: &PageRequest,
+) -> AppResult<Page<ProgressRow>> {
+    let after = request.after_parts(2)?.map(|(parts, id)| (parts[0].clone(), parts[1].clone(), id));
+    let rows: Vec<ProgressRow> = progress_rows(conn, scope, filter, after, Some(request.fetch())).try_collect().await?;
+    Ok(request.keyed_page(
+        rows.into_iter().map(|r| (Position::parts(&[&r.learner, &r.unit_code], r.enrolment_id), r)).collect(),
+    ))
+}
+
+fn progress_rows<'c>(
+    conn: &'c mut PgConnection,
+    scope: &ReportScope,
+    filter: &Filter,
+    after: Option<(String, String, Uuid)>,
+    limit: Option<i64>,
+) -> impl Stream<Item = AppResult<ProgressRow>> + Send + use<'c> {
+    let state = filter.state.map(|s| s.as_str());
+    let (after_learner, after_unit, after_id) = match after {
+        None => (None, None, None),
+        Some((learner, unit, id)) => (Some(learner), Some(unit), Some(id)),
+    };
+    let rows = sqlx::query!(
+        r#"WITH scoped AS (
+               SELECT en.* FROM enrolments en JOIN units u ON u.id = en.unit_id JOIN users sl ON sl.id = en.learner_id
+               WHERE (en.centre_id = ANY($1) OR en.id = ANY($2))
+                 AND ($3::uuid IS NULL OR en.assessor_id = $3)
+                 AND ($4::text IS NULL OR u.code = $4)
+                 AND ($6::text IS NULL OR (sl.name, u.code, en.id) > ($6, $7, $8))
+               ORDER BY sl.name, u.code, en.id
+               -- A page without a state filter is the first rows here; with one, the state
+               -- (worked out below) decides which rows make the page.
+               LIMIT CASE WHEN $5::text IS NULL THEN $9::bigint END),
            current AS (
                SELECT DISTINCT ON (d.evidence_id, d.criterion_id) d.evidence_id, d.criterion_id, d.outcome
                FROM decisions d JOIN evidence_items e ON e.id = d.evidence_id
@@ -338,13 +405,19 @@ pub fn progress<'c>(
                   signed_at AS "signed_at?", countersigned_at AS "countersigned_at?", sampled AS "sampled!",
                   last_activity AS "last_activity?"
            FROM report
-           WHERE $5::text IS NULL OR sign_off_state = $5
-           ORDER BY learner_name, unit_code, id"#,
+           WHERE ($5::text IS NULL OR sign_off_state = $5)
+             AND ($6::text IS NULL OR (learner_name, unit_code, id) > ($6, $7, $8))
+           ORDER BY learner_name, unit_code, id
+           LIMIT $9"#,
         &scope.centres,
         &scope.enrolments,
         filter.assessor,
         filter.unit.as_deref(),
-        state
+        state,
+        after_learner,
+        after_unit,
+        after_id,
+        limit
     )
     .fetch(conn);
     rows.map(|row| {

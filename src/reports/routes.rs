@@ -8,16 +8,19 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use futures_util::StreamExt as _;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{Filter, ProgressRow, RawFilter, ReportScope, SignOffState, csv_header, filter_choices, progress};
+use super::{
+    Filter, ProgressRow, RawFilter, ReportScope, SignOffState, csv_header, filter_choices, progress, progress_count,
+    progress_page,
+};
 use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access};
 use crate::error::{AppError, AppResult, FieldError, Problem};
-use crate::web::pagination::{Order, PageQuery, PageRequest, Position};
+use crate::web::pagination::{PageQuery, PageRequest};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -146,7 +149,7 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct ProgressReport {
     /// How many enrolments the filter matches, on every page.
-    count: usize,
+    count: i64,
     /// One page of the rows, by learner and unit.
     items: Vec<ProgressRow>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -179,12 +182,9 @@ async fn api(
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let scope = policy::report_scope(&state.pool, &mut tx, &actor).await?;
-    let rows: Vec<ProgressRow> = progress(&mut tx, &scope, &filter).try_collect().await?;
+    let count = progress_count(&mut tx, &scope, &filter).await?;
+    let page = progress_page(&mut tx, &scope, &filter, &request).await?;
     tx.commit().await?;
-    let count = rows.len();
-    let page = request.page_of(rows, Order::Oldest, |r| {
-        Position::name(&format!("{}\u{1}{}", r.learner, r.unit_code), r.enrolment_id)
-    });
     Ok(Json(ProgressReport { count, items: page.items, next_cursor: page.next_cursor }).into_response())
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::audit::{self, Event};
 use crate::auth::{Actor, Role};
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::pagination::{Page, PageRequest, Position};
 pub use routes::router;
 
 /// The kinds of record a centre keeps on its own schedule.
@@ -485,6 +486,85 @@ pub async fn holds(conn: &mut PgConnection, centre_id: Uuid, learner_id: Uuid) -
         learner_id
     )
     .fetch_all(conn)
+    .await?)
+}
+
+/// One page of the holds on a learner at a centre, newest first (the one in force, if any,
+/// heads the list: a hold is placed only when none is in force). Keyset on (placed_at, id).
+pub async fn holds_page(
+    conn: &mut PgConnection,
+    centre_id: Uuid,
+    learner_id: Uuid,
+    request: &PageRequest,
+) -> AppResult<Page<LegalHold>> {
+    let (after_at, after_id) = request.after_time()?.map(|a| (a.at, a.id)).unzip();
+    let rows = sqlx::query_as!(
+        LegalHold,
+        r#"SELECT h.id, h.learner_id, h.reason, p.name AS "placed_by?", h.placed_at, l.name AS "lifted_by?",
+                  h.lifted_at, h.lift_reason
+           FROM legal_holds h LEFT JOIN users p ON p.id = h.placed_by LEFT JOIN users l ON l.id = h.lifted_by
+           WHERE h.centre_id = $1 AND h.learner_id = $2
+             AND ($3::timestamptz IS NULL OR (h.placed_at, h.id) < ($3, $4))
+           ORDER BY h.placed_at DESC, h.id DESC LIMIT $5"#,
+        centre_id,
+        learner_id,
+        after_at,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(rows.into_iter().map(|h| (Position::time(h.placed_at, h.id), h)).collect()))
+}
+
+/// One page of the holds in force at a centre with each learner's name, by name (case-blind),
+/// for the API. Keyset on (lower(name), hold id).
+pub async fn holds_in_force_page(
+    conn: &mut PgConnection,
+    centre_id: Uuid,
+    request: &PageRequest,
+) -> AppResult<Page<(String, LegalHold)>> {
+    let (after_name, after_id) = request.position().map(|p| (p.key, p.id)).unzip();
+    let rows = sqlx::query!(
+        r#"SELECT h.id, h.learner_id, x.name AS learner_name, lower(x.name) AS "sort_name!", h.reason,
+                  p.name AS "placed_by?", h.placed_at
+           FROM legal_holds h JOIN users x ON x.id = h.learner_id LEFT JOIN users p ON p.id = h.placed_by
+           WHERE h.centre_id = $1 AND h.lifted_at IS NULL
+             AND ($2::text IS NULL OR (lower(x.name), h.id) > ($2, $3))
+           ORDER BY lower(x.name), h.id LIMIT $4"#,
+        centre_id,
+        after_name,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|r| {
+                let hold = LegalHold {
+                    id: r.id,
+                    learner_id: r.learner_id,
+                    reason: r.reason,
+                    placed_by: r.placed_by,
+                    placed_at: r.placed_at,
+                    lifted_by: None,
+                    lifted_at: None,
+                    lift_reason: None,
+                };
+                (Position::new(r.sort_name, r.id), (r.learner_name, hold))
+            })
+            .collect(),
+    ))
+}
+
+/// How many learners are under a hold at a centre.
+pub async fn holds_in_force(conn: &mut PgConnection, centre_id: Uuid) -> AppResult<i64> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM legal_holds WHERE centre_id = $1 AND lifted_at IS NULL"#,
+        centre_id
+    )
+    .fetch_one(conn)
     .await?)
 }
 

@@ -41,6 +41,7 @@ use super::{CountedFrom, RecordType, Schedule, schedules};
 use crate::audit::{self, Event};
 use crate::error::AppResult;
 use crate::evidence::FileStore;
+use crate::web::pagination::{Page, PageRequest, Position};
 
 /// Whether a file is a call recording: audio, by the type decided from its content on upload
 /// (`evidence::detect_type`). Video is evidence of an observation, kept as an evidence file.
@@ -631,20 +632,50 @@ impl PurgeRun {
 }
 
 /// The latest runs, newest first, with what each did at `centre_id`.
+/// One page of the purge runs, newest first, with this centre's counts. Keyset on (ran_at, id).
+pub async fn runs_page(conn: &mut PgConnection, centre_id: Uuid, request: &PageRequest) -> AppResult<Page<PurgeRun>> {
+    let (after_at, after_id) = request.after_time()?.map(|a| (a.at, a.id)).unzip();
+    let rows = sqlx::query!(
+        "SELECT id, ran_at, as_of, summary FROM purge_runs
+         WHERE $1::timestamptz IS NULL OR (ran_at, id) < ($1, $2)
+         ORDER BY ran_at DESC, id DESC LIMIT $3",
+        after_at,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(
+        rows.into_iter()
+            .map(|r| {
+                let run = PurgeRun {
+                    id: r.id,
+                    ran_at: r.ran_at,
+                    as_of: r.as_of,
+                    counts: centre_counts(&r.summary, centre_id),
+                };
+                (Position::time(run.ran_at, run.id), run)
+            })
+            .collect(),
+    ))
+}
+
+/// A run's counts at one centre, from its summary.
+fn centre_counts(summary: &serde_json::Value, centre_id: Uuid) -> serde_json::Value {
+    summary["centres"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["centre_id"].as_str() == Some(&centre_id.to_string())))
+        .map(|c| c["counts"].clone())
+        .unwrap_or_else(|| json!({}))
+}
+
 pub async fn recent_runs(conn: &mut PgConnection, centre_id: Uuid, limit: i64) -> AppResult<Vec<PurgeRun>> {
     let rows = sqlx::query!("SELECT id, ran_at, as_of, summary FROM purge_runs ORDER BY ran_at DESC LIMIT $1", limit)
         .fetch_all(conn)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let counts = r.summary["centres"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["centre_id"].as_str() == Some(&centre_id.to_string())))
-                .map(|c| c["counts"].clone())
-                .unwrap_or_else(|| json!({}));
-            PurgeRun { id: r.id, ran_at: r.ran_at, as_of: r.as_of, counts }
-        })
+        .map(|r| PurgeRun { id: r.id, ran_at: r.ran_at, as_of: r.as_of, counts: centre_counts(&r.summary, centre_id) })
         .collect())
 }
 

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::auth::Actor;
 use crate::auth::policy::{self, Access};
 use crate::error::{AppError, AppResult, FieldError, Problem};
-use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
+use crate::web::pagination::{Page, PageQuery, PageRequest};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, form_field, render};
 
@@ -29,17 +29,19 @@ pub fn router() -> Routes {
         .api(Admin, utoipa_axum::routes!(show_api))
         .api(Admin, utoipa_axum::routes!(update_api))
         .api(Admin, utoipa_axum::routes!(purge_runs_api))
+        .api(Admin, utoipa_axum::routes!(holds_in_force_api))
         .api(AdminTarget, utoipa_axum::routes!(holds_api))
         .api(AdminTarget, utoipa_axum::routes!(place_hold_api))
         .api(AdminTarget, utoipa_axum::routes!(lift_hold_api))
 }
 
-/// A centre's retention: every record type's schedule and who is under a legal hold.
+/// A centre's retention: every record type's schedule and how many learners are under a legal
+/// hold (`GET /api/v1/centre/legal-holds` lists them a page at a time).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RetentionSettings {
     pub centre_id: Uuid,
     pub schedules: Vec<Schedule>,
-    pub legal_holds: Vec<HeldLearner>,
+    pub legal_holds_in_force: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -65,12 +67,8 @@ pub struct HoldRequest {
 async fn settings(state: &AppState, actor: &Actor, centre: Uuid) -> AppResult<RetentionSettings> {
     let mut conn = state.begin(actor).await?;
     let schedules = super::schedules(&mut conn, centre).await?;
-    let legal_holds = super::current_holds(&mut conn, centre)
-        .await?
-        .into_iter()
-        .map(|(learner_name, hold)| HeldLearner { learner_name, hold })
-        .collect();
-    Ok(RetentionSettings { centre_id: centre, schedules, legal_holds })
+    let legal_holds_in_force = super::holds_in_force(&mut conn, centre).await?;
+    Ok(RetentionSettings { centre_id: centre, schedules, legal_holds_in_force })
 }
 
 /// One record type's row on the form: its values as shown (saved, or as just entered).
@@ -125,9 +123,14 @@ async fn retention_view(
 ) -> AppResult<Response> {
     let centre = policy::admin_centre(actor)?;
     let current = settings(state, actor, centre).await?;
-    let runs = {
+    let (runs, holds) = {
         let mut conn = state.begin(actor).await?;
-        purge::recent_runs(&mut conn, centre, 10).await?
+        let holds = super::current_holds(&mut conn, centre)
+            .await?
+            .into_iter()
+            .map(|(learner_name, hold)| HeldLearner { learner_name, hold })
+            .collect();
+        (purge::recent_runs(&mut conn, centre, 10).await?, holds)
     };
     let rows = current
         .schedules
@@ -152,7 +155,7 @@ async fn retention_view(
         &RetentionPage {
             nav,
             rows,
-            holds: current.legal_holds,
+            holds,
             runs,
             units: PeriodUnit::ALL.into_iter().map(|u| UnitOption { value: u.as_str() }).collect(),
             froms: CountedFrom::ALL.into_iter().map(|c| FromOption { value: c.as_str(), label: c.label() }).collect(),
@@ -213,7 +216,7 @@ async fn retention_form(
 #[utoipa::path(
     get,
     path = "/api/v1/centre/retention",
-    responses((status = 200, description = "Every record type's schedule (the default until changed) and the learners under a legal hold", body = RetentionSettings))
+    responses((status = 200, description = "Every record type's schedule (the default until changed) and how many learners are under a legal hold", body = RetentionSettings))
 )]
 async fn show_api(State(state): State<AppState>, actor: Actor) -> AppResult<Json<RetentionSettings>> {
     let centre = policy::admin_centre(&actor)?;
@@ -257,9 +260,32 @@ async fn purge_runs_api(
     let request = PageRequest::try_from(&query)?;
     let centre = policy::admin_centre(&actor)?;
     let mut conn = state.begin(&actor).await?;
-    // One run a day at most: every run there has been is a short list.
-    let runs = purge::recent_runs(&mut conn, centre, i64::MAX).await?;
-    Ok(Json(request.page_of(runs, Order::Newest, |r| Position::time(r.ran_at, r.id))))
+    Ok(Json(purge::runs_page(&mut conn, centre, &request).await?))
+}
+
+/// The learners under a legal hold at the caller's centre, by name, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/centre/legal-holds",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of the holds in force, each with the learner's name", body = Page<HeldLearner>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn holds_in_force_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<HeldLearner>>> {
+    let request = PageRequest::try_from(&query)?;
+    let centre = policy::admin_centre(&actor)?;
+    let mut conn = state.begin(&actor).await?;
+    let page = super::holds_in_force_page(&mut conn, centre, &request).await?;
+    Ok(Json(Page {
+        items: page.items.into_iter().map(|(learner_name, hold)| HeldLearner { learner_name, hold }).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// The learner in the path, if they are a learner at the administrator's centre.
@@ -327,21 +353,27 @@ async fn lift_hold_form(
     }
 }
 
-/// Every legal hold on the learner at the caller's centre, the one in force first.
+/// Every legal hold on the learner at the caller's centre, newest first (the one in force
+/// first), a page at a time.
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}/legal-hold",
-    params(("id" = Uuid, Path, description = "The learner")),
-    responses((status = 200, description = "The holds, current first", body = Vec<LegalHold>))
+    params(("id" = Uuid, Path, description = "The learner"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the holds, newest first", body = Page<LegalHold>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
 )]
 async fn holds_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
-) -> AppResult<Json<Vec<LegalHold>>> {
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<LegalHold>>> {
+    let request = PageRequest::try_from(&query)?;
     let mut conn = state.begin(&actor).await?;
     let centre = policy::person_at_centre(&mut conn, &actor, id).await?;
-    Ok(Json(super::holds(&mut conn, centre, id).await?))
+    Ok(Json(super::holds_page(&mut conn, centre, id, &request).await?))
 }
 
 /// Places a legal hold on the learner: nothing about them is purged until it is lifted. Audited.

@@ -72,6 +72,12 @@ impl Position {
         Position::new(format!("{:020}", n.max(0)), id)
     }
 
+    /// A key of several columns (a date, then a name …), for a keyset query that compares them
+    /// in turn; `PageRequest::after_parts` reads it back.
+    pub fn parts(parts: &[&str], id: Uuid) -> Self {
+        Position::new(serde_json::to_string(parts).unwrap_or_default(), id)
+    }
+
     /// A name as a key, in the case-blind order the pages show.
     pub fn name(text: &str, id: Uuid) -> Self {
         Position::new(text.to_lowercase(), id)
@@ -139,6 +145,30 @@ impl PageRequest {
         }
     }
 
+    /// The start as a time (for lists ordered by time in SQL), or a 422 naming the cursor.
+    pub fn after_time(&self) -> Result<Option<After>, AppError> {
+        match self.start() {
+            None => Ok(None),
+            Some(position) => {
+                let micros: i64 = position.key.parse().map_err(|_| bad_cursor())?;
+                let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
+                Ok(Some(After { at, id: position.id }))
+            }
+        }
+    }
+
+    /// The start as the `n` parts of a composite key made by `Position::parts` (for lists
+    /// ordered by several columns in SQL), or a 422 naming the cursor.
+    pub fn after_parts(&self, n: usize) -> Result<Option<(Vec<String>, Uuid)>, AppError> {
+        match self.start() {
+            None => Ok(None),
+            Some(position) => match serde_json::from_str::<Vec<String>>(&position.key) {
+                Ok(parts) if parts.len() == n => Ok(Some((parts, position.id))),
+                _ => Err(bad_cursor()),
+            },
+        }
+    }
+
     fn start(&self) -> Option<Position> {
         self.position.clone().or_else(|| self.after.map(|a| Position::time(a.at, a.id)))
     }
@@ -184,7 +214,8 @@ fn encode(after: After) -> String {
     URL_SAFE_NO_PAD.encode(key)
 }
 
-fn bad_cursor() -> AppError {
+/// The 422 for a cursor this API did not give (or gave for another list).
+pub fn bad_cursor() -> AppError {
     AppError::Invalid(vec![FieldError::new(
         "cursor",
         "cursor is not one this API gave: pass a page's next_cursor back unchanged",

@@ -96,7 +96,7 @@ async fn the_same_seed_gives_the_same_sample_and_every_stratum_is_represented() 
         .await;
     assert_eq!(set.status(), StatusCode::NO_CONTENT);
     let strategy = iqa.json("/api/v1/iqa/strategy").await;
-    let ada = strategy[0]["assessors"].as_array().unwrap().iter().find(|a| a["name"] == "Ada Assessor").unwrap();
+    let ada = strategy["items"].as_array().unwrap().iter().find(|a| a["name"] == "Ada Assessor").unwrap();
     assert_eq!(ada["band"], "developing");
     assert_eq!(ada["rate_percent"], 50);
     assert_eq!(ada["set_by"], "Ian Quality");
@@ -346,9 +346,9 @@ async fn the_coverage_matrix_counts_what_has_and_has_not_been_sampled() {
     let coverage = iqa.json("/api/v1/iqa/coverage").await;
     assert_eq!(coverage["population"], 3);
     assert_eq!(coverage["sampled"], 1);
-    let dimension = |key: &str| {
-        coverage["dimensions"].as_array().unwrap().iter().find(|d| d["key"] == key).unwrap()["rows"].clone()
-    };
+    let rows = iqa.json("/api/v1/iqa/coverage?limit=200").await["items"].clone();
+    let dimension =
+        |key: &str| Value::Array(rows.as_array().unwrap().iter().filter(|r| r["dimension"] == key).cloned().collect());
     let row = |key: &str, label: &str| {
         dimension(key).as_array().unwrap().iter().find(|r| r["label"] == label).cloned().unwrap_or(Value::Null)
     };

@@ -250,8 +250,8 @@ async fn purge_removes_a_certified_learners_files_and_identity_once_due_but_neve
     assert!(page.contains("Under legal hold"), "{page}");
     assert!(page.contains("Appeal against the assessment decision"), "{page}");
     let holds = app.api_for(&admin).await.json(&format!("/api/v1/users/{}/legal-hold", held.id)).await;
-    assert_eq!(holds[0]["reason"], "Appeal against the assessment decision");
-    assert!(holds[0]["lifted_at"].is_null());
+    assert_eq!(holds["items"][0]["reason"], "Appeal against the assessment decision");
+    assert!(holds["items"][0]["lifted_at"].is_null());
 
     let files_before = app.count("SELECT count(*) FROM evidence_files").await;
     let events_before = app.count("SELECT count(*) FROM audit_events").await;

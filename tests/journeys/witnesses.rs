@@ -37,7 +37,7 @@ async fn add_sam(app: &TestApp, cast: &Cast, learner: &Browser) -> String {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let register =
         app.api_for(&cast.learner).await.json(&format!("/api/v1/enrolments/{}/witnesses", cast.enrolment)).await;
-    register["witnesses"][0]["id"].as_str().unwrap().to_string()
+    register["items"][0]["id"].as_str().unwrap().to_string()
 }
 
 /// A link for Sam about `criteria`, created through the API by `who`.
@@ -211,8 +211,8 @@ async fn an_expired_or_used_witness_link_is_refused_and_stores_nothing() {
     assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM witness_requests WHERE used_at IS NOT NULL").await, 0);
-    let register = api.json(&format!("/api/v1/enrolments/{}/witnesses", cast.enrolment)).await;
-    assert_eq!(register["requests"][0]["state"], "expired");
+    let requests = api.json(&format!("/api/v1/enrolments/{}/witness-requests", cast.enrolment)).await;
+    assert_eq!(requests["items"][0]["state"], "expired");
 
     let unknown = format!("/witness/{}", "ab".repeat(32));
     assert_eq!(witness.get(&unknown).await.status(), StatusCode::NOT_FOUND);
@@ -348,7 +348,7 @@ async fn an_empty_statement_without_criteria_or_signature_is_refused_with_every_
     assert_eq!(fields, ["email", "competence"]);
     let iqa = app.api_for(&cast.iqa).await;
     let register = iqa.json(&format!("/api/v1/enrolments/{}/witnesses", cast.enrolment)).await;
-    assert_eq!(register["witnesses"].as_array().unwrap().len(), 1, "the IQA reads the register");
+    assert_eq!(register["items"].as_array().unwrap().len(), 1, "the IQA reads the register");
     let response = iqa
         .post_json(
             &format!("/api/v1/enrolments/{}/witnesses", cast.enrolment),

@@ -19,6 +19,7 @@ use crate::auth::Actor;
 use crate::auth::policy::EnrolmentAccess;
 use crate::catalogue::Unit;
 use crate::error::{AppError, AppResult, FieldError};
+use crate::web::pagination::{After, Page, PageRequest, Position};
 pub use routes::router;
 
 /// How long a witness link works.
@@ -163,6 +164,30 @@ pub async fn register(conn: &mut PgConnection, learner_id: Uuid) -> AppResult<Ve
     )
     .fetch_all(conn)
     .await?)
+}
+
+/// One page of the learner's register, by name. Keyset on (name, id).
+pub async fn register_page(
+    conn: &mut PgConnection,
+    learner_id: Uuid,
+    request: &PageRequest,
+) -> AppResult<Page<Witness>> {
+    let (after_name, after_id) = request.position().map(|p| (p.key, p.id)).unzip();
+    let rows = sqlx::query_as!(
+        Witness,
+        "SELECT w.id, w.name, w.job_role, w.relationship, w.email, w.phone, w.is_expert, w.competence, w.added_at,
+                u.name AS added_by_name
+         FROM witnesses w JOIN users u ON u.id = w.added_by
+         WHERE w.learner_id = $1 AND ($2::text IS NULL OR (w.name, w.id) > ($2, $3))
+         ORDER BY w.name, w.id LIMIT $4",
+        learner_id,
+        after_name,
+        after_id,
+        request.fetch()
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(request.keyed_page(rows.into_iter().map(|w| (Position::new(w.name.clone(), w.id), w)).collect()))
 }
 
 /// The learner's name and email, to keep them out of their own register.
@@ -361,6 +386,28 @@ impl RequestSummary {
 
 /// Every request of an enrolment, newest first.
 pub async fn requests(conn: &mut PgConnection, enrolment_id: Uuid) -> AppResult<Vec<RequestSummary>> {
+    requests_after(conn, enrolment_id, None, i64::MAX).await
+}
+
+/// One page of the statements asked for on an enrolment, newest first. Keyset on
+/// (requested_at, id).
+pub async fn requests_page(
+    conn: &mut PgConnection,
+    enrolment_id: Uuid,
+    request: &PageRequest,
+) -> AppResult<Page<RequestSummary>> {
+    let after = request.after_time()?;
+    let rows = requests_after(conn, enrolment_id, after, request.fetch()).await?;
+    Ok(request.keyed_page(rows.into_iter().map(|r| (Position::time(r.requested_at, r.id), r)).collect()))
+}
+
+async fn requests_after(
+    conn: &mut PgConnection,
+    enrolment_id: Uuid,
+    after: Option<After>,
+    limit: i64,
+) -> AppResult<Vec<RequestSummary>> {
+    let (after_at, after_id) = after.map(|a| (a.at, a.id)).unzip();
     let rows = sqlx::query!(
         r#"SELECT r.id, r.witness_id, w.name AS witness_name, r.requested_at, u.name AS requested_by_name,
                   r.expires_at, r.used_at, r.evidence_id,
@@ -370,10 +417,13 @@ pub async fn requests(conn: &mut PgConnection, enrolment_id: Uuid) -> AppResult<
            JOIN users u ON u.id = r.requested_by
            LEFT JOIN witness_request_criteria rc ON rc.request_id = r.id
            LEFT JOIN criteria c ON c.id = rc.criterion_id
-           WHERE r.enrolment_id = $1
+           WHERE r.enrolment_id = $1 AND ($2::timestamptz IS NULL OR (r.requested_at, r.id) < ($2, $3))
            GROUP BY r.id, w.name, u.name
-           ORDER BY r.requested_at DESC"#,
-        enrolment_id
+           ORDER BY r.requested_at DESC, r.id DESC LIMIT $4"#,
+        enrolment_id,
+        after_at,
+        after_id,
+        limit
     )
     .fetch_all(conn)
     .await?;

@@ -2,7 +2,7 @@
 //! assessor), the public page a witness opens from their link, and the assessor's confirmation.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -18,6 +18,7 @@ use crate::auth::Actor;
 use crate::auth::policy::{self, Access, Action, EnrolmentAccess, Viewed};
 use crate::catalogue;
 use crate::error::{AppError, AppResult, FieldError, Problem};
+use crate::web::pagination::{Page, PageQuery, PageRequest};
 use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
@@ -31,6 +32,7 @@ pub fn router() -> Routes {
         .post("/witness/{token}", Link, statement_form)
         .post("/evidence/{id}/witness-confirmation", Evidence(Action::Assess), confirm_form)
         .api(Enrolment(Action::View), routes!(witnesses_api))
+        .api(Enrolment(Action::View), routes!(requests_list_api))
         .api(Enrolment(Action::ManageWitnesses), routes!(add_witness_api))
         .api(Enrolment(Action::ManageWitnesses), routes!(request_api))
         .api(Link, routes!(statement_api))
@@ -154,7 +156,7 @@ async fn show(
 }
 
 #[derive(Deserialize)]
-struct PageQuery {
+struct AddedQuery {
     added: Option<String>,
 }
 
@@ -163,7 +165,7 @@ async fn witnesses_page(
     nav: Nav,
     actor: Actor,
     Path(id): Path<Uuid>,
-    axum::extract::Query(query): axum::extract::Query<PageQuery>,
+    axum::extract::Query(query): axum::extract::Query<AddedQuery>,
 ) -> AppResult<Response> {
     let outcome = Outcome { added: query.added.is_some(), ..Default::default() };
     show(&state, nav, &actor, id, StatusCode::OK, outcome).await
@@ -301,30 +303,54 @@ async fn request_api(
     Ok((StatusCode::CREATED, Json(IssuedView { link, url })))
 }
 
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct RegisterView {
-    witnesses: Vec<Witness>,
-    requests: Vec<RequestSummary>,
-}
-
-/// The learner's witness register and the statements asked for.
+/// The learner's witness register, by name, a page at a time (the statements asked for are
+/// `GET /api/v1/enrolments/{id}/witness-requests`).
 #[utoipa::path(
     get,
     path = "/api/v1/enrolments/{id}/witnesses",
-    params(("id" = Uuid, Path, description = "The learner's enrolment")),
-    responses((status = 200, description = "The register and requests", body = RegisterView))
+    params(("id" = Uuid, Path, description = "The learner's enrolment"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the register", body = Page<Witness>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
 )]
 async fn witnesses_api(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<Uuid>,
-) -> AppResult<Json<RegisterView>> {
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<Witness>>> {
+    let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
     let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
-    let witnesses = super::register(&mut tx, access.learner_id).await?;
-    let requests = super::requests(&mut tx, id).await?;
+    let page = super::register_page(&mut tx, access.learner_id, &request).await?;
     tx.commit().await?;
-    Ok(Json(RegisterView { witnesses, requests }))
+    Ok(Json(page))
+}
+
+/// The statements asked for on this enrolment, newest first, a page at a time: each link's
+/// witness, criteria, expiry and state (`waiting`, `signed` or `expired`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrolments/{id}/witness-requests",
+    params(("id" = Uuid, Path, description = "The learner's enrolment"), PageQuery),
+    responses(
+        (status = 200, description = "One page of the requests", body = Page<RequestSummary>),
+        (status = 422, description = "The limit or cursor is not accepted", body = Problem),
+    )
+)]
+async fn requests_list_api(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<PageQuery>,
+) -> AppResult<Json<Page<RequestSummary>>> {
+    let request = PageRequest::try_from(&query)?;
+    let mut tx = state.begin(&actor).await?;
+    policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let page = super::requests_page(&mut tx, id, &request).await?;
+    tx.commit().await?;
+    Ok(Json(page))
 }
 
 // ---------------------------------------------------------------- the witness's own page
