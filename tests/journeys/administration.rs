@@ -239,3 +239,21 @@ async fn an_administrator_gives_and_revokes_verifier_access() {
     let audited = app.count("SELECT count(*) FROM audit_events WHERE action LIKE 'verifier_access.%'").await;
     assert_eq!(audited, 2);
 }
+
+#[tokio::test]
+async fn an_administrator_finds_the_units_page_from_the_administration_page() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = admin(&app).await;
+    let page = admin.page("/admin").await;
+    let href = page
+        .split("<a href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\">"))
+        .find(|(_, text)| text.starts_with("Units: import and export"))
+        .map(|(href, _)| href.to_string())
+        .expect("a link to the units page on /admin");
+    assert_eq!(href, "/admin/units");
+    let units = admin.page(&href).await;
+    assert!(units.contains("<h1>Units</h1>"), "{units}");
+    assert!(units.contains("CC20"), "the units page lists the centre's units");
+}
