@@ -4,7 +4,11 @@
 //!
 //! Each `leap2:resource` or `leap2:entry` becomes one draft with its title, content, dates and
 //! enclosed files (stored like any upload: typed from content, content-addressed by SHA-256);
-//! `leap2:supports` links to abilities whose codes are this unit's criteria are pre-mapped. The
+//! `leap2:supports` links to abilities whose codes are this unit's criteria are pre-mapped. A
+//! file entry that another entry links as `related` (Mahara's attachments, our own export's
+//! files) arrives with that entry instead of on its own; Mahara's `files/<n>-` prefix is taken off
+//! file names and hrefs are also tried `urldecode`d, as Mahara reads them; Mahara's profile,
+//! résumé and comment entries are not evidence. The
 //! source feed and entry are recorded, so importing the same package again adds nothing.
 //! Everything is checked before anything is written (path traversal, sizes, missing files,
 //! malformed XML, wrong namespaces), and the items and the audit event go in one transaction.
@@ -28,7 +32,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use super::leap2a::{ATOM, LEAP2, RDF};
+use super::leap2a::{ATOM, LEAP2, MAHARA, RDF};
 use crate::AppState;
 use crate::audit::{self, Event};
 use crate::auth::policy::{self, Access, Action, EnrolmentAccess, Relation, Viewed};
@@ -87,8 +91,14 @@ struct Entry {
     /// LEAP2A types (`resource`, `entry`, `ability`, `selection` …), without the namespace.
     types: Vec<String>,
     enclosures: Vec<Enclosure>,
+    /// `related` links: Mahara links a journal post to its attached files' entries this way,
+    /// and our own export links an evidence item to its files' entries.
+    related: Vec<String>,
     supports: Vec<String>,
     reflects_on: bool,
+    /// Mahara's `mahara:artefactplugin` marker (`plugin`, `type`), when the entry has one.
+    mahara_plugin: String,
+    mahara_type: String,
 }
 
 /// A feed as read.
@@ -156,6 +166,7 @@ fn read_feed(source: impl BufRead) -> Result<Feed, String> {
                 let in_atom = ns_bytes.as_deref() == Some(ATOM.as_bytes());
                 let in_leap2 = ns_bytes.as_deref().is_some_and(is_leap2_namespace);
                 let in_rdf = ns_bytes.as_deref() == Some(RDF.as_bytes());
+                let in_mahara = ns_bytes.as_deref() == Some(MAHARA.as_bytes());
                 uses_leap2 |= in_leap2;
                 if depth == 1 {
                     saw_root = true;
@@ -181,6 +192,7 @@ fn read_feed(source: impl BufRead) -> Result<Feed, String> {
                     let key = match attr_ns {
                         ResolveResult::Bound(n) if n.as_ref() == RDF.as_bytes() => format!("rdf:{key}"),
                         ResolveResult::Bound(n) if is_leap2_namespace(n.as_ref()) => format!("leap2:{key}"),
+                        ResolveResult::Bound(n) if n.as_ref() == MAHARA.as_bytes() => format!("mahara:{key}"),
                         _ => key,
                     };
                     let value = attribute
@@ -221,7 +233,17 @@ fn read_feed(source: impl BufRead) -> Result<Feed, String> {
                     (true, _, _, "title") => Some(Field::Title),
                     (true, _, _, "content") => {
                         current.content_type = attributes.get("type").cloned().unwrap_or_default();
+                        // Out-of-line content (`<content src="files/…">`) is the entry's file, as
+                        // Mahara's LeapImportFile::is_file reads it.
+                        if let Some(src) = attributes.get("src") {
+                            current.enclosures.push(Enclosure { href: src.clone(), title: String::new() });
+                        }
                         Some(Field::Content)
+                    }
+                    _ if in_mahara && local == "artefactplugin" => {
+                        current.mahara_plugin = attributes.get("mahara:plugin").cloned().unwrap_or_default();
+                        current.mahara_type = attributes.get("mahara:type").cloned().unwrap_or_default();
+                        None
                     }
                     (true, _, _, "summary") => Some(Field::Summary),
                     (true, _, _, "published") => Some(Field::Published),
@@ -245,6 +267,7 @@ fn read_feed(source: impl BufRead) -> Result<Feed, String> {
                                 .enclosures
                                 .push(Enclosure { title: attributes.get("title").cloned().unwrap_or_default(), href }),
                             "leap2:supports" | "supports" => current.supports.push(href),
+                            "related" => current.related.push(href),
                             "leap2:reflects_on" | "leap2:is_reflected_on" => {
                                 current.reflects_on |= rel.ends_with("reflects_on")
                             }
@@ -574,15 +597,47 @@ fn plan(
         .filter(|e| e.types.iter().any(|t| t == "ability"))
         .map(|e| (e.id.clone(), e.title.clone()))
         .collect();
+    // A file entry is one file (LeapImportFile::is_file in Mahara: a resource with out-of-line
+    // content or exactly one enclosure naming no entry). An entry that links one with `related`
+    // (Mahara's attachments, our own evidence items) or encloses it by its id takes its file, and
+    // the file entry is then not an item of its own.
+    let ids: HashSet<String> = feed.entries.iter().map(|e| e.id.clone()).collect();
+    let files_of: HashMap<String, Enclosure> = feed
+        .entries
+        .iter()
+        .filter(|e| e.types.iter().any(|t| t == "resource") && e.enclosures.len() == 1)
+        .filter(|e| !ids.contains(&e.enclosures[0].href))
+        .map(|e| {
+            let mut file = e.enclosures[0].clone();
+            if file.title.trim().is_empty() {
+                file.title = mahara_file_name(&file.href).unwrap_or_else(|| e.title.trim().to_string());
+            }
+            (e.id.clone(), file)
+        })
+        .collect();
+    let linked = |e: &Entry| -> Vec<String> {
+        e.related
+            .iter()
+            .chain(e.enclosures.iter().map(|x| &x.href))
+            .filter(|href| *href != &e.id && files_of.contains_key(*href))
+            .cloned()
+            .collect()
+    };
+    let attached: HashSet<String> = feed
+        .entries
+        .iter()
+        .filter(|e| is_evidence(e) && !files_of.contains_key(&e.id))
+        .flat_map(&linked)
+        .collect();
     let mut planned = Vec::new();
     let mut skipped = 0;
     let mut seen = HashSet::new();
-    for entry in feed.entries {
-        let evidence = entry.types.iter().any(|t| t == "resource" || t == "entry") && !entry.reflects_on;
-        if !evidence {
+    for entry in &feed.entries {
+        if !is_evidence(entry) || attached.contains(&entry.id) {
             skipped += 1;
             continue;
         }
+        let entry = entry.clone();
         if entry.id.is_empty() {
             return Err(format!("the entry \"{}\" has no <id>", entry.title.trim()));
         }
@@ -613,8 +668,17 @@ fn plan(
             .and_then(|(_, d)| day(d))
             .filter(|d| *d > start && *d <= today);
         let mut files = Vec::new();
-        for enclosure in &entry.enclosures {
-            let href = enclosure.href.trim().trim_start_matches("./").to_string();
+        let own = entry.enclosures.iter().filter(|x| !ids.contains(&x.href)).cloned();
+        let enclosures: Vec<Enclosure> = own.chain(linked(&entry).iter().map(|id| files_of[id].clone())).collect();
+        for enclosure in &enclosures {
+            let written = enclosure.href.trim().trim_start_matches("./").to_string();
+            // Mahara's importer urldecode()s an enclosure's href before opening it under the
+            // directory of leap2a.xml; its exporter writes names as they are. Try both.
+            let decoded = url_decoded(&written);
+            let href = match members {
+                Some(m) if !m.contains(&written) && m.contains(&decoded) => decoded,
+                _ => written,
+            };
             let held = members.is_some_and(|m| m.contains(&href));
             if !held {
                 return Err(if members.is_none() {
@@ -626,7 +690,7 @@ fn plan(
                 });
             }
             let name = if enclosure.title.trim().is_empty() {
-                href.rsplit('/').next().unwrap_or(&href).to_string()
+                mahara_file_name(&href).unwrap_or_else(|| href.rsplit('/').next().unwrap_or(&href).to_string())
             } else {
                 enclosure.title.trim().to_string()
             };
@@ -679,6 +743,58 @@ fn plan(
         planned.push(Planned { entry, item, files });
     }
     Ok((planned, skipped))
+}
+
+/// Is this entry evidence? Resources and entries (journal posts, files, notes) are; abilities,
+/// selections, people and comments on other entries are not, nor Mahara's résumé and profile
+/// entries (`mahara:plugin` `resume`, or `internal` other than a note).
+fn is_evidence(entry: &Entry) -> bool {
+    let profile = match entry.mahara_plugin.as_str() {
+        "resume" => true,
+        "internal" => entry.mahara_type != "html",
+        _ => false,
+    };
+    entry.types.iter().any(|t| t == "resource" || t == "entry")
+        && !entry.reflects_on
+        && !profile
+        && entry.mahara_type != "comment"
+}
+
+/// A file's own name from a Mahara package path: Mahara's exporter writes every file as
+/// `files/<n>-<name>` (PluginExportLeap::add_attachment).
+fn mahara_file_name(href: &str) -> Option<String> {
+    let name = href.strip_prefix("files/").filter(|rest| !rest.contains('/'))?;
+    let (number, name) = name.split_once('-')?;
+    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) && !name.trim().is_empty())
+        .then(|| name.to_string())
+}
+
+/// `href` decoded as PHP's `urldecode` decodes it (`%XX` escapes, `+` as a space).
+fn url_decoded(href: &str) -> String {
+    let bytes = href.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let (high, low) = (bytes[i + 1], bytes[i + 2]);
+                let hex = (high.is_ascii_hexdigit() && low.is_ascii_hexdigit())
+                    .then(|| u8::from_str_radix(&format!("{}{}", high as char, low as char), 16).ok())
+                    .flatten();
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Receives a request body (the package) into a local file, refusing it once past `limit`.
@@ -1051,5 +1167,16 @@ mod tests {
     #[test]
     fn html_content_becomes_text() {
         assert_eq!(squash(&html_to_text("<p>Called &amp; sold</p><p>Two</p>")), "Called & sold\nTwo");
+    }
+
+    #[test]
+    fn hrefs_decode_as_mahara_decodes_them_and_its_file_names_lose_their_number() {
+        assert_eq!(url_decoded("files/3-call%20notes+final.pdf"), "files/3-call notes final.pdf");
+        assert_eq!(url_decoded("files/100%.pdf"), "files/100%.pdf");
+        assert_eq!(url_decoded("files/%zz%4"), "files/%zz%4");
+        assert_eq!(mahara_file_name("files/12-call notes.pdf").as_deref(), Some("call notes.pdf"));
+        assert_eq!(mahara_file_name("files/2026-03-report.pdf").as_deref(), Some("03-report.pdf"));
+        assert_eq!(mahara_file_name("files/abc/2-x.pdf"), None, "our own layout keeps its names");
+        assert_eq!(mahara_file_name("files/report.pdf"), None);
     }
 }

@@ -276,7 +276,7 @@ async fn the_leap2a_export_has_an_ability_per_criterion_and_evidence_supporting_
     for (prefix, uri) in [
         ("xmlns", "http://www.w3.org/2005/Atom"),
         ("xmlns:leap2", "http://terms.leapspecs.org/"),
-        ("xmlns:categories", "http://wiki.leapspecs.org/2A/categories"),
+        ("xmlns:categories", "http://wiki.leapspecs.org/2A/categories/"),
     ] {
         assert!(namespaces.contains(&(prefix.to_string(), uri.to_string())), "{prefix}: {namespaces:?}");
     }
@@ -284,11 +284,17 @@ async fn the_leap2a_export_has_an_ability_per_criterion_and_evidence_supporting_
     let abilities: Vec<&LeapEntry> = entries.iter().filter(|e| e.kind == "leap2:ability").collect();
     assert_eq!(abilities.len(), 22, "one ability per CC20 criterion");
     let resources: Vec<&LeapEntry> = entries.iter().filter(|e| e.kind == "leap2:resource").collect();
-    assert_eq!(resources.len(), 1);
-    let resource = resources[0];
-    assert_eq!(resource.id, format!("portfolio:resource/{item}"));
-    let enclosures: Vec<&String> =
-        resource.links.iter().filter(|(rel, _)| rel == "enclosure").map(|(_, h)| h).collect();
+    assert_eq!(resources.len(), 3, "the evidence item and each of its two files");
+    let resource = *resources.iter().find(|e| e.id == format!("portfolio:resource/{item}")).expect("the item");
+    // Each file is an entry of its own with one enclosure (a Mahara file), linked as related.
+    let enclosures: Vec<&String> = resource
+        .links
+        .iter()
+        .filter(|(rel, _)| rel == "related")
+        .flat_map(|(_, file)| &resources.iter().find(|e| &e.id == file).expect("a file entry").links)
+        .filter(|(rel, _)| rel == "enclosure")
+        .map(|(_, h)| h)
+        .collect();
     assert_eq!(enclosures.len(), 2, "one enclosure per file");
     for href in enclosures {
         assert!(href.starts_with("files/"));

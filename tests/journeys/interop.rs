@@ -1,6 +1,7 @@
 //! Interoperability: unit specifications out and in as our unit file and IMS CASE 1.0 JSON, and
 //! evidence brought in from another e-portfolio as LEAP2A (Mahara's export, or our own).
 
+use std::collections::HashSet;
 use std::io::{Cursor, Write};
 
 use eportfolio::auth::Role;
@@ -627,4 +628,430 @@ async fn hostile_or_broken_leap2a_packages_are_refused_and_nothing_is_written() 
     let response = post_file(&app, &token_for(&app, &cast.iqa).await, &path, "application/xml", package).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 0);
+}
+
+/// An element of `leap2a.xml` as Mahara's SimpleXML reads it: namespace URI and local name,
+/// attributes by (namespace URI, local name), its text and its children.
+#[derive(Debug, Default, Clone)]
+struct Node {
+    ns: String,
+    name: String,
+    attributes: Vec<(String, String, String)>,
+    /// `xmlns` declarations on this element, as (prefix, URI); the default namespace has "".
+    declarations: Vec<(String, String)>,
+    text: String,
+    children: Vec<Node>,
+}
+
+const ATOM_NS: &str = "http://www.w3.org/2005/Atom";
+const RDF_NS: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
+const LEAP2_NS: &str = "http://terms.leapspecs.org/";
+const MAHARA_NS: &str = "http://wiki.mahara.org/Developer_Area/Import%2F%2FExport/LEAP_Extensions#";
+
+impl Node {
+    fn attribute(&self, ns: &str, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(n, l, _)| n == ns && l == name).map(|(_, _, v)| v.as_str())
+    }
+    fn all<'a>(&'a self, ns: &'a str, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.ns == ns && c.name == name)
+    }
+    fn one(&self, ns: &str, name: &str) -> &Node {
+        let found: Vec<&Node> = self.children.iter().filter(|c| c.ns == ns && c.name == name).collect();
+        assert_eq!(found.len(), 1, "<{name}> once in <{}> {:?}", self.name, self.text_of(ATOM_NS, "id"));
+        found[0]
+    }
+    fn text_of(&self, ns: &str, name: &str) -> Option<String> {
+        self.all(ns, name).next().map(|n| n.text.trim().to_string())
+    }
+    fn links(&self, rel: &str) -> Vec<&Node> {
+        self.all(ATOM_NS, "link").filter(|l| l.attribute("", "rel") == Some(rel)).collect()
+    }
+    fn hrefs(&self, rel: &str) -> Vec<String> {
+        self.links(rel).iter().map(|l| l.attribute("", "href").unwrap().to_string()).collect()
+    }
+    fn rdf_type(&self) -> String {
+        self.one(RDF_NS, "type").attribute(RDF_NS, "resource").unwrap_or_default().to_string()
+    }
+    fn id(&self) -> String {
+        self.text_of(ATOM_NS, "id").unwrap_or_default()
+    }
+}
+
+/// Parses the whole feed, resolving namespaces as a namespace-aware reader (libxml) does.
+fn parse_feed(xml: &str) -> Node {
+    use quick_xml::events::Event as X;
+    use quick_xml::name::ResolveResult;
+    let mut reader = quick_xml::NsReader::from_str(xml);
+    reader.config_mut().expand_empty_elements = true;
+    let mut stack: Vec<Node> = vec![Node::default()];
+    loop {
+        let (ns, event) = reader.read_resolved_event().expect("leap2a.xml is well-formed XML");
+        let ns = match ns {
+            ResolveResult::Bound(n) => String::from_utf8(n.as_ref().to_vec()).unwrap(),
+            _ => String::new(),
+        };
+        match event {
+            X::Start(e) => {
+                let mut node =
+                    Node { ns, name: String::from_utf8(e.local_name().as_ref().to_vec()).unwrap(), ..Node::default() };
+                for a in e.attributes() {
+                    let a = a.unwrap();
+                    let value = a.normalized_value(quick_xml::XmlVersion::Implicit1_0).unwrap().into_owned();
+                    let key = String::from_utf8(a.key.as_ref().to_vec()).unwrap();
+                    if key == "xmlns" || key.starts_with("xmlns:") {
+                        node.declarations.push((key.trim_start_matches("xmlns").trim_start_matches(':').into(), value));
+                        continue;
+                    }
+                    let (attr_ns, local) = reader.resolver().resolve_attribute(a.key);
+                    let attr_ns = match attr_ns {
+                        ResolveResult::Bound(n) => String::from_utf8(n.as_ref().to_vec()).unwrap(),
+                        _ => String::new(),
+                    };
+                    node.attributes.push((attr_ns, String::from_utf8(local.as_ref().to_vec()).unwrap(), value));
+                }
+                stack.push(node);
+            }
+            X::End(_) => {
+                let done = stack.pop().unwrap();
+                stack.last_mut().unwrap().children.push(done);
+            }
+            X::Text(t) => stack.last_mut().unwrap().text.push_str(&t.xml10_content().unwrap()),
+            X::GeneralRef(r) => {
+                let name = r.decode().unwrap().into_owned();
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    _ => quick_xml::escape::resolve_predefined_entity(&name).expect("a predefined entity").to_string(),
+                };
+                stack.last_mut().unwrap().text.push_str(&resolved);
+            }
+            X::Eof => break,
+            _ => {}
+        }
+    }
+    let mut document = stack.pop().unwrap();
+    assert_eq!(document.children.len(), 1, "one root element");
+    document.children.pop().unwrap()
+}
+
+/// PHP's `urldecode`, which Mahara applies to an enclosure's href before opening the file.
+fn php_urldecode(href: &str) -> String {
+    let bytes = href.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'+' {
+            out.push(b' ');
+        } else if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+            i += 2;
+        } else {
+            out.push(bytes[i]);
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn zip_members(package: &[u8]) -> std::collections::HashMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(Cursor::new(package.to_vec())).expect("the package is a ZIP");
+    let mut members = std::collections::HashMap::new();
+    for index in 0..archive.len() {
+        let mut member = archive.by_index(index).unwrap();
+        let mut bytes = Vec::new();
+        member.read_to_end(&mut bytes).unwrap();
+        members.insert(member.name().unwrap().to_string(), bytes);
+    }
+    members
+}
+
+/// Does PHP's `strtotime` take this date? Mahara passes every `updated`/`published` to it; an
+/// RFC 3339 date always parses.
+fn rfc3339(text: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(text).is_ok()
+}
+
+#[tokio::test]
+async fn a_learners_leap2a_export_meets_every_rule_of_maharas_importer() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let learner = app.api_for(&cast.learner).await;
+    let metadata = json!({"title": "Monday call log", "method": "product", "occurred_on": "2026-03-02",
+                          "occurred_until": "2026-03-03", "criteria": ["1.1", "1.2"], "declaration": true,
+                          "third_party_confirmed": true,
+                          "description": "Calls I made to new customers & what they needed."});
+    let created = learner
+        .post_multipart(
+            &format!("/api/v1/enrolments/{}/evidence", cast.enrolment),
+            api_evidence(metadata, vec![("call log.pdf", pdf()), ("call.wav", crate::common::wav())]),
+        )
+        .await;
+    let status = created.status();
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let item = created["id"].as_str().unwrap().to_string();
+    let assessor = app.api_for(&cast.assessor).await;
+    let mut met = json!({"criterion": "1.1", "outcome": "met", "feedback": "Clear call log from real work."});
+    met["confirmed"] = crate::common::vacs();
+    for decision in [met, json!({"criterion": "1.2", "outcome": "not_yet", "feedback": "Show the script."})] {
+        let response = assessor.post_json(&format!("/api/v1/evidence/{item}/decisions"), &decision).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
+    }
+    let (status, kind, package) = get_bytes(
+        &app,
+        &token_for(&app, &cast.learner).await,
+        &format!("/api/v1/enrolments/{}/export/leap2a", cast.enrolment),
+    )
+    .await;
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "application/zip"));
+    let members = zip_members(&package);
+
+    // PluginImportLeap::find_file: the feed is leap.xml, leap2.xml or leap2a.xml at the top of
+    // the unpacked ZIP.
+    let xml = String::from_utf8(members.get("leap2a.xml").expect("leap2a.xml at the root").clone()).unwrap();
+    // read_leap2a_xml_file: simplexml_load_file refuses a file that is not well-formed.
+    let feed = parse_feed(&xml);
+    assert_eq!((feed.ns.as_str(), feed.name.as_str()), (ATOM_NS, "feed"));
+    let declared = |prefix: &str| feed.declarations.iter().find(|(p, _)| p == prefix).map(|(_, u)| u.as_str());
+    // detect_leap2a_namespace runs the XPath `//leap2:version` with the document's own
+    // prefixes, so the LEAP2 namespace must be bound to the prefix `leap2` on the root …
+    assert_eq!(declared("leap2"), Some(LEAP2_NS));
+    // … and its text must be one of $supportedleap2aversions, or the import fails.
+    assert_eq!(feed.text_of(LEAP2_NS, "version").as_deref(), Some("http://www.leapspecs.org/2010-07/2A/"));
+    // ensure_document_valid: Atom, RDF, LEAP2 and NS_CATEGORIES (with its trailing slash)
+    // declared; registerXpathNamespaces reads rdf:type and mahara:* under those exact URIs.
+    assert_eq!(declared(""), Some(ATOM_NS));
+    assert_eq!(declared("rdf"), Some(RDF_NS));
+    assert_eq!(declared("categories"), Some("http://wiki.leapspecs.org/2A/categories/"));
+    assert_eq!(declared("mahara"), Some(MAHARA_NS));
+    // Atom (RFC 4287 §4.1.1), which the importer's entry lookups assume: id, title, updated.
+    assert_eq!(feed.text_of(ATOM_NS, "id"), Some(format!("urn:uuid:{}", cast.enrolment)));
+    assert!(feed.text_of(ATOM_NS, "title").unwrap().contains("Lee Learner"));
+    assert!(rfc3339(&feed.text_of(ATOM_NS, "updated").unwrap()));
+
+    // LeapImportInternal::add_import_entry_request_author_data throws without <author><name>;
+    // create_strategy_listing takes <author><uri> as the person entry when an entry has that id.
+    let author = feed.one(ATOM_NS, "author");
+    assert_eq!(author.text_of(ATOM_NS, "name").as_deref(), Some("Lee Learner"));
+    let person_id = author.text_of(ATOM_NS, "uri").expect("the author names their person entry");
+    let entries: Vec<&Node> = feed.all(ATOM_NS, "entry").collect();
+    let by_id = |id: &str| entries.iter().copied().find(|e| e.id() == id);
+    let person = by_id(&person_id).expect("the person entry is in the feed");
+    assert_eq!(person.rdf_type(), "leap2:person");
+    let self_category = person.all(ATOM_NS, "category").any(|c| {
+        c.attribute("", "scheme") == Some("categories:person_type#") && c.attribute("", "term") == Some("Self")
+    });
+    assert!(self_category, "PluginImportLeap's fallback finds the person by person_type#Self");
+    // LeapImportInternal::get_namefields: the profile's first and last names come from these;
+    // import_namedata writes them over the account's, so both must be there.
+    let persondata: Vec<(String, String)> = person
+        .all(LEAP2_NS, "persondata")
+        .map(|p| (p.attribute(LEAP2_NS, "field").expect("leap2:field on every persondata").to_string(), p.text.clone()))
+        .collect();
+    for field in [("legal_given_name", "Lee"), ("legal_family_name", "Learner"), ("full_name", "Lee Learner")] {
+        assert!(persondata.contains(&(field.0.to_string(), field.1.to_string())), "{persondata:?}");
+    }
+    // import_persondata_id throws on field="id" without a service.
+    assert!(persondata.iter().all(|(field, _)| field != "id"));
+    // A non-empty person content becomes the Mahara account's introduction: it stays empty.
+    assert_eq!(person.text_of(ATOM_NS, "content").as_deref(), Some(""));
+
+    // Every entry: an id unique in the feed that get_entry_by_id's XPath can quote (no '), a
+    // title, an updated date for strtotime, content whose type get_entry_content accepts (it
+    // throws SystemException on any other), and an rdf:type in the CURIE form is_rdf_type
+    // matches (`leap2:<type>`).
+    let mut seen = HashSet::new();
+    for entry in &entries {
+        let id = entry.id();
+        assert!(!id.is_empty() && !id.contains('\'') && seen.insert(id.clone()), "{id}");
+        assert!(!entry.text_of(ATOM_NS, "title").unwrap_or_default().is_empty(), "{id} has a title");
+        assert!(rfc3339(&entry.text_of(ATOM_NS, "updated").unwrap_or_default()), "{id}");
+        let content = entry.one(ATOM_NS, "content");
+        assert!(matches!(content.attribute("", "type"), None | Some("text" | "html" | "xhtml")), "{id}");
+        assert!(entry.rdf_type().starts_with("leap2:"), "{id}");
+        // is_correct_category_scheme matches `categories:<scheme>#` with the declared prefix.
+        for category in entry.all(ATOM_NS, "category") {
+            if let Some(scheme) = category.attribute("", "scheme") {
+                assert!(scheme.starts_with("categories:") && scheme.ends_with('#'), "{id}: {scheme}");
+            }
+        }
+        // get_leap_dates reads leap2:date only with a leap2:point.
+        for date in entry.all(LEAP2_NS, "date") {
+            assert!(matches!(date.attribute(LEAP2_NS, "point"), Some("start" | "end" | "target")), "{id}");
+        }
+    }
+
+    // LeapImportFile::is_file: a resource with exactly one enclosure that names no entry is a
+    // file; create_file opens urldecode(href) under the directory of leap2a.xml and names the
+    // Mahara file after the entry's title, typed by the enclosure's type.
+    let evidence = by_id(&format!("portfolio:resource/{item}")).expect("the evidence entry");
+    let file_entries: Vec<&Node> =
+        evidence.hrefs("related").iter().map(|id| by_id(id).expect("a file entry")).collect();
+    assert_eq!(file_entries.len(), 2, "LeapImportBlog::setup_relationships attaches each related file");
+    let mut enclosed = HashSet::new();
+    for (file, (name, bytes, mime)) in file_entries
+        .iter()
+        .zip([("call log.pdf", pdf(), "application/pdf"), ("call.wav", crate::common::wav(), "audio/")])
+    {
+        assert_eq!(file.rdf_type(), "leap2:resource");
+        assert_eq!(file.text_of(ATOM_NS, "title").as_deref(), Some(name));
+        let enclosures = file.links("enclosure");
+        assert_eq!(enclosures.len(), 1, "exactly one enclosure, or Mahara does not see a file");
+        assert!(file.one(ATOM_NS, "content").attribute("", "src").is_none());
+        let href = enclosures[0].attribute("", "href").unwrap();
+        assert!(by_id(href).is_none(), "the enclosure is a path, not an entry");
+        let path = php_urldecode(href);
+        assert_eq!(path, href, "urldecode leaves the path as it is in the ZIP");
+        assert!(path.starts_with("files/"), "{path}");
+        assert_eq!(sha256(members.get(&path).expect("the enclosed file is in the ZIP")), sha256(&bytes), "{path}");
+        assert!(enclosures[0].attribute("", "type").unwrap().starts_with(mime), "{name}");
+        enclosed.insert(path);
+    }
+    // The Mahara exporter's layout: leap2a.xml and files/, nothing else, every file enclosed.
+    let packaged: HashSet<String> = members.keys().filter(|m| *m != "leap2a.xml").cloned().collect();
+    assert_eq!(packaged, enclosed);
+
+    // The evidence entry has no enclosure of its own (one would make it a second copy of the
+    // file in LeapImportFile, and several would be re-created by create_linked_file), so the
+    // blog plugin's catch-all keeps it as a journal post with its description and dates.
+    assert_eq!(evidence.rdf_type(), "leap2:resource");
+    assert!(evidence.links("enclosure").is_empty());
+    assert_eq!(evidence.text_of(ATOM_NS, "title").as_deref(), Some("Monday call log"));
+    assert_eq!(
+        evidence.text_of(ATOM_NS, "content").as_deref(),
+        Some("Calls I made to new customers & what they needed.")
+    );
+    let dates: Vec<(Option<&str>, String)> =
+        evidence.all(LEAP2_NS, "date").map(|d| (d.attribute(LEAP2_NS, "point"), d.text.clone())).collect();
+    assert_eq!(dates, vec![(Some("start"), "2026-03-02".into()), (Some("end"), "2026-03-03".into())]);
+    // Criteria: each an ability the evidence supports, which names the evidence back.
+    let abilities: Vec<&&Node> = entries.iter().filter(|e| e.rdf_type() == "leap2:ability").collect();
+    assert_eq!(abilities.len(), 22, "one ability per CC20 criterion");
+    let supports = evidence.hrefs("leap2:supports");
+    assert_eq!(supports.len(), 2);
+    for href in &supports {
+        let ability = by_id(href).expect("an ability in the feed");
+        assert!(ability.hrefs("leap2:supported_by").contains(&evidence.id()));
+    }
+    let met_ability = abilities.iter().find(|a| a.text_of(ATOM_NS, "title").unwrap().starts_with("1.1 ")).unwrap();
+    assert!(met_ability.text_of(ATOM_NS, "content").unwrap().ends_with("CC20: Met"), "the criterion's status travels");
+
+    // LeapImportComment::get_import_strategies_for_entry: an entry with
+    // mahara:artefactplugin[@mahara:type="comment"] and exactly one leap2:reflects_on becomes a
+    // comment on what it reflects on; create_comment takes <author><name> as its author.
+    let decisions: Vec<&&Node> = entries.iter().filter(|e| e.id().starts_with("portfolio:decision/")).collect();
+    assert_eq!(decisions.len(), 2);
+    for decision in decisions {
+        assert_eq!(decision.rdf_type(), "leap2:entry");
+        let marker = decision.one(MAHARA_NS, "artefactplugin");
+        assert_eq!(marker.attribute(MAHARA_NS, "type"), Some("comment"));
+        assert_eq!(marker.attribute(MAHARA_NS, "plugin"), Some("comment"));
+        assert_eq!(decision.hrefs("leap2:reflects_on"), vec![evidence.id()]);
+        assert_eq!(decision.one(ATOM_NS, "author").text_of(ATOM_NS, "name").as_deref(), Some("Ada Assessor"));
+        assert!(rfc3339(&decision.text_of(ATOM_NS, "published").unwrap()));
+    }
+    assert!(xml.contains("Clear call log from real work."));
+
+    // PluginImportLeap::get_import_strategies_for_entry: a leap2:selection with
+    // categories:selection_type# Webpage becomes a Mahara page; without a mahara:view layout,
+    // import_using_strategy puts get_entry_content in one text block, which for xhtml must be
+    // exactly one <div xmlns="http://www.w3.org/1999/xhtml"> (else it logs an error and keeps
+    // the raw markup).
+    let pages: Vec<&&Node> = entries.iter().filter(|e| e.rdf_type() == "leap2:selection").collect();
+    assert_eq!(pages.len(), 1);
+    let page = pages[0];
+    let webpage = page.all(ATOM_NS, "category").any(|c| {
+        c.attribute("", "scheme") == Some("categories:selection_type#") && c.attribute("", "term") == Some("Webpage")
+    });
+    assert!(webpage, "the summary page is a Webpage selection");
+    let content = page.one(ATOM_NS, "content");
+    assert_eq!(content.attribute("", "type"), Some("xhtml"));
+    assert_eq!(content.children.len(), 1);
+    let div = &content.children[0];
+    assert_eq!((div.ns.as_str(), div.name.as_str()), ("http://www.w3.org/1999/xhtml", "div"));
+    assert_eq!(div.declarations, vec![(String::new(), "http://www.w3.org/1999/xhtml".to_string())]);
+    assert!(div.attributes.is_empty(), "asXML() must start with the bare div Mahara strips");
+    let table = div.one("http://www.w3.org/1999/xhtml", "table");
+    let headings: Vec<String> = table
+        .one("http://www.w3.org/1999/xhtml", "thead")
+        .one("http://www.w3.org/1999/xhtml", "tr")
+        .all("http://www.w3.org/1999/xhtml", "th")
+        .map(|th| th.text.trim().to_string())
+        .collect();
+    assert_eq!(headings, ["Criterion", "Status", "Evidence"]);
+    let rows: Vec<&Node> =
+        table.one("http://www.w3.org/1999/xhtml", "tbody").all("http://www.w3.org/1999/xhtml", "tr").collect();
+    assert_eq!(rows.len(), 22);
+    let first: Vec<String> = rows[0].children.iter().map(|c| c.text.trim().to_string()).collect();
+    assert_eq!(first[1..], ["Met".to_string(), "Monday call log".to_string()], "{first:?}");
+}
+
+#[tokio::test]
+async fn a_learner_imports_a_package_written_the_way_maharas_exporter_writes_one() {
+    const REAL: &str = include_str!("../fixtures/leap2a/mahara-leap2a-export.xml");
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let package = zip_of(&[
+        ("leap2a.xml", REAL.as_bytes()),
+        ("files/0-call-notes.pdf", &pdf()),
+        ("files/1-huddle plan.pdf", &pdf()),
+    ]);
+    let token = token_for(&app, &cast.learner).await;
+    let path = format!("/api/v1/enrolments/{}/imports/leap2a", cast.enrolment);
+    let response = post_file(&app, &token, &path, "application/zip", package.clone()).await;
+    let status = response.status();
+    let summary: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{summary}");
+    assert_eq!(summary["source_feed"], "https://mahara.example.ac.uk/export/42/1774951200");
+    let imported = summary["imported"].as_array().unwrap();
+    assert_eq!(imported.len(), 2, "the file and the journal post, nothing else: {summary}");
+    assert_eq!(summary["skipped"], 7, "person, folder, attached file, blog, comment, résumé entry, page");
+
+    let api = app.api_for(&cast.learner).await;
+    let by_entry =
+        |id: &str| imported.iter().find(|i| i["source_entry"] == id).unwrap()["id"].as_str().unwrap().to_string();
+    let notes = api.json(&format!("/api/v1/evidence/{}", by_entry("portfolio:artefact12"))).await;
+    assert_eq!(notes["title"], "call-notes.pdf");
+    assert_eq!(notes["description"], "Notes from my outbound calls on the broadband campaign", "the summary");
+    assert_eq!(notes["occurred_on"], "2026-03-20");
+    assert_eq!(notes["files"][0]["name"], "call-notes.pdf", "Mahara's files/<n>- prefix is not part of the name");
+    assert_eq!(notes["files"][0]["sha256"], sha256(&pdf()));
+
+    let post = api.json(&format!("/api/v1/evidence/{}", by_entry("portfolio:artefact21"))).await;
+    assert_eq!(post["title"], "Leading the Monday huddle");
+    assert!(post["description"].as_str().unwrap().starts_with("I ran the team huddle"), "{post}");
+    let files = post["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "the file attached with rel=related comes with the post: {post}");
+    assert_eq!(files[0]["name"], "huddle plan.pdf");
+    assert_eq!(app.count("SELECT count(*) FROM evidence_items").await, 2);
+
+    // The same package again adds nothing.
+    let again = post_file(&app, &token, &path, "application/zip", package).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["already_imported"], 2);
+
+    // Mahara's importer urldecode()s hrefs: a package whose feed escapes the space finds it too.
+    let escaped = REAL.replace("files/1-huddle plan.pdf", "files/1-huddle%20plan.pdf");
+    let other = app.add_user(Role::Learner, "Priya Patel").await;
+    let enrolment = app.enrol(&other, &cast.assessor, None).await;
+    let response = post_file(
+        &app,
+        &token_for(&app, &other).await,
+        &format!("/api/v1/enrolments/{enrolment}/imports/leap2a"),
+        "application/zip",
+        zip_of(&[
+            ("leap2a.xml", escaped.as_bytes()),
+            ("files/0-call-notes.pdf", &pdf()),
+            ("files/1-huddle plan.pdf", &pdf()),
+        ]),
+    )
+    .await;
+    let status = response.status();
+    let summary: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{summary}");
+    assert_eq!(summary["imported"].as_array().unwrap().len(), 2);
 }
