@@ -554,22 +554,7 @@ impl EnrolmentSummary {
 pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<EnrolmentSummary>> {
     Ok(sqlx::query_as!(
         EnrolmentSummary,
-        r#"WITH current AS (
-               SELECT DISTINCT ON (d.evidence_id, d.criterion_id) d.evidence_id, d.criterion_id, d.outcome
-               FROM decisions d JOIN evidence_items e ON e.id = d.evidence_id
-               WHERE e.enrolment_id = ANY($1)
-               ORDER BY d.evidence_id, d.criterion_id, d.seq DESC),
-           waiting AS (
-               SELECT e.enrolment_id, e.id, e.created_at
-               FROM evidence_items e
-               WHERE e.enrolment_id = ANY($1) AND e.status = 'submitted'
-                 AND NOT EXISTS (SELECT 1 FROM evidence_items n WHERE n.previous_version = e.id)
-                 AND EXISTS (
-                   SELECT 1 FROM evidence_criteria m
-                   LEFT JOIN current cur ON cur.evidence_id = m.evidence_id AND cur.criterion_id = m.criterion_id
-                   WHERE m.evidence_id = e.id AND cur.outcome IS NULL)),
-           ages AS (SELECT w.enrolment_id, min(w.created_at) AS oldest FROM waiting w GROUP BY w.enrolment_id),
-           latest_sign_off AS (
+        r#"WITH latest_sign_off AS (
                SELECT DISTINCT ON (s.enrolment_id) s.enrolment_id,
                       (r.sign_off_id IS NULL) AS in_force, (cs.sign_off_id IS NOT NULL) AS countersigned
                FROM sign_offs s
@@ -580,31 +565,36 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
            SELECT en.id, en.learner_id, l.name AS learner_name, l.email AS learner_email, u.code AS unit_code,
                   u.title AS unit_title, a.name AS assessor_name, q.name AS "iqa_name?",
                   (SELECT count(*) FROM criteria c WHERE c.unit_id = en.unit_id) AS "criteria_total!",
-                  (SELECT count(DISTINCT cur.criterion_id) FROM current cur JOIN evidence_items e ON e.id = cur.evidence_id
-                    WHERE e.enrolment_id = en.id AND cur.outcome = 'met') AS "criteria_met!",
-                  (SELECT count(*) FROM waiting w WHERE w.enrolment_id = en.id) AS "items_awaiting!",
-                  ag.oldest AS "oldest_awaiting?",
+                  (SELECT count(DISTINCT j.criterion_id) FROM current_judgements j
+                    WHERE j.enrolment_id = en.id AND j.outcome = 'met') AS "criteria_met!",
+                  w.n AS "items_awaiting!",
+                  w.oldest AS "oldest_awaiting?",
                   wd.days AS "working_days_waiting!",
                   c.assessment_due_working_days AS due_working_days,
                   (wd.days > c.assessment_due_working_days) AS "overdue!",
                   COALESCE(so.in_force, false) AS "signed_off!",
                   COALESCE(so.in_force AND so.countersigned, false) AS "countersigned!",
-                  (SELECT max(ev.occurred_at) FROM audit_events ev WHERE ev.enrolment_id = en.id
-                     AND ev.action NOT LIKE 'verifier.%') AS last_activity
+                  (SELECT ev.occurred_at FROM audit_events ev WHERE ev.enrolment_id = en.id
+                     AND ev.action NOT LIKE 'verifier.%' ORDER BY ev.seq DESC LIMIT 1) AS last_activity
            FROM enrolments en
            JOIN centres c ON c.id = en.centre_id
-           LEFT JOIN ages ag ON ag.enrolment_id = en.id
+           -- Kept up to date by the database as items, mappings and decisions change (migration 0022).
+           CROSS JOIN LATERAL (SELECT count(*) AS n, min(aw.created_at) AS oldest FROM awaiting_assessment aw
+                               WHERE aw.enrolment_id = en.id) w
            LEFT JOIN latest_sign_off so ON so.enrolment_id = en.id
-           -- Working days (Monday to Friday) since the oldest waiting item arrived.
+           -- Working days (Monday to Friday) since the oldest waiting item arrived: five a whole
+           -- week, then the weekdays of the days left over.
+           CROSS JOIN LATERAL (SELECT greatest(current_date - w.oldest::date, 0) AS span) sp
            CROSS JOIN LATERAL (
-               SELECT count(*) AS days FROM generate_series(ag.oldest::date + 1, current_date, interval '1 day') g(day)
-               WHERE extract(isodow FROM g.day) < 6) wd
+               SELECT COALESCE(sp.span / 7 * 5 + (
+                   SELECT count(*) FROM generate_series(w.oldest::date + 1 + sp.span / 7 * 7, current_date, interval '1 day') g(day)
+                   WHERE extract(isodow FROM g.day) < 6), 0) AS days) wd
            JOIN users l ON l.id = en.learner_id
            JOIN units u ON u.id = en.unit_id
            JOIN users a ON a.id = en.assessor_id
            LEFT JOIN users q ON q.id = en.iqa_id
            WHERE en.id = ANY($1)
-           ORDER BY ag.oldest ASC NULLS LAST, l.name"#,
+           ORDER BY w.oldest ASC NULLS LAST, l.name"#,
         ids
     )
     .fetch_all(conn)

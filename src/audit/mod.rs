@@ -3,6 +3,7 @@
 //! before, so an edit anywhere breaks the chain at that event.
 
 pub mod bulk;
+pub mod checks;
 mod routes;
 pub mod trail;
 mod trail_routes;
@@ -242,9 +243,61 @@ pub struct BrokenEvent {
     pub reason: String,
 }
 
+/// An event as stored, with every field its hash covers, read back for a check.
+struct StoredEvent {
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    actor_id: Option<Uuid>,
+    actor_role: String,
+    action: String,
+    subject_type: String,
+    subject_id: Option<Uuid>,
+    enrolment_id: Option<Uuid>,
+    details: Value,
+    prev_hash: String,
+    hash: String,
+    centre_id: Option<Uuid>,
+    details_sha256: Option<String>,
+    redacted_at: Option<DateTime<Utc>>,
+}
+
+const CHANGED: &str = "its contents do not match its hash (the event was changed)";
+const RELINKED: &str = "its link to the previous event does not match";
+
+impl StoredEvent {
+    /// Whether the event's own contents still give its hash.
+    fn matches_its_hash(&self) -> bool {
+        // A redacted event's details were replaced on purpose (retention); its digest still
+        // stands for what they were. Any other event's details must match their digest.
+        if let Some(digest) = &self.details_sha256
+            && self.redacted_at.is_none()
+            && details_digest(&self.details) != *digest
+        {
+            return false;
+        }
+        let recomputed = Hashed {
+            prev_hash: &self.prev_hash,
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            actor_id: self.actor_id,
+            actor_role: &self.actor_role,
+            action: &self.action,
+            subject_type: &self.subject_type,
+            subject_id: self.subject_id,
+            enrolment_id: self.enrolment_id,
+            centre_id: self.centre_id,
+            details: &self.details,
+            details_sha256: self.details_sha256.as_deref(),
+        }
+        .hash();
+        recomputed == self.hash
+    }
+}
+
 /// Recomputes every event's hash in order and reports the first that does not match.
 pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error> {
-    let mut rows = sqlx::query!(
+    let mut rows = sqlx::query_as!(
+        StoredEvent,
         "SELECT seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id, enrolment_id,
                 details, prev_hash, hash, centre_id, details_sha256, redacted_at
          FROM audit_events ORDER BY seq"
@@ -264,38 +317,61 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
             return Ok(broken(format!("event {expected_seq} is missing")));
         }
         if row.prev_hash != expected_prev {
-            return Ok(broken("its link to the previous event does not match".into()));
+            return Ok(broken(RELINKED.into()));
         }
-        // A redacted event's details were replaced on purpose (retention); its digest still
-        // stands for what they were. Any other event's details must match their digest.
-        if let Some(digest) = &row.details_sha256
-            && row.redacted_at.is_none()
-            && details_digest(&row.details) != *digest
-        {
-            return Ok(broken("its contents do not match its hash (the event was changed)".into()));
+        if !row.matches_its_hash() {
+            return Ok(broken(CHANGED.into()));
         }
-        let recomputed = Hashed {
-            prev_hash: &row.prev_hash,
-            seq: row.seq,
-            occurred_at: row.occurred_at,
-            actor_id: row.actor_id,
-            actor_role: &row.actor_role,
-            action: &row.action,
-            subject_type: &row.subject_type,
-            subject_id: row.subject_id,
-            enrolment_id: row.enrolment_id,
-            centre_id: row.centre_id,
-            details: &row.details,
-            details_sha256: row.details_sha256.as_deref(),
-        }
-        .hash();
-        if recomputed != row.hash {
-            return Ok(broken("its contents do not match its hash (the event was changed)".into()));
-        }
-        expected_prev = row.hash.clone();
+        expected_prev = row.hash;
         expected_seq += 1;
     }
     Ok(Verification { events, intact: true, first_broken: None })
+}
+
+/// Checks the events a page shows without reading the whole chain: each one's contents against
+/// its hash, and its links to the events either side. A change to a shown event, or one that
+/// rewrote a shown event's hash to match, is found at the event the whole-chain check would name.
+/// A change elsewhere is left to the whole-chain check.
+pub async fn check_shown(conn: &mut PgConnection, shown: &[i64]) -> Result<Option<BrokenEvent>, sqlx::Error> {
+    if shown.is_empty() {
+        return Ok(None);
+    }
+    let wanted: Vec<i64> = shown.iter().flat_map(|&seq| [seq - 1, seq, seq + 1]).collect();
+    let rows = sqlx::query_as!(
+        StoredEvent,
+        "SELECT seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id, enrolment_id,
+                details, prev_hash, hash, centre_id, details_sha256, redacted_at
+         FROM audit_events WHERE seq = ANY($1) ORDER BY seq",
+        &wanted
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let last = sqlx::query_scalar!("SELECT max(seq) FROM audit_events").fetch_one(&mut *conn).await?.unwrap_or(0);
+    let by_seq: std::collections::HashMap<i64, &StoredEvent> = rows.iter().map(|r| (r.seq, r)).collect();
+    let mut problems = Vec::new();
+    for &seq in shown {
+        let Some(event) = by_seq.get(&seq) else { continue };
+        match seq {
+            1 if event.prev_hash != GENESIS => problems.push((seq, RELINKED.to_string())),
+            1 => {}
+            _ => match by_seq.get(&(seq - 1)) {
+                None => problems.push((seq, format!("event {} is missing", seq - 1))),
+                Some(before) if before.hash != event.prev_hash => problems.push((seq, RELINKED.into())),
+                Some(_) => {}
+            },
+        }
+        if !event.matches_its_hash() {
+            problems.push((seq, CHANGED.into()));
+        }
+        if seq < last {
+            match by_seq.get(&(seq + 1)) {
+                None => problems.push((seq + 2, format!("event {} is missing", seq + 1))),
+                Some(after) if after.prev_hash != event.hash => problems.push((seq + 1, RELINKED.into())),
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(problems.into_iter().min_by_key(|(seq, _)| *seq).map(|(seq, reason)| BrokenEvent { seq, reason }))
 }
 
 /// Events about one enrolment (or everything when `enrolment_id` is None), newest first.

@@ -6,14 +6,15 @@ use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::checks::{self, ChainCheck};
 use super::trail::{self, Filter, Learner, Person};
-use super::{Event, RecordedEvent, Verification};
+use super::{BrokenEvent, Event, RecordedEvent, Verification};
 use crate::AppState;
 use crate::auth::policy::{self, Access};
 use crate::auth::{Actor, Role};
@@ -22,7 +23,11 @@ use crate::web::route_table::Routes;
 use crate::web::{Nav, render};
 
 pub fn router() -> Routes {
-    Routes::new().get("/audit", Access::AuditCheck, trail_page).api(Access::AuditCheck, routes!(trail_api))
+    Routes::new()
+        .get("/audit", Access::AuditCheck, trail_page)
+        .post("/audit/check", Access::AuditCheck, check_form)
+        .api(Access::AuditCheck, routes!(trail_api))
+        .api(Access::AuditCheck, routes!(check_api))
 }
 
 /// The filters as typed: every field may be empty.
@@ -53,6 +58,10 @@ pub struct TrailQuery {
     #[serde(default)]
     #[param(required = false)]
     before: String,
+    /// Set by the page after "Check the whole chain now"; ignored otherwise.
+    #[serde(default)]
+    #[param(required = false)]
+    checked: String,
 }
 
 impl TrailQuery {
@@ -158,7 +167,12 @@ struct TrailPage {
     events: Vec<RecordedEvent>,
     next: Option<String>,
     check_again: String,
-    chain: Verification,
+    /// The events shown, checked against their hashes and neighbours: the first break, if any.
+    shown_broken: Option<BrokenEvent>,
+    /// The latest whole-chain check, if one has run.
+    whole_chain: Option<ChainCheck>,
+    /// Just asked for (`?checked=1` after the button).
+    just_checked: bool,
 }
 
 async fn trail_page(
@@ -169,19 +183,66 @@ async fn trail_page(
 ) -> AppResult<Response> {
     let mut conn = state.begin(&actor).await?;
     let scope = policy::audit_scope(&mut conn, &actor).await?;
-    let chain = super::verify(&mut conn).await?;
+    let whole_chain = checks::latest(&mut conn).await?;
     let (people, actions, learners) = trail::choices(&mut conn, &scope).await?;
-    let (status, errors, events, next) = match query.parse() {
+    let (status, errors, events, next, shown_broken) = match query.parse() {
         Ok(filter) => {
             let page = trail::page(&mut conn, &scope, &filter).await?;
+            let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+            let shown_broken = super::check_shown(&mut conn, &shown).await?;
             conn.commit().await?;
             record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
-            (StatusCode::OK, vec![], page.events, page.next.map(|seq| query.next_page(seq)))
+            (StatusCode::OK, vec![], page.events, page.next.map(|seq| query.next_page(seq)), shown_broken)
         }
-        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, vec![], None),
+        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, vec![], None, None),
     };
     let check_again = query.first_page();
-    render(status, &TrailPage { nav, errors, query, people, actions, learners, events, next, check_again, chain })
+    let just_checked = query.checked == "1";
+    render(
+        status,
+        &TrailPage {
+            nav,
+            errors,
+            query,
+            people,
+            actions,
+            learners,
+            events,
+            next,
+            check_again,
+            shown_broken,
+            whole_chain,
+            just_checked,
+        },
+    )
+}
+
+/// Whoever may read some of the trail may have the whole chain checked.
+async fn may_check(state: &AppState, actor: &Actor) -> AppResult<()> {
+    let mut conn = state.pool.acquire().await?;
+    policy::audit_scope(&mut conn, actor).await.map(|_| ())
+}
+
+/// "Check the whole chain now": reads every event, records the result, and shows the trail.
+async fn check_form(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
+    may_check(&state, &actor).await?;
+    checks::run(&state.pool, Some(&actor)).await?;
+    Ok(Redirect::to("/audit?checked=1").into_response())
+}
+
+/// Checks the whole chain now (every event's hash, in order) and records the check; the trail
+/// page and `GET /api/v1/audit` show the latest.
+#[utoipa::path(
+    post,
+    path = "/api/v1/audit/checks",
+    responses(
+        (status = 201, description = "The check, recorded: whether every event's hash matches, and the first that does not", body = ChainCheck),
+        (status = 403, description = "Only administrators and external verifiers with current access can have the chain checked", body = Problem),
+    )
+)]
+async fn check_api(State(state): State<AppState>, actor: Actor) -> AppResult<(StatusCode, Json<ChainCheck>)> {
+    may_check(&state, &actor).await?;
+    Ok((StatusCode::CREATED, Json(checks::run(&state.pool, Some(&actor)).await?)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -189,6 +250,12 @@ struct TrailResponse {
     events: Vec<RecordedEvent>,
     /// Pass as `before` for the next (older) page; absent on the last page.
     next: Option<i64>,
+    /// The events of this page checked against their hashes and their neighbours' links: the
+    /// first that fails, or absent when all hold.
+    shown_broken: Option<BrokenEvent>,
+    /// The latest whole-chain check (scheduled, or asked for with `POST /api/v1/audit/checks`);
+    /// absent before the first.
+    whole_chain: Option<ChainCheck>,
 }
 
 /// The audit trail the caller may see, newest first, fifty events a page.
@@ -210,9 +277,19 @@ async fn trail_api(
     let mut conn = state.begin(&actor).await?;
     let scope = policy::audit_scope(&mut conn, &actor).await?;
     let page = trail::page(&mut conn, &scope, &filter).await?;
+    let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+    let shown_broken = super::check_shown(&mut conn, &shown).await?;
+    let whole_chain = checks::latest(&mut conn).await?;
     conn.commit().await?;
     record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
-    Ok(Json(TrailResponse { events: page.events, next: page.next }))
+    Ok(Json(TrailResponse { events: page.events, next: page.next, shown_broken, whole_chain }))
+}
+
+impl BrokenEvent {
+    /// A break as one line for the top of the page.
+    pub fn line(&self) -> String {
+        format!("Broken at event #{}: {}", self.seq, self.reason)
+    }
 }
 
 impl Verification {

@@ -29,6 +29,12 @@ use crate::evidence::{self, FileStore};
 /// than loading the rest, and a load test signs in as anyone.
 pub const PASSWORD: &str = "scale centre password 2026";
 pub const CENTRE: &str = "Riverside Skills (generated at scale)";
+/// The triggers that keep `current_judgements` and `awaiting_assessment` up to date.
+const PROGRESS_TRIGGERS: [(&str, &str); 3] = [
+    ("decisions", "decisions_progress"),
+    ("evidence_criteria", "evidence_criteria_progress"),
+    ("evidence_items", "evidence_items_progress"),
+];
 const DEFAULT_SEED: u64 = 2026;
 /// How many items a learner at stage 0..=9 has: 10, 30, … 190 (100 on average).
 const ITEMS_PER_STAGE: u32 = 20;
@@ -276,6 +282,13 @@ pub async fn generate(
         round_seconds: days * 86_400 / rounds,
     };
     let mut summary = Summary::default();
+    // The progress tables (migration 0022) are rebuilt once after the load rather than row by
+    // row by their triggers as millions of rows stream in.
+    for trigger in PROGRESS_TRIGGERS {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {} DISABLE TRIGGER {}", trigger.0, trigger.1)))
+            .execute(&mut *tx)
+            .await?;
+    }
     for table in Table::ALL {
         let table_began = Instant::now();
         let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(4);
@@ -294,10 +307,18 @@ pub async fn generate(
         summary = counts;
         progress(&format!("{:>24}: {rows:>10} rows in {:.1} s", table.name(), table_began.elapsed().as_secs_f64()));
     }
+    let rebuilt = Instant::now();
+    sqlx::query!("SELECT rebuild_assessment_progress()").execute(&mut *tx).await?;
+    for trigger in PROGRESS_TRIGGERS {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {} ENABLE TRIGGER {}", trigger.0, trigger.1)))
+            .execute(&mut *tx)
+            .await?;
+    }
+    progress(&format!("{:>24}: rebuilt in {:.1} s", "assessment progress", rebuilt.elapsed().as_secs_f64()));
     tx.commit().await?;
     progress("analysing the tables for the query planner");
-    for table in Table::ALL {
-        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", table.name()))).execute(pool).await?;
+    for table in Table::ALL.iter().map(|t| t.name()).chain(["current_judgements", "awaiting_assessment"]) {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}"))).execute(pool).await?;
     }
     summary.stored_files = plan.files.len() as u64;
     summary.seconds = began.elapsed().as_secs_f64();

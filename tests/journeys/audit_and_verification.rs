@@ -58,9 +58,17 @@ async fn tampering_with_an_event_is_reported_at_that_event_by_the_page_the_api_a
     let admin_pages = app.browser_for(&admin).await;
 
     let page = admin_pages.page("/audit").await;
-    let events = app.count("SELECT count(*) FROM audit_events").await;
-    assert!(page.contains(&format!("Intact: {events} events, last #{events}")), "{page}");
+    assert!(page.contains("Whole chain: not checked yet"), "{page}");
+    assert!(page.contains("This page: <span class=\"tag tag-met\">Intact</span>"), "{page}");
     assert!(page.contains("Check again"));
+    // The administrator asks for the whole chain to be checked; the check is recorded.
+    let events = app.count("SELECT count(*) FROM audit_events").await;
+    let checked = admin_pages.post_form("/audit/check", &[]).await;
+    assert_eq!(checked.status(), StatusCode::SEE_OTHER);
+    let page = admin_pages.page("/audit?checked=1").await;
+    assert!(page.contains(&format!("Intact: {events} events, last #{events}")), "{page}");
+    assert!(page.contains("at the request of Ada Admin, just now"), "{page}");
+    assert_eq!(app.count("SELECT count(*) FROM audit_events WHERE action = 'audit.chain_checked'").await, 1);
 
     // Someone with database access rewrites the enrolment event behind the application's back.
     let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
@@ -81,17 +89,41 @@ async fn tampering_with_an_event_is_reported_at_that_event_by_the_page_the_api_a
         sqlx::query("UPDATE audit_events SET details = '{}' WHERE seq = $1").bind(target).execute(&app.pool).await;
     assert!(refused.is_err(), "the trigger is back on");
 
+    // The page checks the events it shows at once; the recorded whole-chain check is older.
     let page = admin_pages.page("/audit").await;
-    assert!(page.contains(&format!("Broken at event #{target}: its contents do not match its hash")), "{page}");
+    assert!(
+        page.contains(&format!("This page: <span class=\"tag tag-not_yet\">Broken</span> Broken at event #{target}: its contents do not match its hash")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("Intact: {events} events")), "the last whole-chain check is still shown: {page}");
+    admin_pages.post_form("/audit/check", &[]).await;
+    let page = admin_pages.page("/audit").await;
+    assert!(
+        page.contains(&format!(
+            "Whole chain: <span class=\"tag tag-not_yet\">Broken</span> Broken at event #{target}: its contents"
+        )),
+        "{page}"
+    );
 
     let verifier_pages = app.browser_for(&cast.verifier).await;
     let page = verifier_pages.page("/audit").await;
-    assert!(page.contains(&format!("Broken at event #{target}")), "{page}");
+    assert!(
+        page.contains(&format!("This page: <span class=\"tag tag-not_yet\">Broken</span> Broken at event #{target}")),
+        "{page}"
+    );
 
     let api = app.api_for(&admin).await;
     let check = api.json("/api/v1/audit/verify").await;
     assert_eq!(check["intact"], false);
     assert_eq!(check["first_broken"]["seq"], target);
+    let trail = api.json("/api/v1/audit").await;
+    assert_eq!(trail["shown_broken"]["seq"], target, "{trail}");
+    assert_eq!(trail["whole_chain"]["intact"], false, "{trail}");
+    let recorded = api.post_json("/api/v1/audit/checks", &serde_json::json!({})).await;
+    assert_eq!(recorded.status(), StatusCode::CREATED);
+    let recorded: serde_json::Value = recorded.json().await.unwrap();
+    assert_eq!(recorded["first_broken"]["seq"], target, "{recorded}");
+    assert_eq!(recorded["checked_by"], admin.id.to_string());
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_eportfolio"))
         .env("DATABASE_URL", &app.database_url)
@@ -547,4 +579,73 @@ async fn a_verifier_downloads_their_sample_as_a_pack_of_offline_portfolios_that_
     let learner = app.browser_for(&cast.learner).await;
     let refused = learner.get(&format!("/verify/centres/{centre}/sample/pack?seed=visit-9")).await;
     assert!(refused.status() == StatusCode::FORBIDDEN || refused.status() == StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_page_names_a_rewritten_hash_at_the_next_event_and_leaves_events_it_does_not_show_to_the_whole_chain_check()
+{
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let admin = app.add_user(Role::Admin, "Ada Admin").await;
+    submit_evidence(&app, &cast, "Call log").await;
+    let api = app.api_for(&admin).await;
+
+    // Someone rewrites an event and recomputes its own hash to match: the event checks out, but
+    // the next one no longer links to it.
+    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
+    sqlx::query("UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = $1")
+        .bind(target)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let everything = api.json("/api/v1/audit").await;
+    let shown = &everything["shown_broken"];
+    assert!(shown["seq"] == target || shown["seq"] == target + 1, "{everything}");
+
+    // Filtered to decisions only, the page does not show that event or its neighbours, so its
+    // own check finds nothing; the whole-chain check does.
+    let decisions = api.json("/api/v1/audit?what=evidence.submitted").await;
+    let seqs: Vec<i64> = decisions["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(!seqs.is_empty() && seqs.iter().all(|s| (s - target).abs() > 1), "{seqs:?} {target}");
+    assert!(decisions["shown_broken"].is_null(), "{decisions}");
+    let check: serde_json::Value =
+        api.post_json("/api/v1/audit/checks", &serde_json::json!({})).await.json().await.unwrap();
+    assert_eq!(check["intact"], false);
+    assert_eq!(check["first_broken"]["seq"], target, "the rewritten event's own hash no longer matches: {check}");
+}
+
+#[tokio::test]
+async fn the_server_checks_the_whole_chain_on_its_schedule_and_the_trail_shows_when() {
+    let app = TestApp::spawn().await;
+    let admin = app.add_user(Role::Admin, "Ada Admin").await;
+    let schedule =
+        tokio::spawn(eportfolio::audit::checks::on_schedule(app.pool.clone(), std::time::Duration::from_secs(3600)));
+    let mut recorded = 0;
+    for _ in 0..100 {
+        recorded = app.count("SELECT count(*) FROM audit_checks WHERE checked_by IS NULL").await;
+        if recorded > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    schedule.abort();
+    assert_eq!(recorded, 1, "the first check runs at once");
+    let page = app.browser_for(&admin).await.page("/audit").await;
+    assert!(
+        page.contains("by the server&#39;s scheduled check") || page.contains("by the server's scheduled check"),
+        "{page}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'audit.chain_checked'").await,
+        0,
+        "the server's own checks are not events"
+    );
 }

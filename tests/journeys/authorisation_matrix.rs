@@ -225,6 +225,7 @@ impl World {
                 Form::new().part("file", reqwest::multipart::Part::bytes(pdf()).file_name("matrix.pdf")),
             ),
             ("POST", "/api/v1/tokens") => Body::Json(json!({"label": "matrix"})),
+            ("POST", "/api/v1/audit/checks") => Body::Json(json!({})),
             ("POST", "/api/v1/evidence/{id}/decisions") => Body::Json(
                 json!({"criterion": "1.1", "outcome": "not_yet", "feedback": "Say which procedure you followed."}),
             ),
