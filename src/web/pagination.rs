@@ -264,6 +264,34 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_reads_back_as_the_keyset_it_was_made_from_and_one_from_another_list_is_refused() {
+        let id = Uuid::new_v4();
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let time_cursor = encode_position(&Position::time(at, id));
+        let parts_cursor = encode_position(&Position::parts(&["2026-03-31", "O'Brien | \"Ann\""], id));
+        let old_cursor = encode(After { at, id });
+        assert_eq!(request(5, Some(time_cursor.clone())).after_time().unwrap(), Some(After { at, id }));
+        assert_eq!(request(5, Some(old_cursor)).after_time().unwrap(), Some(After { at, id }), "an After cursor too");
+        assert_eq!(
+            request(5, Some(parts_cursor.clone())).after_parts(2).unwrap(),
+            Some((vec!["2026-03-31".to_string(), "O'Brien | \"Ann\"".to_string()], id))
+        );
+        assert_eq!(request(5, None).after_parts(2).unwrap(), None);
+        assert_eq!(request(5, None).after_time().unwrap(), None);
+        // A cursor of one list's shape given to another is a 422, not a wrong page.
+        for refused in [
+            request(5, Some(parts_cursor.clone())).after_time().err(),
+            request(5, Some(parts_cursor)).after_parts(3).err(),
+            request(5, Some(time_cursor)).after_parts(2).err(),
+        ] {
+            assert!(
+                matches!(refused, Some(AppError::Invalid(ref errors)) if errors[0].field == "cursor"),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_list_read_whole_pages_in_its_order_and_a_row_removed_under_the_cursor_hides_nothing() {
         let ids: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
         let rows: Vec<(String, Uuid)> = ids.iter().enumerate().map(|(n, id)| (format!("name {n}"), *id)).collect();
