@@ -316,7 +316,8 @@ fn read_rows(csv: &[u8]) -> Result<Vec<Row>, Vec<String>> {
 }
 
 /// Counts lines up to where each record starts. The csv crate's own line count is thrown off by
-/// blank lines and CRLF endings, which spreadsheet exports are full of.
+/// blank lines and CRLF endings, which spreadsheet exports are full of. A line ends at LF, CRLF
+/// or a lone CR (Excel for Mac's "Macintosh" CSV), as the CSV reader ends records.
 struct LineNumbers<'a> {
     text: &'a [u8],
     counted_to: usize,
@@ -332,7 +333,10 @@ impl LineNumbers<'_> {
             start += 1;
         }
         if start > self.counted_to {
-            self.line += self.text[self.counted_to..start].iter().filter(|&&b| b == b'\n').count();
+            let text = self.text;
+            self.line += (self.counted_to..start)
+                .filter(|&i| text[i] == b'\n' || (text[i] == b'\r' && text.get(i + 1) != Some(&b'\n')))
+                .count();
             self.counted_to = start;
         }
         self.line
@@ -716,6 +720,14 @@ mod tests {
             "Email,Name,Unit,Assessor\n\n\na@x.org,\"Ann\nLee\",CC20,s@x.org\nb@x.org,Bo,CC20,s@x.org\n\n  \nc@x.org,Cy,CC20,s@x.org",
         );
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [4, 6, 9]);
+    }
+
+    #[test]
+    fn line_numbers_count_lone_carriage_returns_as_excel_for_mac_writes_them() {
+        let rows = rows(
+            "Email,Name,Unit,Assessor\ra@x.org,Ann,CC20,s@x.org\r\rb@x.org,Bo,CC20,s@x.org\r\nc@x.org,Cy,CC20,s@x.org",
+        );
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 4, 5]);
     }
 
     #[test]

@@ -48,10 +48,11 @@ impl From<&Unit> for UnitFile {
 /// The unit file's text: a comment naming where it came from, then the TOML.
 pub fn unit_file_text(file: &UnitFile) -> anyhow::Result<String> {
     let body = toml::to_string(file)?;
+    // A TOML comment may hold no control character (a NUL or CR in a title made the file unreadable).
+    let title: String = file.title.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     Ok(format!(
-        "# Unit {}: {}\n# Exported by eportfolio; import with `eportfolio unit import FILE`.\n\n{body}",
-        file.code,
-        file.title.replace('\n', " ")
+        "# Unit {}: {title}\n# Exported by eportfolio; import with `eportfolio unit import FILE`.\n\n{body}",
+        file.code
     ))
 }
 

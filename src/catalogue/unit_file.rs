@@ -132,6 +132,25 @@ impl UnitFile {
         if !rules.real_work_outcomes.is_empty() && rules.real_work_methods.is_empty() {
             bail!("unit {}: real_work_outcomes needs real_work_methods to say what counts as real work", file.code);
         }
+        // PostgreSQL text cannot hold NUL: refused here with the place, not as a failed insert.
+        let texts = [&file.reference, &file.title, &file.awarding_body, &file.purpose, &file.assessment_guidance];
+        if texts.iter().any(|t| t.contains('\0')) {
+            bail!("unit {}: the unit's details contain a NUL character (\\0)", file.code);
+        }
+        for outcome in &file.outcomes {
+            if outcome.title.contains('\0') {
+                bail!(
+                    "unit {}: the title of learning outcome {} contains a NUL character (\\0)",
+                    file.code,
+                    outcome.number
+                );
+            }
+            for criterion in &outcome.criteria {
+                if criterion.text.contains('\0') || criterion.guidance.contains('\0') {
+                    bail!("unit {}: criterion {} contains a NUL character (\\0)", file.code, criterion.number);
+                }
+            }
+        }
         Ok(file)
     }
 }

@@ -181,6 +181,10 @@ fn limited(field: &str, text: &str, max: usize, label: &str, errors: &mut Vec<Fi
     if text.chars().count() > max {
         errors.push(FieldError::new(field, format!("{label} must be {max} characters or fewer")));
     }
+    // PostgreSQL text cannot hold NUL: refused here rather than as a failed insert (a 500).
+    if text.contains('\0') {
+        errors.push(FieldError::new(field, format!("{label} must not contain a NUL character (\\0)")));
+    }
     text
 }
 
