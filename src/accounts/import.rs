@@ -125,15 +125,15 @@ fn at_line(line: usize) -> impl FnOnce(anyhow::Error) -> anyhow::Error {
 
 /// One learner-on-a-unit line of the file, fields trimmed, with any problem found in reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    line: usize,
-    email: String,
-    name: String,
-    unit: String,
-    assessor: String,
-    iqa: Option<String>,
-    learner_ref: Option<String>,
-    problems: Vec<String>,
+pub struct Row {
+    pub line: usize,
+    pub email: String,
+    pub name: String,
+    pub unit: String,
+    pub assessor: String,
+    pub iqa: Option<String>,
+    pub learner_ref: Option<String>,
+    pub problems: Vec<String>,
 }
 
 // Headers are compared by their letters and digits only, lower-cased, so "First Name",
@@ -260,7 +260,7 @@ const NOT_UTF8: &str = "is not UTF-8 text; in Excel use Save As \u{2192} \"CSV U
                         the new file.";
 
 /// The file's learner lines, or the reasons it cannot be read at all (reported against line 1).
-fn read_rows(csv: &[u8]) -> Result<Vec<Row>, Vec<String>> {
+pub fn read_rows(csv: &[u8]) -> Result<Vec<Row>, Vec<String>> {
     let csv = csv.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(csv);
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter(csv)).from_reader(csv);

@@ -103,7 +103,7 @@ struct Entry {
 
 /// A feed as read.
 #[derive(Debug, Default)]
-struct Feed {
+pub struct Feed {
     id: String,
     entries: Vec<Entry>,
 }
@@ -138,7 +138,7 @@ enum Field {
 }
 
 /// Reads the feed with a streaming reader: memory grows with the text kept, not the document.
-fn read_feed(source: impl BufRead) -> Result<Feed, String> {
+pub fn read_feed(source: impl BufRead) -> Result<Feed, String> {
     let mut reader = NsReader::from_reader(source);
     reader.config_mut().expand_empty_elements = true;
     let mut buf = Vec::new();
@@ -448,7 +448,7 @@ fn safe_name(name: &str) -> bool {
 }
 
 /// The package's feed and, for a ZIP, its member names. Runs on a blocking thread.
-fn open_package(path: &FsPath, limit: u64) -> Result<(Feed, bool), String> {
+pub fn open_package(path: &FsPath, limit: u64) -> Result<(Feed, bool), String> {
     let mut file = std::fs::File::open(path).map_err(|e| format!("the upload could not be read back: {e}"))?;
     let mut head = [0u8; 4];
     let read = file.read(&mut head).map_err(|e| e.to_string())?;
