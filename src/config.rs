@@ -59,6 +59,26 @@ pub struct Config {
     /// finish before the server stops anyway. New connections are refused at once.
     #[arg(long, env = "EPORTFOLIO_SHUTDOWN_GRACE", default_value_t = 30, global = true)]
     pub shutdown_grace_secs: u64,
+
+    /// Seconds a client gets to send a request's line and headers, and the longest a kept-alive
+    /// connection may sit idle between requests; then the connection is closed (slow-loris).
+    #[arg(long, env = "EPORTFOLIO_HEADER_TIMEOUT", default_value_t = 10, global = true)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request body (an upload) may go with no bytes arriving before it is stopped and
+    /// answered 408; whatever had arrived is thrown away.
+    #[arg(long, env = "EPORTFOLIO_BODY_IDLE_TIMEOUT", default_value_t = 30, global = true)]
+    pub body_idle_timeout_secs: u64,
+
+    /// Slowest average rate, in bytes per second, a request body may arrive at once the grace
+    /// period below has passed (0: no minimum). The default, 1 KiB/s, is far below a poor phone
+    /// connection, so only a client holding the connection on purpose is cut off.
+    #[arg(long, env = "EPORTFOLIO_MIN_UPLOAD_RATE", default_value_t = 1024, global = true)]
+    pub min_upload_rate: u64,
+
+    /// Seconds an upload may take before the minimum rate applies to it.
+    #[arg(long, env = "EPORTFOLIO_UPLOAD_RATE_GRACE", default_value_t = 60, global = true)]
+    pub upload_rate_grace_secs: u64,
 }
 
 /// Every `AWS_*` variable, as object storage clients conventionally read them.
@@ -95,6 +115,10 @@ impl Config {
             mail_from: "eportfolio <eportfolio@localhost>".into(),
             public_url: None,
             shutdown_grace_secs: 30,
+            header_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
+            min_upload_rate: 1024,
+            upload_rate_grace_secs: 60,
         }
     }
 }

@@ -45,6 +45,9 @@ pub enum AppError {
     Gone(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The request (its body) stopped arriving, or came too slowly; nothing of it was kept.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     UnsupportedType(String),
     #[error("the service is temporarily unavailable")]
@@ -76,6 +79,7 @@ impl AppError {
             AppError::Conflict(..) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable | AppError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
@@ -187,6 +191,7 @@ impl AppError {
             StatusCode::CONFLICT => "Conflict",
             StatusCode::GONE => "No longer available",
             StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+            StatusCode::REQUEST_TIMEOUT => "Request timed out",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "File type not accepted",
             StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
             StatusCode::INSUFFICIENT_STORAGE => "No room to store the file",

@@ -98,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(secure)
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(auth::IDLE_TIMEOUT_SECS)));
+    let pacing = web::limits::BodyPacing::from_config(&state.config);
     let hsts = secure.then(|| {
         SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -108,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .into_router()
         .fallback(|| async { error::AppError::NotFound("page") })
         .layer(axum::middleware::from_fn(auth::csrf::protect))
+        .layer(axum::middleware::from_fn_with_state(pacing, web::limits::pace_request_bodies))
         .layer(axum::middleware::from_fn(web::html_errors))
         .layer(sessions)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -152,21 +154,13 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
     let mailer = notifications::spawn_mailer(&state)?;
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     // On a signal the listener closes; requests in flight get the grace period, then are cut off.
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown_signal().await;
-        let _ = stopping.send(true);
-    };
-    let grace = std::time::Duration::from_secs(config.shutdown_grace_secs);
-    let grace_over = async move {
-        let _ = stopped.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        served = axum::serve(listener, service).with_graceful_shutdown(signal).into_future() => served?,
-        () = grace_over => tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period were cut off"),
+    let rules = web::server::ConnectionRules::from_config(&config);
+    if web::server::serve(listener, app(state), rules, shutdown_signal()).await == web::server::Stopped::CutOff {
+        tracing::warn!(
+            grace_secs = rules.shutdown_grace.as_secs(),
+            "requests still in flight after the grace period were cut off"
+        );
     }
     cleanup.abort();
     if let Some(mailer) = mailer {

@@ -3,9 +3,11 @@
 
 pub mod assets;
 mod dashboard;
+pub mod limits;
 pub mod openapi;
 pub mod pagination;
 pub mod route_table;
+pub mod server;
 
 use crate::auth::policy::Access;
 use route_table::Routes;

@@ -110,10 +110,9 @@ impl TestApp {
         eportfolio::notifications::spawn_mailer(&state).expect("usable mail settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let service = eportfolio::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, service).await.unwrap();
-        });
+        // The product's own accept loop, with its header deadline, serving until the test ends.
+        let rules = eportfolio::web::server::ConnectionRules::from_config(&config);
+        tokio::spawn(eportfolio::web::server::serve(listener, eportfolio::app(state), rules, std::future::pending()));
         let mut conn = pool.acquire().await.unwrap();
         let centre = accounts::ensure_centre(&mut conn, "Test Centre").await.unwrap();
         TestApp { address, pool, database_url, config, data_dir: data.path().to_path_buf(), _data: data, centre }
@@ -137,19 +136,30 @@ impl TestApp {
             &Uuid::new_v4().simple().to_string()[..6]
         );
         let password = format!("correct horse {}", Uuid::new_v4().simple());
-        let mut conn = self.pool.acquire().await.unwrap();
-        let id =
-            accounts::add_user(&mut conn, None, centre, &Email::parse(&email).unwrap(), name, role, Some(&password))
-                .await
-                .unwrap();
+        // One transaction, as the product's callers use: the audit chain's lock lasts until commit.
+        let mut tx = self.pool.begin().await.unwrap();
+        let id = accounts::add_user(&mut tx, None, centre, &Email::parse(&email).unwrap(), name, role, Some(&password))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
         TestUser { id, email, password }
     }
 
     pub async fn enrol(&self, learner: &TestUser, assessor: &TestUser, iqa: Option<&TestUser>) -> Uuid {
-        let mut conn = self.pool.acquire().await.unwrap();
-        accounts::enrol(&mut conn, None, None, &learner.email, "CC20", &assessor.email, iqa.map(|u| u.email.as_str()))
-            .await
-            .unwrap()
+        let mut tx = self.pool.begin().await.unwrap();
+        let id = accounts::enrol(
+            &mut tx,
+            None,
+            None,
+            &learner.email,
+            "CC20",
+            &assessor.email,
+            iqa.map(|u| u.email.as_str()),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
     }
 
     /// Gives a verifier access to the test centre from `from_days` to `to_days` around today.

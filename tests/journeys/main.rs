@@ -28,6 +28,7 @@ mod retention;
 mod review;
 mod security;
 mod sign_off;
+mod slow_clients;
 mod subject_access;
 mod tracking_grid;
 mod witnesses;
