@@ -50,10 +50,17 @@ impl Database {
     }
 }
 
+/// Sized for a centre's 200 people at once (tests/concurrency.rs): every write waits its turn on
+/// the audit chain's lock while holding its connection, so the pool needs room beyond the writers
+/// for the reads (sessions, pages) to go on; and under a burst a request waits in line for a
+/// connection rather than failing. PostgreSQL reached and refusing still fails at once (503).
+const POOL_CONNECTIONS: u32 = 32;
+const POOL_WAIT: Duration = Duration::from_secs(15);
+
 async fn pool(options: PgConnectOptions) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(5))
+        .max_connections(POOL_CONNECTIONS)
+        .acquire_timeout(POOL_WAIT)
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")

@@ -187,15 +187,23 @@ async fn receive(
     mut claim: Option<&mut Claim>,
 ) -> Result<Uuid, (AppError, RawEvidence, Option<(Unit, String)>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
-    let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
-    let access =
-        policy::enrolment(&state.pool, &mut conn, actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio)
-            .await
-            .map_err(fail)?;
-    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await.map_err(fail)?;
-    let name = learner_name(&mut conn, access.learner_id).await.map_err(fail)?;
-    // Do not hold a connection while a recording streams in.
-    drop(conn);
+    let (access, unit, name) = {
+        // With a key, in the key's transaction: a request holding one connection must never wait
+        // for a second, or a burst of keyed uploads takes the whole pool and none gets further.
+        let mut own: Option<sqlx::Transaction<'static, sqlx::Postgres>> = None;
+        let conn: &mut sqlx::PgConnection = match claim.as_deref_mut() {
+            Some(claim) => claim.conn(),
+            None => own.insert(state.begin(actor).await.map_err(|e| fail(e.into()))?),
+        };
+        let access =
+            policy::enrolment(&state.pool, conn, actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio)
+                .await
+                .map_err(fail)?;
+        let unit = catalogue::find_unit(conn, None, Some(access.unit_id)).await.map_err(fail)?;
+        let name = learner_name(conn, access.learner_id).await.map_err(fail)?;
+        (access, unit, name)
+    };
+    // Without a key, no connection is held while a recording streams in.
     let context = Some((unit, name));
     let submission = match submission::read(multipart, &state.store, state.config.max_upload, csrf).await {
         Ok(submission) => submission,

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
+use sqlx::PgConnection;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -197,13 +198,21 @@ async fn receive(
     mut claim: Option<&mut Claim>,
 ) -> Result<(Uuid, bool), (AppError, RawEvidence, Option<Unit>)> {
     let fail = |error: AppError| (error, RawEvidence::default(), None);
-    let mut conn = state.begin(actor).await.map_err(|e| fail(e.into()))?;
-    let access = policy::enrolment(&state.pool, &mut conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
-        .await
-        .map_err(fail)?;
-    let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await.map_err(fail)?;
-    // Do not hold a connection while a large file streams in.
-    drop(conn);
+    let (access, unit) = {
+        // With a key, in the key's transaction: a request holding one connection must never wait
+        // for a second, or a burst of keyed uploads takes the whole pool and none gets further.
+        let mut own: Option<sqlx::Transaction<'static, sqlx::Postgres>> = None;
+        let conn: &mut PgConnection = match claim.as_deref_mut() {
+            Some(claim) => claim.conn(),
+            None => own.insert(state.begin(actor).await.map_err(|e| fail(e.into()))?),
+        };
+        let access = policy::enrolment(&state.pool, conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
+            .await
+            .map_err(fail)?;
+        let unit = catalogue::find_unit(conn, None, Some(access.unit_id)).await.map_err(fail)?;
+        (access, unit)
+    };
+    // Without a key, no connection is held while a large file streams in.
     let submission = match submission::read(multipart, &state.store, state.config.max_upload, csrf).await {
         Ok(submission) => submission,
         Err(error) => return Err((error, RawEvidence::default(), Some(unit))),
