@@ -356,7 +356,8 @@ fn push_limited(text: &mut String, piece: &str) {
         while !piece.is_char_boundary(end) {
             end -= 1;
         }
-        text.push_str(&piece[..end]);
+        // XML allows no NUL and PostgreSQL text cannot hold one (the insert failed with a 500).
+        text.extend(piece[..end].chars().filter(|&c| c != '\0'));
     }
 }
 
