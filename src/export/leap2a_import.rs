@@ -624,12 +624,8 @@ fn plan(
             .cloned()
             .collect()
     };
-    let attached: HashSet<String> = feed
-        .entries
-        .iter()
-        .filter(|e| is_evidence(e) && !files_of.contains_key(&e.id))
-        .flat_map(&linked)
-        .collect();
+    let attached: HashSet<String> =
+        feed.entries.iter().filter(|e| is_evidence(e) && !files_of.contains_key(&e.id)).flat_map(&linked).collect();
     let mut planned = Vec::new();
     let mut skipped = 0;
     let mut seen = HashSet::new();
