@@ -153,6 +153,12 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     let address = listener.local_addr()?;
     println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
+    let chain_checks = tokio::spawn(audit::checks::on_schedule(
+        state.pool.clone(),
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(3600),
+    ));
+    let trim = tokio::spawn(return_freed_memory());
     let mailer = notifications::spawn_mailer(&state)?;
     // On a signal the listener closes; requests in flight get the grace period, then are cut off.
     let rules = web::server::ConnectionRules::from_config(&config);
@@ -163,11 +169,29 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
         );
     }
     cleanup.abort();
+    chain_checks.abort();
+    trim.abort();
     if let Some(mailer) = mailer {
         mailer.abort();
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Hands memory freed after a burst of large pages back to the system. glibc's allocator keeps
+/// freed memory in each worker thread's arena for reuse, so after a load the idle server stayed
+/// at hundreds of MiB (BENCHMARKS.md); `malloc_trim` returns the unused tops of every arena.
+async fn return_freed_memory() {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        every.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory the allocator holds; it takes no
+        // pointers and is safe to call from any thread at any time.
+        unsafe {
+            nix::libc::malloc_trim(0);
+        }
+    }
 }
 
 async fn expire_sessions(pool: PgPool) {

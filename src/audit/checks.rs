@@ -105,9 +105,10 @@ pub async fn latest(conn: &mut PgConnection) -> Result<Option<ChainCheck>, sqlx:
     }))
 }
 
-/// The server's scheduled check: once at start, then every `every`.
-pub async fn on_schedule(pool: PgPool, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
+/// The server's scheduled check: `first_after` the start (so a restart is not slowed by it),
+/// then every `every`.
+pub async fn on_schedule(pool: PgPool, first_after: Duration, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first_after, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;

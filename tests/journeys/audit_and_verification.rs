@@ -627,7 +627,11 @@ async fn the_server_checks_the_whole_chain_on_its_schedule_and_the_trail_shows_w
     let app = TestApp::spawn().await;
     let admin = app.add_user(Role::Admin, "Ada Admin").await;
     let schedule =
-        tokio::spawn(eportfolio::audit::checks::on_schedule(app.pool.clone(), std::time::Duration::from_secs(3600)));
+        tokio::spawn(eportfolio::audit::checks::on_schedule(
+        app.pool.clone(),
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(3600),
+    ));
     let mut recorded = 0;
     for _ in 0..100 {
         recorded = app.count("SELECT count(*) FROM audit_checks WHERE checked_by IS NULL").await;
