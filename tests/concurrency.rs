@@ -112,7 +112,14 @@ impl Tally {
             }
             Err(error) => {
                 self.transport_errors.fetch_add(1, Ordering::Relaxed);
-                self.unexpected.lock().unwrap().push(format!("{what}: {error}"));
+                let mut chain = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    chain.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                let elapsed = started.elapsed().as_millis();
+                self.unexpected.lock().unwrap().push(format!("{what}: {chain} (after {elapsed} ms)"));
                 None
             }
         }
@@ -371,6 +378,32 @@ async fn two_hundred_people_for_a_minute_lose_no_write_and_see_no_error() {
         comments,
         "audit events for comments"
     );
+
+    // The progress the caseload reads, kept by triggers through all of that, is what a rebuild
+    // from the decisions, mappings and items gives.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("CREATE TEMP TABLE kept_awaiting AS SELECT * FROM awaiting_assessment")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TEMP TABLE kept_judgements AS SELECT * FROM current_judgements")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT rebuild_assessment_progress()").execute(&mut *tx).await.unwrap();
+    let differing: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM ((TABLE kept_awaiting EXCEPT TABLE awaiting_assessment)
+                                      UNION ALL (TABLE awaiting_assessment EXCEPT TABLE kept_awaiting)) a)
+              + (SELECT count(*) FROM ((TABLE kept_judgements EXCEPT TABLE current_judgements)
+                                      UNION ALL (TABLE current_judgements EXCEPT TABLE kept_judgements)) j)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let judged: i64 = sqlx::query_scalar("SELECT count(*) FROM current_judgements").fetch_one(&mut *tx).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(judged > 0, "decisions were judged");
+    assert_eq!(differing, 0, "the caseload's progress tables agree with a rebuild");
 
     let verification = admin.json("/api/v1/audit/verify").await;
     assert_eq!(verification["intact"], true, "{verification}");

@@ -308,6 +308,8 @@ pub async fn generate(
         progress(&format!("{:>24}: {rows:>10} rows in {:.1} s", table.name(), table_began.elapsed().as_secs_f64()));
     }
     let rebuilt = Instant::now();
+    // Without statistics on the freshly loaded tables the planner joins them row by row.
+    sqlx::query!("ANALYZE evidence_items, evidence_criteria, decisions").execute(&mut *tx).await?;
     sqlx::query!("SELECT rebuild_assessment_progress()").execute(&mut *tx).await?;
     for trigger in PROGRESS_TRIGGERS {
         sqlx::query(sqlx::AssertSqlSafe(format!("ALTER TABLE {} ENABLE TRIGGER {}", trigger.0, trigger.1)))

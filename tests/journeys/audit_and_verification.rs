@@ -75,15 +75,12 @@ async fn tampering_with_an_event_is_reported_at_that_event_by_the_page_the_api_a
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
-    sqlx::query("UPDATE audit_events SET details = '{\"unit\": \"XX99\"}' WHERE seq = $1")
-        .bind(target)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    behind_the_applications_back(
+        &app,
+        "UPDATE audit_events SET details = '{\"unit\": \"XX99\"}' WHERE seq = $1",
+        target,
+    )
+    .await;
     // The application itself still cannot change an event.
     let refused =
         sqlx::query("UPDATE audit_events SET details = '{}' WHERE seq = $1").bind(target).execute(&app.pool).await;
@@ -582,29 +579,20 @@ async fn a_verifier_downloads_their_sample_as_a_pack_of_offline_portfolios_that_
 }
 
 #[tokio::test]
-async fn the_page_names_a_rewritten_hash_at_the_next_event_and_leaves_events_it_does_not_show_to_the_whole_chain_check()
-{
+async fn the_page_names_an_overwritten_hash_and_leaves_events_it_does_not_show_to_the_whole_chain_check() {
     let app = TestApp::spawn().await;
     let cast = app.cast().await;
     let admin = app.add_user(Role::Admin, "Ada Admin").await;
     submit_evidence(&app, &cast, "Call log").await;
     let api = app.api_for(&admin).await;
 
-    // Someone rewrites an event and recomputes its own hash to match: the event checks out, but
-    // the next one no longer links to it.
+    // Someone overwrites an event's hash: the event no longer matches it, and the next event no
+    // longer links to it.
     let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
-    sqlx::query("UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = $1")
-        .bind(target)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+    behind_the_applications_back(&app, "UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = $1", target).await;
 
     let everything = api.json("/api/v1/audit").await;
     let shown = &everything["shown_broken"];
@@ -626,8 +614,7 @@ async fn the_page_names_a_rewritten_hash_at_the_next_event_and_leaves_events_it_
 async fn the_server_checks_the_whole_chain_on_its_schedule_and_the_trail_shows_when() {
     let app = TestApp::spawn().await;
     let admin = app.add_user(Role::Admin, "Ada Admin").await;
-    let schedule =
-        tokio::spawn(eportfolio::audit::checks::on_schedule(
+    let schedule = tokio::spawn(eportfolio::audit::checks::on_schedule(
         app.pool.clone(),
         std::time::Duration::ZERO,
         std::time::Duration::from_secs(3600),
@@ -652,4 +639,14 @@ async fn the_server_checks_the_whole_chain_on_its_schedule_and_the_trail_shows_w
         0,
         "the server's own checks are not events"
     );
+}
+
+/// Changes one event as someone with direct database access could: with the append-only
+/// triggers off for the moment of the change.
+async fn behind_the_applications_back(app: &TestApp, sql: &'static str, seq: i64) {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
+    sqlx::query(sql).bind(seq).execute(&mut *tx).await.unwrap();
+    sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
 }

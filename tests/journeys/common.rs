@@ -271,8 +271,16 @@ impl Browser {
 
     /// A client of the server at `base` (`http://host:port`).
     pub fn at(base: &str) -> Browser {
-        let client =
-            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            // The server closes a kept-alive connection idle for its header timeout (10 s);
+            // a request sent on one just as it closes fails in transit. Browsers retry such
+            // a request on a new connection; this client instead stops reusing a connection
+            // well before the server would close it.
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap();
         Browser {
             client,
             base: base.to_string(),
