@@ -404,7 +404,10 @@ pub async fn tracking_grid(conn: &mut PgConnection, access: &EnrolmentAccess, un
         .collect();
 
     let starts_at = points.first().map_or(people.enrolled_at, |p| p.at.min(people.enrolled_at));
-    let ends_at = Utc::now().max(points.last().map_or(starts_at, |p| p.at));
+    // The chart runs to the end of today, so it is the same all day (and the same through the
+    // page and the API) rather than moving with each second.
+    let end_of_today = Utc::now().date_naive().and_hms_opt(23, 59, 59).map_or_else(Utc::now, |t| t.and_utc());
+    let ends_at = end_of_today.max(points.last().map_or(starts_at, |p| p.at));
     Ok(TrackingGrid {
         enrolment_id: access.id,
         unit_code: unit.summary.code.clone(),

@@ -225,9 +225,12 @@ test("a verifier draws their own sample and filters the centre's audit trail", a
   assert.ok(await page.locator("table a[href^='/evidence/']").count() > 0, "the sample lists evidence");
   await checkPage(page, "verifier-sample");
   await page.goto(`${server.base}/audit`);
-  assert.match(await page.locator("main").textContent(), /Intact/);
+  assert.match(await page.locator("main").textContent(), /This page: Intact/);
+  await page.click("text=Check the whole chain now");
+  await page.waitForURL(/checked=1/);
+  assert.match(await page.locator("main").textContent(), /Whole chain: Intact Intact: \d+ events/);
   await page.selectOption("#what", { index: 1 });
-  await page.locator("main form button").first().click();
+  await page.locator("main form[method=get] button").first().click();
   await page.waitForURL(/what=/);
   assert.ok(await page.locator("table tbody tr").count() > 0, "the filtered trail lists events");
   await checkPage(page, "verifier-audit-trail");
