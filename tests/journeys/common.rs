@@ -26,9 +26,30 @@ struct Cluster {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static TEMPLATE_READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+/// Databases of tests that have finished, dropped before the next one is made: a whole run makes
+/// some 160 of them, and kept they filled gigabytes of disk.
+static FINISHED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Removes the clusters earlier test runs left in /tmp (a static is never dropped, so each run
+/// leaves its own): those whose lock no process holds any more.
+fn remove_left_over_clusters() {
+    let Ok(entries) = std::fs::read_dir("/tmp") else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with("epf-test-") {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(path.join("eportfolio.lock")) else { continue };
+        if let Ok(lock) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            let _ = std::fs::remove_dir_all(&path);
+            drop(lock);
+        }
+    }
+}
 
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
+        remove_left_over_clusters();
         // A short path: the socket path must fit in 107 bytes.
         let dir = tempfile::Builder::new().prefix("epf-test-").tempdir_in("/tmp").expect("temp dir");
         let postgres = EmbeddedPostgres::start(dir.path(), Owner::Server).expect("embedded PostgreSQL starts");
@@ -54,10 +75,22 @@ async fn template() {
         .await;
 }
 
+/// Drops the databases of the tests that have finished.
+async fn drop_finished(admin: &mut PgConnection) {
+    let finished = std::mem::take(&mut *FINISHED.lock().unwrap());
+    for name in finished {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&mut *admin)
+            .await
+            .unwrap_or_else(|error| panic!("drop the finished test database {name}: {error}"));
+    }
+}
+
 /// A `DATABASE_URL` for a new, empty database on the test cluster.
 pub async fn empty_database_url() -> String {
     let name = format!("empty_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect_with(&options("postgres")).await.expect("connect");
+    drop_finished(&mut admin).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
     cluster().postgres.url(&name)
 }
@@ -67,6 +100,7 @@ pub async fn fresh_database() -> (PgPool, String) {
     template().await;
     let name = format!("test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect_with(&options("postgres")).await.expect("connect");
+    drop_finished(&mut admin).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {TEMPLATE}")))
         .execute(&mut admin)
         .await
@@ -87,6 +121,14 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     _data: tempfile::TempDir,
     pub centre: Uuid,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = self.pool.connect_options().get_database() {
+            FINISHED.lock().unwrap().push(name.to_owned());
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
