@@ -155,7 +155,7 @@ async fn portfolio_page(
     let is_learner = access.relation == Relation::Learner;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let progress = super::progress(&mut tx, id, &unit).await?;
-    let readiness = super::sufficiency::readiness(&mut tx, id, &unit).await?;
+    let readiness = super::sufficiency::readiness_with(&mut tx, id, &unit, &progress).await?;
     let signed = super::sign_off::in_force(&mut tx, id).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
     let items = evidence::list_for_enrolment(&mut tx, id).await?;

@@ -86,22 +86,28 @@ fn either(phrases: &[String]) -> String {
 /// The checklist for one enrolment on `unit`, as the portfolio stands now.
 pub async fn readiness(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Readiness> {
     let progress = super::progress(conn, enrolment_id, unit).await?;
+    readiness_with(conn, enrolment_id, unit, &progress).await
+}
+
+/// The checklist, for a caller that has the portfolio's progress already.
+pub async fn readiness_with(
+    conn: &mut PgConnection,
+    enrolment_id: Uuid,
+    unit: &Unit,
+    progress: &super::Progress,
+) -> AppResult<Readiness> {
     // Items relied on: submitted, with at least one criterion whose current decision is "met".
     let relied_on = sqlx::query!(
-        r#"WITH current AS (
-               SELECT DISTINCT ON (d.evidence_id, d.criterion_id) d.evidence_id, d.criterion_id, d.outcome
-               FROM decisions d JOIN evidence_items e ON e.id = d.evidence_id
-               WHERE e.enrolment_id = $1 AND e.status = 'submitted'
-               ORDER BY d.evidence_id, d.criterion_id, d.seq DESC)
-           SELECT e.id, e.title, e.method, e.occurred_on, e.declaration_sha256,
+        r#"SELECT e.id, e.title, e.method, e.occurred_on, e.declaration_sha256,
                   (e.signer_role = 'learner' AND e.third_party_confirmed_at IS NULL AND EXISTS (
                       SELECT 1 FROM evidence_files f WHERE f.evidence_id = e.id
                         AND (f.content_type LIKE 'audio/%' OR f.content_type LIKE 'video/%'))) AS "unconfirmed_media!",
                   array_agg(DISTINCT o.number) AS "met_outcomes!: Vec<i32>"
            FROM evidence_items e
-           JOIN current cur ON cur.evidence_id = e.id AND cur.outcome = 'met'
+           JOIN current_judgements cur ON cur.evidence_id = e.id AND cur.outcome = 'met'
            JOIN criteria c ON c.id = cur.criterion_id
            JOIN learning_outcomes o ON o.id = c.outcome_id
+           WHERE cur.enrolment_id = $1 AND e.enrolment_id = $1 AND e.status = 'submitted'
            GROUP BY e.id ORDER BY e.occurred_on, e.created_at"#,
         enrolment_id
     )
