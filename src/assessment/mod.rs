@@ -554,10 +554,9 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
     // Planned afresh for each call this statement takes 4-13 ms to plan and 1 ms to run:
     // PostgreSQL keeps choosing a custom plan for the `ANY($1)` list. The generic plan, made once
     // per connection with its prepared statement, serves one enrolment and a caseload of fifty
-    // alike (BENCHMARKS.md, fix 6). The setting is put back whatever the statement's outcome (and a
-    // failed transaction undoes it anyway).
-    sqlx::query("SELECT set_config('plan_cache_mode', 'force_generic_plan', false)").execute(&mut *conn).await?;
-    let summaries = sqlx::query_as!(
+    // alike (BENCHMARKS.md, fix 6).
+    crate::db::with_planner_setting(conn, "plan_cache_mode", "force_generic_plan", async |conn| {
+    Ok(sqlx::query_as!(
         EnrolmentSummary,
         r#"WITH latest_sign_off AS (
                SELECT DISTINCT ON (s.enrolment_id) s.enrolment_id,
@@ -602,8 +601,8 @@ pub async fn summaries(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<E
            ORDER BY w.oldest ASC NULLS LAST, l.name"#,
         ids
     )
-    .fetch_all(&mut *conn)
-    .await;
-    sqlx::query("SELECT set_config('plan_cache_mode', 'auto', false)").execute(&mut *conn).await?;
-    Ok(summaries?)
+    .fetch_all(conn)
+    .await?)
+    })
+    .await
 }

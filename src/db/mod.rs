@@ -85,3 +85,18 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     crate::catalogue::import_bundled(pool).await?;
     Ok(())
 }
+
+/// Runs `statement` with one planner setting changed, and resets it to the connection's default
+/// afterwards whatever the statement's outcome (a failed transaction undoes it anyway). For the few
+/// statements whose planning costs more than their running: see BENCHMARKS.md, fix 6.
+pub async fn with_planner_setting<T>(
+    conn: &mut sqlx::PgConnection,
+    name: &'static str,
+    value: &'static str,
+    statement: impl AsyncFnOnce(&mut sqlx::PgConnection) -> crate::error::AppResult<T>,
+) -> crate::error::AppResult<T> {
+    sqlx::query("SELECT set_config($1, $2, false)").bind(name).bind(value).execute(&mut *conn).await?;
+    let result = statement(&mut *conn).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("RESET {name}"))).execute(&mut *conn).await?;
+    result
+}
