@@ -65,6 +65,11 @@ pub struct Config {
     #[arg(long, env = "EPORTFOLIO_HEADER_TIMEOUT", default_value_t = 10, global = true)]
     pub header_timeout_secs: u64,
 
+    /// Minutes between the server's whole-chain checks of the audit trail (the first runs a
+    /// minute after start); 0 turns the scheduled check off (checks on request still work).
+    #[arg(long, env = "EPORTFOLIO_CHAIN_CHECK_MINUTES", default_value_t = 60, global = true)]
+    pub chain_check_minutes: u64,
+
     /// Seconds a request body (an upload) may go with no bytes arriving before it is stopped and
     /// answered 408; whatever had arrived is thrown away.
     #[arg(long, env = "EPORTFOLIO_BODY_IDLE_TIMEOUT", default_value_t = 30, global = true)]
@@ -116,6 +121,7 @@ impl Config {
             public_url: None,
             shutdown_grace_secs: 30,
             header_timeout_secs: 10,
+            chain_check_minutes: 60,
             body_idle_timeout_secs: 30,
             min_upload_rate: 1024,
             upload_rate_grace_secs: 60,

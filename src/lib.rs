@@ -153,11 +153,13 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     let address = listener.local_addr()?;
     println!("eportfolio is listening on http://{address}/  (Ctrl-C stops it)");
     let cleanup = tokio::spawn(expire_sessions(state.pool.clone()));
-    let chain_checks = tokio::spawn(audit::checks::on_schedule(
-        state.pool.clone(),
-        std::time::Duration::from_secs(60),
-        std::time::Duration::from_secs(3600),
-    ));
+    let chain_checks = (config.chain_check_minutes > 0).then(|| {
+        tokio::spawn(audit::checks::on_schedule(
+            state.pool.clone(),
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(config.chain_check_minutes * 60),
+        ))
+    });
     let trim = tokio::spawn(return_freed_memory());
     let mailer = notifications::spawn_mailer(&state)?;
     // On a signal the listener closes; requests in flight get the grace period, then are cut off.
@@ -169,7 +171,9 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
         );
     }
     cleanup.abort();
-    chain_checks.abort();
+    if let Some(chain_checks) = chain_checks {
+        chain_checks.abort();
+    }
     trim.abort();
     if let Some(mailer) = mailer {
         mailer.abort();

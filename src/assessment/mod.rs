@@ -153,24 +153,27 @@ pub struct CriterionDecisions {
     pub history: Vec<DecisionInfo>,
 }
 
-/// The criteria each of `items` has any judgement on, for a whole portfolio in one query (the
-/// portfolio page's states need only this, not each item's full history).
-pub async fn judged_criteria(
-    conn: &mut PgConnection,
-    items: &[Uuid],
-) -> AppResult<std::collections::HashMap<Uuid, std::collections::HashSet<String>>> {
+/// The current judgement of each criterion of each item, by item and criterion number.
+pub type Judgements = std::collections::HashMap<Uuid, std::collections::HashMap<String, Outcome>>;
+
+/// The current judgements of `items`, for a whole portfolio in one query (kept by the database,
+/// migration 0022: the portfolio page's states, progress and checklist need only these, not each
+/// item's full history).
+pub async fn current_judgements(conn: &mut PgConnection, items: &[Uuid]) -> AppResult<Judgements> {
     let rows = sqlx::query!(
-        "SELECT j.evidence_id, c.number FROM current_judgements j JOIN criteria c ON c.id = j.criterion_id
+        "SELECT j.evidence_id, c.number, j.outcome FROM current_judgements j JOIN criteria c ON c.id = j.criterion_id
          WHERE j.evidence_id = ANY($1)",
         items
     )
     .fetch_all(conn)
     .await?;
-    let mut judged: std::collections::HashMap<Uuid, std::collections::HashSet<String>> = Default::default();
+    let mut judgements = Judgements::default();
     for row in rows {
-        judged.entry(row.evidence_id).or_default().insert(row.number);
+        if let Some(outcome) = Outcome::parse(&row.outcome) {
+            judgements.entry(row.evidence_id).or_default().insert(row.number, outcome);
+        }
     }
-    Ok(judged)
+    Ok(judgements)
 }
 
 pub async fn decisions_for_evidence(
@@ -444,30 +447,68 @@ pub struct Progress {
 /// assessment if an item mapped to it has no decision yet; otherwise not yet met if judged so;
 /// otherwise not started.
 pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Progress> {
+    // Each mapping of a submitted item, with its current judgement (kept by the database,
+    // migration 0022: no pass over every decision of the portfolio).
     let rows = sqlx::query!(
-        // The current judgements are kept by the database (migration 0022): no pass over every
-        // decision of the portfolio.
-        r#"SELECT c.number,
-                  count(m.evidence_id) AS "evidence_count!",
-                  coalesce(bool_or(j.outcome = 'met'), false) AS "met!",
-                  coalesce(bool_or(m.evidence_id IS NOT NULL AND j.outcome IS NULL), false) AS "awaiting!",
-                  coalesce(bool_or(j.outcome = 'not_yet'), false) AS "not_yet!"
-           FROM criteria c
-           LEFT JOIN (evidence_criteria m JOIN evidence_items e ON e.id = m.evidence_id
-                                           AND e.enrolment_id = $1 AND e.status = 'submitted')
-                  ON m.criterion_id = c.id
-           LEFT JOIN current_judgements j ON j.evidence_id = m.evidence_id AND j.criterion_id = c.id
-           WHERE c.unit_id = $2
-           GROUP BY c.id, c.number, c.position ORDER BY c.position"#,
-        enrolment_id,
-        unit.summary.id
+        r#"SELECT c.number, j.outcome AS "outcome?"
+           FROM evidence_items e
+           JOIN evidence_criteria m ON m.evidence_id = e.id
+           JOIN criteria c ON c.id = m.criterion_id
+           LEFT JOIN current_judgements j ON j.evidence_id = m.evidence_id AND j.criterion_id = m.criterion_id
+           WHERE e.enrolment_id = $1 AND e.status = 'submitted'"#,
+        enrolment_id
     )
     .fetch_all(conn)
     .await?;
+    Ok(progress_of(
+        enrolment_id,
+        unit,
+        rows.iter().map(|r| (r.number.as_str(), r.outcome.as_deref().and_then(Outcome::parse))),
+    ))
+}
+
+/// Progress from a portfolio already loaded: its items and their current judgements.
+pub fn progress_of_items(
+    enrolment_id: Uuid,
+    unit: &Unit,
+    items: &[crate::evidence::EvidenceItem],
+    judgements: &Judgements,
+) -> Progress {
+    let mapped = items.iter().filter(|item| item.status == "submitted").flat_map(|item| {
+        let judged = judgements.get(&item.id);
+        item.criteria.iter().map(move |c| (c.as_str(), judged.and_then(|j| j.get(c)).copied()))
+    });
+    progress_of(enrolment_id, unit, mapped)
+}
+
+/// Progress from each mapping of the portfolio's submitted items (criterion number, current
+/// judgement if any).
+fn progress_of<'a>(
+    enrolment_id: Uuid,
+    unit: &Unit,
+    mapped: impl IntoIterator<Item = (&'a str, Option<Outcome>)>,
+) -> Progress {
+    #[derive(Default)]
+    struct Tally {
+        evidence_count: i64,
+        met: bool,
+        awaiting: bool,
+        not_yet: bool,
+    }
+    let mut tallies: std::collections::HashMap<&str, Tally> = Default::default();
+    for (criterion, outcome) in mapped {
+        let tally = tallies.entry(criterion).or_default();
+        tally.evidence_count += 1;
+        match outcome {
+            Some(Outcome::Met) => tally.met = true,
+            Some(Outcome::NotYet) => tally.not_yet = true,
+            None => tally.awaiting = true,
+        }
+    }
     let criteria: Vec<CriterionProgress> = unit
         .criteria()
         .map(|c| {
-            let row = rows.iter().find(|r| r.number == c.number);
+            let row = tallies.get(c.number.as_str());
             let status = match row {
                 Some(r) if r.met => CriterionStatus::Met,
                 Some(r) if r.awaiting => CriterionStatus::Submitted,
@@ -492,14 +533,14 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) 
             criteria: criteria.iter().filter(|p| o.criteria.iter().any(|c| c.number == p.number)).cloned().collect(),
         })
         .collect();
-    Ok(Progress {
+    Progress {
         enrolment_id,
         unit: unit.summary.code.clone(),
         met: criteria.iter().filter(|c| c.status == CriterionStatus::Met).count(),
         total: criteria.len(),
         criteria,
         outcomes,
-    })
+    }
 }
 
 /// One line of a dashboard: a learner on a unit and where they stand.

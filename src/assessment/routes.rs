@@ -154,19 +154,20 @@ async fn portfolio_page(
     let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let is_learner = access.relation == Relation::Learner;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
-    let progress = super::progress(&mut tx, id, &unit).await?;
-    let readiness = super::sufficiency::readiness_with(&mut tx, id, &unit, &progress).await?;
     let signed = super::sign_off::in_force(&mut tx, id).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
+    // The whole portfolio once: its progress, checklist and item states all come from it.
     let items = evidence::list_for_enrolment(&mut tx, id).await?;
-    let judged = super::judged_criteria(&mut tx, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
+    let judged = super::current_judgements(&mut tx, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
+    let progress = super::progress_of_items(id, &unit, &items, &judged);
+    let readiness = super::sufficiency::readiness_of(&mut tx, id, &unit, &progress, &items, &judged).await?;
     let mut rows = Vec::new();
     for item in items {
         // Drafts are the learner's alone.
         if item.is_draft() && !is_learner {
             continue;
         }
-        let unjudged = item.criteria.iter().any(|c| !judged.get(&item.id).is_some_and(|done| done.contains(c)));
+        let unjudged = item.criteria.iter().any(|c| !judged.get(&item.id).is_some_and(|done| done.contains_key(c)));
         let state = if item.is_draft() {
             "draft"
         } else if item.next_version.is_some() {

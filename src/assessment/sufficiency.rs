@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::CriterionStatus;
 use crate::catalogue::Unit;
 use crate::error::AppResult;
-use crate::evidence::Method;
+use crate::evidence::{EvidenceItem, Method};
 
 /// One rule of the checklist and whether the portfolio meets it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -85,34 +85,41 @@ fn either(phrases: &[String]) -> String {
 
 /// The checklist for one enrolment on `unit`, as the portfolio stands now.
 pub async fn readiness(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Readiness> {
-    let progress = super::progress(conn, enrolment_id, unit).await?;
-    readiness_with(conn, enrolment_id, unit, &progress).await
+    let items = crate::evidence::list_for_enrolment(&mut *conn, enrolment_id).await?;
+    let judgements = super::current_judgements(&mut *conn, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
+    let progress = super::progress_of_items(enrolment_id, unit, &items, &judgements);
+    readiness_of(conn, enrolment_id, unit, &progress, &items, &judgements).await
 }
 
-/// The checklist, for a caller that has the portfolio's progress already.
-pub async fn readiness_with(
+/// The checklist, from the portfolio already loaded (its items, their current judgements and the
+/// progress they make).
+pub async fn readiness_of(
     conn: &mut PgConnection,
     enrolment_id: Uuid,
     unit: &Unit,
     progress: &super::Progress,
+    items: &[EvidenceItem],
+    judgements: &super::Judgements,
 ) -> AppResult<Readiness> {
-    // Items relied on: submitted, with at least one criterion whose current decision is "met".
-    let relied_on = sqlx::query!(
-        r#"SELECT e.id, e.title, e.method, e.occurred_on, e.declaration_sha256,
-                  (e.signer_role = 'learner' AND e.third_party_confirmed_at IS NULL AND EXISTS (
-                      SELECT 1 FROM evidence_files f WHERE f.evidence_id = e.id
-                        AND (f.content_type LIKE 'audio/%' OR f.content_type LIKE 'video/%'))) AS "unconfirmed_media!",
-                  array_agg(DISTINCT o.number) AS "met_outcomes!: Vec<i32>"
-           FROM evidence_items e
-           JOIN current_judgements cur ON cur.evidence_id = e.id AND cur.outcome = 'met'
-           JOIN criteria c ON c.id = cur.criterion_id
-           JOIN learning_outcomes o ON o.id = c.outcome_id
-           WHERE cur.enrolment_id = $1 AND e.enrolment_id = $1 AND e.status = 'submitted'
-           GROUP BY e.id ORDER BY e.occurred_on, e.created_at"#,
-        enrolment_id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    // Items relied on: submitted, with at least one criterion whose current judgement is "met",
+    // each with the learning outcomes of those criteria.
+    let outcome_of = |criterion: &str| {
+        unit.outcomes.iter().find(|o| o.criteria.iter().any(|c| c.number == criterion)).map(|o| o.number)
+    };
+    let mut relied_on: Vec<(&EvidenceItem, BTreeSet<i32>)> = items
+        .iter()
+        .filter(|item| item.status == "submitted")
+        .filter_map(|item| {
+            let met: BTreeSet<i32> = judgements
+                .get(&item.id)?
+                .iter()
+                .filter(|(_, outcome)| **outcome == super::Outcome::Met)
+                .filter_map(|(criterion, _)| outcome_of(criterion))
+                .collect();
+            (!met.is_empty()).then_some((item, met))
+        })
+        .collect();
+    relied_on.sort_by_key(|(item, _)| (item.occurred_on, item.created_at));
     let unconfirmed_statements = sqlx::query!(
         r#"SELECT w.name AS witness_name, e.occurred_on
            FROM evidence_items e JOIN witnesses w ON w.id = e.witness_id
@@ -148,7 +155,7 @@ pub async fn readiness_with(
     });
 
     let wanted = unit.sufficiency.min_occasions.max(1) as usize;
-    let occasions: BTreeSet<NaiveDate> = relied_on.iter().map(|r| r.occurred_on).collect();
+    let occasions: BTreeSet<NaiveDate> = relied_on.iter().map(|(item, _)| item.occurred_on).collect();
     let dates = occasions.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let occasions_detail = match occasions.len() {
         0 => "No assessed evidence yet.".to_string(),
@@ -190,8 +197,10 @@ pub async fn readiness_with(
         let title = unit.outcomes.iter().find(|o| o.number == *number).map(|o| o.title.as_str()).unwrap_or("");
         let backing: Vec<&str> = relied_on
             .iter()
-            .filter(|r| r.met_outcomes.contains(number) && unit.sufficiency.real_work_methods.contains(&r.method))
-            .map(|r| r.title.as_str())
+            .filter(|(item, met)| {
+                met.contains(number) && unit.sufficiency.real_work_methods.iter().any(|m| m == item.method.as_str())
+            })
+            .map(|(item, _)| item.title.as_str())
             .collect();
         let holds = !backing.is_empty();
         checks.push(Check {
@@ -213,10 +222,14 @@ pub async fn readiness_with(
     }
 
     let mut unsigned = Vec::new();
-    for item in &relied_on {
-        if item.declaration_sha256.is_none() {
+    for (item, _) in &relied_on {
+        // Recordings need the learner's confirmation that the employer permits their use.
+        let unconfirmed_media = item.declaration.as_ref().is_some_and(|d| d.signer_role == "learner")
+            && item.third_party_confirmed_at.is_none()
+            && item.files.iter().any(|f| f.content_type.starts_with("audio/") || f.content_type.starts_with("video/"));
+        if item.declaration.is_none() {
             unsigned.push(format!("\u{201c}{}\u{201d} has no signed authenticity declaration", item.title));
-        } else if item.unconfirmed_media {
+        } else if unconfirmed_media {
             unsigned.push(format!(
                 "\u{201c}{}\u{201d} holds recordings whose use the learner has not confirmed the employer permits",
                 item.title
