@@ -326,6 +326,30 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
     )
     .fetch_all(&mut *conn)
     .await?;
+    // Each item's files and mappings, in the statements' order (moved, not searched per item).
+    let mut files: std::collections::HashMap<Uuid, Vec<FileInfo>> =
+        files.into_iter().fold(Default::default(), |mut by_item, f| {
+            by_item.entry(f.evidence_id).or_default().push(FileInfo {
+                id: f.id,
+                name: f.name,
+                content_type: f.content_type,
+                size: f.size,
+                sha256: f.sha256,
+            });
+            by_item
+        });
+    let mut mappings: std::collections::HashMap<Uuid, Vec<MappingView>> =
+        mappings.into_iter().fold(Default::default(), |mut by_item, m| {
+            by_item.entry(m.evidence_id).or_default().push(MappingView {
+                criterion: m.number,
+                note: m.note,
+                file_id: m.file_id,
+                start_seconds: m.start_seconds,
+                end_seconds: m.end_seconds,
+                page: m.page,
+            });
+            by_item
+        });
     Ok(items
         .into_iter()
         .map(|row| {
@@ -335,30 +359,9 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
                 }
                 _ => None,
             };
-            let mapped: Vec<MappingView> = mappings
-                .iter()
-                .filter(|m| m.evidence_id == row.id)
-                .map(|m| MappingView {
-                    criterion: m.number.clone(),
-                    note: m.note.clone(),
-                    file_id: m.file_id,
-                    start_seconds: m.start_seconds,
-                    end_seconds: m.end_seconds,
-                    page: m.page,
-                })
-                .collect();
+            let mapped = mappings.remove(&row.id).unwrap_or_default();
             EvidenceItem {
-                files: files
-                    .iter()
-                    .filter(|f| f.evidence_id == row.id)
-                    .map(|f| FileInfo {
-                        id: f.id,
-                        name: f.name.clone(),
-                        content_type: f.content_type.clone(),
-                        size: f.size,
-                        sha256: f.sha256.clone(),
-                    })
-                    .collect(),
+                files: files.remove(&row.id).unwrap_or_default(),
                 criteria: mapped.iter().map(|m| m.criterion.clone()).collect(),
                 mappings: mapped,
                 reference: (row.kind == "reference").then(|| ReferenceView {
