@@ -450,21 +450,19 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) 
     // Each mapping of a submitted item, with its current judgement (kept by the database,
     // migration 0022: no pass over every decision of the portfolio).
     let rows = sqlx::query!(
-        r#"SELECT c.number, j.outcome AS "outcome?"
+        r#"SELECT c.number, j.outcome AS "outcome?", count(*) AS "mappings!"
            FROM evidence_items e
            JOIN evidence_criteria m ON m.evidence_id = e.id
            JOIN criteria c ON c.id = m.criterion_id
            LEFT JOIN current_judgements j ON j.evidence_id = m.evidence_id AND j.criterion_id = m.criterion_id
-           WHERE e.enrolment_id = $1 AND e.status = 'submitted'"#,
+           WHERE e.enrolment_id = $1 AND e.status = 'submitted'
+           GROUP BY c.number, j.outcome"#,
         enrolment_id
     )
     .fetch_all(conn)
     .await?;
-    Ok(progress_of(
-        enrolment_id,
-        unit,
-        rows.iter().map(|r| (r.number.as_str(), r.outcome.as_deref().and_then(Outcome::parse))),
-    ))
+    let mapped = rows.iter().map(|r| (r.number.as_str(), r.outcome.as_deref().and_then(Outcome::parse), r.mappings));
+    Ok(progress_of(enrolment_id, unit, mapped))
 }
 
 /// Progress from a portfolio already loaded: its items and their current judgements.
@@ -476,17 +474,17 @@ pub fn progress_of_items(
 ) -> Progress {
     let mapped = items.iter().filter(|item| item.status == "submitted").flat_map(|item| {
         let judged = judgements.get(&item.id);
-        item.criteria.iter().map(move |c| (c.as_str(), judged.and_then(|j| j.get(c)).copied()))
+        item.criteria.iter().map(move |c| (c.as_str(), judged.and_then(|j| j.get(c)).copied(), 1))
     });
     progress_of(enrolment_id, unit, mapped)
 }
 
-/// Progress from each mapping of the portfolio's submitted items (criterion number, current
-/// judgement if any).
+/// Progress from the mappings of the portfolio's submitted items: (criterion number, current
+/// judgement if any, how many mappings have that pair).
 fn progress_of<'a>(
     enrolment_id: Uuid,
     unit: &Unit,
-    mapped: impl IntoIterator<Item = (&'a str, Option<Outcome>)>,
+    mapped: impl IntoIterator<Item = (&'a str, Option<Outcome>, i64)>,
 ) -> Progress {
     #[derive(Default)]
     struct Tally {
@@ -496,9 +494,9 @@ fn progress_of<'a>(
         not_yet: bool,
     }
     let mut tallies: std::collections::HashMap<&str, Tally> = Default::default();
-    for (criterion, outcome) in mapped {
+    for (criterion, outcome, mappings) in mapped {
         let tally = tallies.entry(criterion).or_default();
-        tally.evidence_count += 1;
+        tally.evidence_count += mappings;
         match outcome {
             Some(Outcome::Met) => tally.met = true,
             Some(Outcome::NotYet) => tally.not_yet = true,

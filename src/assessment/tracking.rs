@@ -3,7 +3,7 @@
 //! a printable one), downloaded as CSV (also the export's tracking-grid format), as JSON, and as an
 //! SVG chart of how many criteria were met over time, replayed from the decisions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use askama::Template;
@@ -247,7 +247,7 @@ pub struct TrackingGrid {
 }
 
 /// The grid for an enrolment the caller has been let into. Drafts are in it only for the learner.
-/// A fixed number of queries whatever the number of items: the items, the decisions, progress.
+/// A fixed number of queries whatever the number of items: the items and the decisions.
 pub async fn tracking_grid(conn: &mut PgConnection, access: &EnrolmentAccess, unit: &Unit) -> AppResult<TrackingGrid> {
     let people = sqlx::query!(
         "SELECT en.enrolled_at, l.name AS learner_name, a.name AS assessor_name
@@ -258,7 +258,6 @@ pub async fn tracking_grid(conn: &mut PgConnection, access: &EnrolmentAccess, un
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound("enrolment"))?;
-    let progress = super::progress(&mut *conn, access.id, unit).await?;
     let with_drafts = access.relation == Relation::Learner;
     let items: Vec<EvidenceItem> = evidence::list_for_enrolment(&mut *conn, access.id)
         .await?
@@ -279,22 +278,40 @@ pub async fn tracking_grid(conn: &mut PgConnection, access: &EnrolmentAccess, un
     // number of criteria met after each assessor submission (one transaction, one timestamp).
     let mut current: HashMap<(Uuid, &str), (Outcome, DateTime<Utc>, &str)> = HashMap::new();
     let mut points: Vec<ChartPoint> = Vec::new();
-    let met_count = |current: &HashMap<(Uuid, &str), (Outcome, DateTime<Utc>, &str)>| {
-        current.iter().filter(|(_, (o, _, _))| *o == Outcome::Met).map(|((_, c), _)| *c).collect::<HashSet<_>>().len()
-    };
+    // For each criterion, how many items it is currently met by; `met` counts those above none.
+    let mut met_by: HashMap<&str, usize> = HashMap::new();
+    let mut met = 0;
     let mut last_met = 0;
     for (index, d) in decisions.iter().enumerate() {
         let outcome = Outcome::parse(&d.outcome).unwrap_or(Outcome::NotYet);
-        current.insert((d.evidence_id, d.number.as_str()), (outcome, d.decided_at, d.assessor_name.as_str()));
-        let end_of_submission = decisions.get(index + 1).is_none_or(|next| next.decided_at != d.decided_at);
-        if end_of_submission {
-            let met = met_count(&current);
-            if met != last_met {
-                points.push(ChartPoint { at: d.decided_at, criteria_met: met });
-                last_met = met;
+        let before =
+            current.insert((d.evidence_id, d.number.as_str()), (outcome, d.decided_at, d.assessor_name.as_str()));
+        if before.is_some_and(|(o, _, _)| o == Outcome::Met) {
+            let count = met_by.entry(d.number.as_str()).or_default();
+            *count -= 1;
+            if *count == 0 {
+                met -= 1;
             }
         }
+        if outcome == Outcome::Met {
+            let count = met_by.entry(d.number.as_str()).or_default();
+            *count += 1;
+            if *count == 1 {
+                met += 1;
+            }
+        }
+        let end_of_submission = decisions.get(index + 1).is_none_or(|next| next.decided_at != d.decided_at);
+        if end_of_submission && met != last_met {
+            points.push(ChartPoint { at: d.decided_at, criteria_met: met });
+            last_met = met;
+        }
     }
+    // Progress from the same replay: the items and their current judgements.
+    let mut judgements = super::Judgements::default();
+    for ((item, criterion), (outcome, _, _)) in &current {
+        judgements.entry(*item).or_default().insert((*criterion).to_string(), *outcome);
+    }
+    let progress = super::progress_of_items(access.id, unit, &items, &judgements);
 
     let by_id: HashMap<Uuid, &EvidenceItem> = items.iter().map(|item| (item.id, item)).collect();
     let mut newest: Vec<&EvidenceItem> =
