@@ -97,6 +97,9 @@ pub async fn with_planner_setting<T>(
 ) -> crate::error::AppResult<T> {
     sqlx::query("SELECT set_config($1, $2, false)").bind(name).bind(value).execute(&mut *conn).await?;
     let result = statement(&mut *conn).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("RESET {name}"))).execute(&mut *conn).await?;
-    result
+    let reset = sqlx::query(sqlx::AssertSqlSafe(format!("RESET {name}"))).execute(&mut *conn).await;
+    // The statement's own error comes first: after it, in a transaction, the reset fails too.
+    let value = result?;
+    reset?;
+    Ok(value)
 }

@@ -217,3 +217,39 @@ async fn with_database_url_every_command_uses_that_server_and_no_cluster_is_made
     let units: i64 = sqlx::query_scalar("SELECT count(*) FROM units").fetch_one(&mut conn).await.unwrap();
     assert_eq!(units, 2, "migrate loaded the bundled units into that server");
 }
+
+/// A planner setting changed for one statement is back to the default after it, whether the
+/// statement succeeded or failed (and a failure inside a transaction is the one reported).
+#[tokio::test]
+async fn a_planner_setting_for_one_statement_is_reset_after_it_even_when_it_fails() {
+    use eportfolio::error::AppError;
+    let app = crate::common::TestApp::spawn().await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    let setting = async |conn: &mut sqlx::PgConnection| -> String {
+        sqlx::query_scalar("SELECT current_setting('join_collapse_limit')").fetch_one(conn).await.unwrap()
+    };
+    assert_eq!(setting(&mut conn).await, "8", "PostgreSQL's default to start with");
+
+    let inside = eportfolio::db::with_planner_setting(&mut conn, "join_collapse_limit", "1", async |conn| {
+        Ok(sqlx::query_scalar::<_, String>("SELECT current_setting('join_collapse_limit')").fetch_one(conn).await?)
+    })
+    .await
+    .unwrap();
+    assert_eq!(inside, "1", "the statement runs with the setting");
+    assert_eq!(setting(&mut conn).await, "8", "and the connection has the default again");
+
+    // In a transaction, on a connection of its own so what it is left with can be read after.
+    let mut own = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url).await.unwrap();
+    let mut tx = sqlx::Connection::begin(&mut own).await.unwrap();
+    let failed = eportfolio::db::with_planner_setting(&mut tx, "join_collapse_limit", "1", async |conn| {
+        Err::<(), _>(AppError::from(sqlx::query("SELECT 1/0").execute(conn).await.unwrap_err()))
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&failed, AppError::Unexpected(error) if error.to_string().contains("division by zero")),
+        "the statement's own error is reported, not the failed reset's: {failed:?}"
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(setting(&mut own).await, "8", "the connection has the default after the rollback");
+}
