@@ -6,7 +6,7 @@
 #     evidence detail, verifier audit trail (first and an older keyset page), API progress;
 #  3. the same wrk run against a bare axum handler (examples/bare.rs) as the ceiling;
 #  4. restart to ready (SIGTERM, start, poll /readyz every 10 ms; median of three) and the
-#     server's resident memory (VmRSS) at start and idle after the load.
+#     server's resident memory (VmRSS) at start, and 5 s and 90 s after the load.
 # Usage: benches/pages.sh [LEARNERS] [DURATION]   (defaults 10000 and 10). Prints Markdown.
 # The generated data dir needs about 2 GiB per 1,000 learners of free disk.
 # Installs wrk (Debian package) if it is missing.
@@ -130,9 +130,13 @@ measure "api-progress" "$base/api/v1/enrolments/$enrolment/progress" "$work/repo
 measure "api-sign-in-argon2" "$base/api/v1/session" "$work/session.lua"
 sleep 5
 rss_idle=$(rss_mib "$server")
+# A minute and a half later: the pool has closed the connections idle since the burst (60 s) and
+# the allocator has handed back what they held.
+sleep 85
+rss_quiet=$(rss_mib "$server")
 events=$("$bin" audit verify 2>/dev/null | tail -n 1)
 
-python3 - "$learners" "$generate_s" "$restart_s" "$rss_start" "$rss_idle" "$events" "$connections" "$duration" "${rows[@]}" <<'PY'
+python3 - "$learners" "$generate_s" "$restart_s" "$rss_start" "$rss_idle/$rss_quiet" "$events" "$connections" "$duration" "${rows[@]}" <<'PY'
 import sys
 learners, generate_s, restart_s, rss_start, rss_idle, events, conns, duration = sys.argv[1:9]
 rows = [r.split() for r in sys.argv[9:]]
@@ -155,5 +159,5 @@ for label, status in failed:
     print(f"| {label} | answered {status} before the run | | | | | |")
 print()
 print(f"| restart to ready (median of 3) | {float(restart_s):.2f} s |")
-print(f"| server RSS after start / idle after the load | {rss_start} MiB / {rss_idle} MiB |")
+print(f"| server RSS after start / 5 s after the load / 90 s after | {rss_start} MiB / {rss_idle.replace('/', ' MiB / ')} MiB |")
 PY

@@ -56,11 +56,15 @@ impl Database {
 /// connection rather than failing. PostgreSQL reached and refusing still fails at once (503).
 const POOL_CONNECTIONS: u32 = 32;
 const POOL_WAIT: Duration = Duration::from_secs(15);
+/// A connection left idle this long after a burst is closed: each keeps buffers as large as the
+/// biggest result it carried, and its PostgreSQL backend its caches (BENCHMARKS.md, fix 10).
+const POOL_IDLE: Duration = Duration::from_secs(60);
 
 async fn pool(options: PgConnectOptions) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(POOL_CONNECTIONS)
         .acquire_timeout(POOL_WAIT)
+        .idle_timeout(POOL_IDLE)
         .connect_with(options)
         .await
         .context("cannot connect to PostgreSQL")
