@@ -182,6 +182,19 @@ async fn serve_on(database: &db::Database, config: Config, with_demo: bool) -> a
     Ok(())
 }
 
+/// Allocations of 128 KiB and more get their own mappings, returned to the system when freed.
+/// glibc otherwise raises that threshold to the largest block freed so far: after a burst of
+/// sign-ins, each hashing a password in 19 MiB, those blocks came from the heap and the idle
+/// server kept ~75 MiB of them (BENCHMARKS.md, fix 10). Call before any thread starts.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's parameters; called at start-up, before any
+    // other thread allocates.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Hands memory freed after a burst of large pages back to the system. glibc's allocator keeps
 /// freed memory in each worker thread's arena for reuse, so after a load the idle server stayed
 /// at hundreds of MiB (BENCHMARKS.md); `malloc_trim` returns the unused tops of every arena.
