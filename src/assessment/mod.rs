@@ -465,6 +465,19 @@ pub async fn progress(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) 
     Ok(progress_of(enrolment_id, unit, mapped))
 }
 
+/// A whole portfolio read once: its items, their current judgements and the progress they make
+/// (the portfolio page's item states and the sign-off checklist come from these too).
+pub async fn load_portfolio(
+    conn: &mut PgConnection,
+    enrolment_id: Uuid,
+    unit: &Unit,
+) -> AppResult<(Vec<crate::evidence::EvidenceItem>, Judgements, Progress)> {
+    let items = crate::evidence::list_for_enrolment(&mut *conn, enrolment_id).await?;
+    let judgements = current_judgements(conn, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
+    let progress = progress_of_items(enrolment_id, unit, &items, &judgements);
+    Ok((items, judgements, progress))
+}
+
 /// Progress from a portfolio already loaded: its items and their current judgements.
 pub fn progress_of_items(
     enrolment_id: Uuid,

@@ -156,10 +156,7 @@ async fn portfolio_page(
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let signed = super::sign_off::in_force(&mut tx, id).await?;
     let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
-    // The whole portfolio once: its progress, checklist and item states all come from it.
-    let items = evidence::list_for_enrolment(&mut tx, id).await?;
-    let judged = super::current_judgements(&mut tx, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
-    let progress = super::progress_of_items(id, &unit, &items, &judged);
+    let (items, judged, progress) = super::load_portfolio(&mut tx, id, &unit).await?;
     let readiness = super::sufficiency::readiness_of(&mut tx, id, &unit, &progress, &items, &judged).await?;
     let mut rows = Vec::new();
     for item in items {

@@ -85,9 +85,7 @@ fn either(phrases: &[String]) -> String {
 
 /// The checklist for one enrolment on `unit`, as the portfolio stands now.
 pub async fn readiness(conn: &mut PgConnection, enrolment_id: Uuid, unit: &Unit) -> AppResult<Readiness> {
-    let items = crate::evidence::list_for_enrolment(&mut *conn, enrolment_id).await?;
-    let judgements = super::current_judgements(&mut *conn, &items.iter().map(|i| i.id).collect::<Vec<_>>()).await?;
-    let progress = super::progress_of_items(enrolment_id, unit, &items, &judgements);
+    let (items, judgements, progress) = super::load_portfolio(conn, enrolment_id, unit).await?;
     readiness_of(conn, enrolment_id, unit, &progress, &items, &judgements).await
 }
 

@@ -290,6 +290,15 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> AppResult<EvidenceItem> 
     load_many(conn, &[id]).await?.pop().ok_or(crate::error::AppError::NotFound("evidence item"))
 }
 
+/// `(item, value)` pairs grouped by item, each group in the pairs' order.
+fn by_item<T>(pairs: impl IntoIterator<Item = (Uuid, T)>) -> std::collections::HashMap<Uuid, Vec<T>> {
+    let mut grouped: std::collections::HashMap<Uuid, Vec<T>> = Default::default();
+    for (item, value) in pairs {
+        grouped.entry(item).or_default().push(value);
+    }
+    grouped
+}
+
 async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<EvidenceItem>> {
     let items = sqlx::query!(
         r#"SELECT e.id, e.enrolment_id, e.status, e.title, e.description, e.method, e.occurred_on, e.occurred_until,
@@ -327,29 +336,21 @@ async fn load_many(conn: &mut PgConnection, ids: &[Uuid]) -> AppResult<Vec<Evide
     .fetch_all(&mut *conn)
     .await?;
     // Each item's files and mappings, in the statements' order (moved, not searched per item).
-    let mut files: std::collections::HashMap<Uuid, Vec<FileInfo>> =
-        files.into_iter().fold(Default::default(), |mut by_item, f| {
-            by_item.entry(f.evidence_id).or_default().push(FileInfo {
-                id: f.id,
-                name: f.name,
-                content_type: f.content_type,
-                size: f.size,
-                sha256: f.sha256,
-            });
-            by_item
-        });
-    let mut mappings: std::collections::HashMap<Uuid, Vec<MappingView>> =
-        mappings.into_iter().fold(Default::default(), |mut by_item, m| {
-            by_item.entry(m.evidence_id).or_default().push(MappingView {
-                criterion: m.number,
-                note: m.note,
-                file_id: m.file_id,
-                start_seconds: m.start_seconds,
-                end_seconds: m.end_seconds,
-                page: m.page,
-            });
-            by_item
-        });
+    let mut files = by_item(files.into_iter().map(|f| {
+        let file = FileInfo { id: f.id, name: f.name, content_type: f.content_type, size: f.size, sha256: f.sha256 };
+        (f.evidence_id, file)
+    }));
+    let mut mappings = by_item(mappings.into_iter().map(|m| {
+        let mapping = MappingView {
+            criterion: m.number,
+            note: m.note,
+            file_id: m.file_id,
+            start_seconds: m.start_seconds,
+            end_seconds: m.end_seconds,
+            page: m.page,
+        };
+        (m.evidence_id, mapping)
+    }));
     Ok(items
         .into_iter()
         .map(|row| {
