@@ -49,24 +49,27 @@ pub struct UserSummary {
 }
 
 pub async fn load_actor(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Actor>, sqlx::Error> {
-    let Some(user) = sqlx::query!("SELECT id, email, name FROM users WHERE id = $1 AND disabled_at IS NULL", user_id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let roles = sqlx::query!(
-        "SELECT r.centre_id, c.name AS centre_name, r.role
-         FROM user_roles r JOIN centres c ON c.id = r.centre_id
-         WHERE r.user_id = $1 ORDER BY c.name, r.role",
+    // One statement (it runs on every signed-in request): the user, with a row per role.
+    let rows = sqlx::query!(
+        r#"SELECT u.id, u.email, u.name, r.centre_id AS "centre_id?", c.name AS "centre_name?", r.role AS "role?"
+           FROM users u
+           LEFT JOIN user_roles r ON r.user_id = u.id
+           LEFT JOIN centres c ON c.id = r.centre_id
+           WHERE u.id = $1 AND u.disabled_at IS NULL
+           ORDER BY c.name, r.role"#,
         user_id
     )
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .filter_map(|r| Some(CentreRole { centre_id: r.centre_id, centre_name: r.centre_name, role: r.role.parse().ok()? }))
-    .collect();
-    Ok(Some(Actor { id: user.id, email: user.email, name: user.name, roles }))
+    .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let (id, email, name) = (first.id, first.email.clone(), first.name.clone());
+    let roles = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(CentreRole { centre_id: r.centre_id?, centre_name: r.centre_name?, role: r.role?.parse().ok()? })
+        })
+        .collect();
+    Ok(Some(Actor { id, email, name, roles }))
 }
 
 /// The user id and password hash for a sign-in attempt.

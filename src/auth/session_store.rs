@@ -82,12 +82,15 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row =
-            sqlx::query!("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > now()", id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(database)?;
-        let Some(row) = row else { return Ok(None) };
+        // By the key alone, with the expiry checked here: given `expires_at > now()` in the
+        // statement, the planner judged that condition by statistics gathered before the newest
+        // sessions existed and scanned every live session through the expiry index instead (8 ms
+        // per request with 30,000 sessions, which anonymous visits to the sign-in page create).
+        let row = sqlx::query!("SELECT data, expires_at FROM sessions WHERE id = $1", id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+        let Some(row) = row.filter(|row| row.expires_at > chrono::Utc::now()) else { return Ok(None) };
         Ok(Some(Record {
             id: *id,
             data: serde_json::from_value(row.data).map_err(backend)?,

@@ -225,6 +225,26 @@ async fn owners_list_and_revoke_their_api_tokens_which_are_stored_hashed() {
     assert_eq!(listed["items"][0]["label"], "nightly report");
     assert!(listed["items"][0].get("token").is_none());
 
+    // "Last used" is written on first use and then at most once a minute, so a script's run of
+    // requests is not a run of writes.
+    let last_used = async || -> Option<chrono::DateTime<chrono::Utc>> {
+        sqlx::query_scalar("SELECT last_used_at FROM api_tokens WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let first = last_used().await.expect("the first use is recorded");
+    assert_eq!(Browser::with_token(&app, &token).get("/api/v1/me").await.status(), StatusCode::OK);
+    assert_eq!(last_used().await, Some(first), "a second use within the minute writes nothing");
+    sqlx::query("UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = $1::uuid")
+        .bind(&id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(Browser::with_token(&app, &token).get("/api/v1/me").await.status(), StatusCode::OK);
+    assert!(last_used().await.unwrap() > first, "a use more than a minute after the last one is recorded");
+
     let stranger = app.api_for(&cast.learner).await;
     let response = stranger.request_delete(&format!("/api/v1/tokens/{id}")).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
