@@ -10,7 +10,8 @@ use super::RecordedEvent;
 /// Events on one page of the trail.
 pub const PAGE_SIZE: i64 = 50;
 
-/// What a reader may see: every event of `centres`, and the events of `enrolments`.
+/// What a reader may see: every event of `centres`, and the events of `enrolments` (learners a
+/// verifier's grants name one by one, outside those centres).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     pub centres: Vec<Uuid>,
@@ -20,14 +21,14 @@ pub struct Scope {
 /// The filters of the trail page and API, parsed.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Who did it.
-    pub actor: Option<Uuid>,
+    /// Who did it: any of these people.
+    pub actors: Option<Vec<Uuid>>,
     /// What: an action, or the start of one (`evidence.` for every evidence event).
     pub action: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    /// Which learner's enrolment.
-    pub enrolment: Option<Uuid>,
+    /// Which learner: any of these enrolments.
+    pub enrolments: Option<Vec<Uuid>>,
     /// Events older than this sequence number (the next page's cursor).
     pub before: Option<i64>,
 }
@@ -47,21 +48,21 @@ pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> Re
            LEFT JOIN users u ON u.id = e.actor_id
            LEFT JOIN enrolments en ON en.id = e.enrolment_id
            WHERE (COALESCE(e.centre_id, en.centre_id) = ANY($1) OR e.enrolment_id = ANY($2))
-             AND ($3::uuid IS NULL OR e.actor_id = $3)
+             AND ($3::uuid[] IS NULL OR e.actor_id = ANY($3))
              AND ($4::text IS NULL OR e.action = $4 OR (right($4, 1) = '.' AND starts_with(e.action, $4)))
              AND ($5::date IS NULL OR e.occurred_at >= $5::date::timestamp AT TIME ZONE 'UTC')
              AND ($6::date IS NULL OR e.occurred_at < ($6::date + 1)::timestamp AT TIME ZONE 'UTC')
-             AND ($7::uuid IS NULL OR e.enrolment_id = $7)
+             AND ($7::uuid[] IS NULL OR e.enrolment_id = ANY($7))
              AND ($8::bigint IS NULL OR e.seq < $8)
            ORDER BY e.seq DESC
            LIMIT $9"#,
         &scope.centres,
         &scope.enrolments,
-        filter.actor,
+        filter.actors.as_deref(),
         filter.action,
         filter.from,
         filter.to,
-        filter.enrolment,
+        filter.enrolments.as_deref(),
         filter.before,
         PAGE_SIZE + 1
     )
@@ -76,65 +77,97 @@ pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> Re
     Ok(Page { events, next })
 }
 
-/// A person the reader can pick in the "who" filter.
+/// A person a "who" filter matched.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Person {
     pub id: Uuid,
     pub name: String,
+    pub email: String,
 }
 
-/// A learner's enrolment the reader can pick in the "learner" filter.
+/// A learner's enrolment a "learner" filter matched.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Learner {
     pub enrolment_id: Uuid,
     pub name: String,
+    pub email: String,
     pub unit: String,
 }
 
-/// The choices for the filters: the people who act at the reader's centres (staff and the
-/// verifiers granted them; a learner's own actions are found through the learner filter), the
-/// actions recorded, and the learners in scope. None of them reads the events themselves, so
-/// the page costs the same at ten events or ten million.
-pub async fn choices(
-    conn: &mut PgConnection,
-    scope: &Scope,
-) -> Result<(Vec<Person>, Vec<String>, Vec<Learner>), sqlx::Error> {
-    let people = sqlx::query_as!(
+/// At most this many people or learners for one name typed in a filter; more asks for more of it.
+pub const MOST_MATCHES: i64 = 20;
+
+/// `%text%` for ILIKE, with the text's own `%`, `_` and `\` matched literally.
+fn containing(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The people in scope whose name or email contains `text` (or whose id it is), up to one more
+/// than [`MOST_MATCHES`]: the people who act at the reader's centres (staff and the verifiers
+/// granted them) and the people of the enrolments in scope.
+pub async fn people_matching(conn: &mut PgConnection, scope: &Scope, text: &str) -> Result<Vec<Person>, sqlx::Error> {
+    let id = text.parse::<Uuid>().ok();
+    sqlx::query_as!(
         Person,
-        r#"SELECT u.id AS "id!", u.name AS "name!" FROM users u WHERE u.id IN (
-               SELECT r.user_id FROM user_roles r WHERE r.centre_id = ANY($1) AND r.role <> 'learner'
+        r#"SELECT u.id AS "id!", u.name AS "name!", u.email AS "email!" FROM users u
+           WHERE (u.id = $3 OR ($3 IS NULL AND (u.name ILIKE $4 OR u.email ILIKE $4)))
+             AND u.id IN (
+               SELECT r.user_id FROM user_roles r WHERE r.centre_id = ANY($1)
                UNION SELECT g.verifier_id FROM verifier_grants g WHERE g.centre_id = ANY($1)
                UNION SELECT x.id FROM enrolments en
                      CROSS JOIN LATERAL (VALUES (en.learner_id), (en.assessor_id), (en.iqa_id)) x(id)
                      WHERE en.id = ANY($2) AND x.id IS NOT NULL)
-           ORDER BY u.name, u.id"#,
+           ORDER BY u.name, u.id
+           LIMIT $5"#,
         &scope.centres,
-        &scope.enrolments
+        &scope.enrolments,
+        id,
+        containing(text),
+        MOST_MATCHES + 1
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    // The distinct actions, by skipping through `audit_events_action` one value at a time.
-    let actions = sqlx::query_scalar!(
+    .fetch_all(conn)
+    .await
+}
+
+/// The enrolments in scope whose learner's name or email contains `text` (or whose id it is), up
+/// to one more than [`MOST_MATCHES`].
+pub async fn learners_matching(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    text: &str,
+) -> Result<Vec<Learner>, sqlx::Error> {
+    let id = text.parse::<Uuid>().ok();
+    sqlx::query_as!(
+        Learner,
+        r#"SELECT en.id AS enrolment_id, u.name, u.email, un.code AS unit FROM enrolments en
+           JOIN users u ON u.id = en.learner_id JOIN units un ON un.id = en.unit_id
+           WHERE (en.centre_id = ANY($1) OR en.id = ANY($2))
+             AND (en.id = $3 OR ($3 IS NULL AND (u.name ILIKE $4 OR u.email ILIKE $4)))
+           ORDER BY u.name, un.code, en.id
+           LIMIT $5"#,
+        &scope.centres,
+        &scope.enrolments,
+        id,
+        containing(text),
+        MOST_MATCHES + 1
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The actions recorded, for the "what" filter (skipping through `audit_events_action` one value
+/// at a time, so it costs the same at ten events or ten million).
+pub async fn actions(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
         r#"WITH RECURSIVE a(action) AS (
                SELECT min(action) FROM audit_events
                UNION ALL
                SELECT (SELECT min(e.action) FROM audit_events e WHERE e.action > a.action) FROM a WHERE a.action IS NOT NULL)
            SELECT action AS "action!" FROM a WHERE action IS NOT NULL ORDER BY action"#
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    let learners = sqlx::query_as!(
-        Learner,
-        r#"SELECT en.id AS enrolment_id, u.name, un.code AS unit FROM enrolments en
-           JOIN users u ON u.id = en.learner_id JOIN units un ON un.id = en.unit_id
-           WHERE en.centre_id = ANY($1) OR en.id = ANY($2)
-           ORDER BY u.name, un.code"#,
-        &scope.centres,
-        &scope.enrolments
-    )
     .fetch_all(conn)
-    .await?;
-    Ok((people, actions, learners))
+    .await
 }
 
 /// Events about one thing (an evidence item and its files, or a person), newest first; with

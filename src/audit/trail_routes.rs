@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::checks::{self, ChainCheck};
 use super::trail::{self, Filter, Learner, Person};
@@ -34,7 +34,7 @@ pub fn router() -> Routes {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrailQuery {
-    /// Who did it: a person's id.
+    /// Who did it: part of a person's name or email, or their id.
     #[serde(default)]
     #[param(required = false)]
     who: String,
@@ -50,7 +50,7 @@ pub struct TrailQuery {
     #[serde(default)]
     #[param(required = false)]
     to: String,
-    /// Which learner: an enrolment's id.
+    /// Which learner: part of the learner's name or email, or an enrolment's id.
     #[serde(default)]
     #[param(required = false)]
     learner: String,
@@ -65,14 +65,57 @@ pub struct TrailQuery {
 }
 
 impl TrailQuery {
+    /// The filters, with the name typed for "who" and for "learner" looked up among the people
+    /// and learners the reader may see; with what they matched, to show beside the fields.
+    async fn resolve(
+        &self,
+        conn: &mut PgConnection,
+        scope: &trail::Scope,
+    ) -> AppResult<Result<Resolved, Vec<FieldError>>> {
+        let (mut filter, mut errors) = match self.parse() {
+            Ok(filter) => (filter, Vec::new()),
+            Err(errors) => (Filter::default(), errors),
+        };
+        let mut resolved = Resolved::default();
+        let (who, learner) = (self.who.trim(), self.learner.trim());
+        if !who.is_empty() {
+            resolved.people = trail::people_matching(conn, scope, who).await?;
+            match resolved.people.len() as i64 {
+                0 => errors.push(FieldError::new("who", format!("No one you can see in the trail matches “{who}”"))),
+                n if n > trail::MOST_MATCHES => errors.push(FieldError::new(
+                    "who",
+                    format!(
+                        "More than {} people match “{who}”: type more of their name, or their email",
+                        trail::MOST_MATCHES
+                    ),
+                )),
+                _ => filter.actors = Some(resolved.people.iter().map(|p| p.id).collect()),
+            }
+        }
+        if !learner.is_empty() {
+            resolved.learners = trail::learners_matching(conn, scope, learner).await?;
+            match resolved.learners.len() as i64 {
+                0 => errors.push(FieldError::new("learner", format!("No learner you can see matches “{learner}”"))),
+                n if n > trail::MOST_MATCHES => errors.push(FieldError::new(
+                    "learner",
+                    format!(
+                        "More than {} learners match “{learner}”: type more of their name, or their email",
+                        trail::MOST_MATCHES
+                    ),
+                )),
+                _ => filter.enrolments = Some(resolved.learners.iter().map(|l| l.enrolment_id).collect()),
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        resolved.filter = filter;
+        Ok(Ok(resolved))
+    }
+
+    /// The filters that need no lookup: what, the dates and the page.
     fn parse(&self) -> Result<Filter, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let mut id = |field: &str, text: &str, message: &str| match text.trim() {
-            "" => None,
-            text => text.parse::<Uuid>().map_err(|_| errors.push(FieldError::new(field, message))).ok(),
-        };
-        let actor = id("who", &self.who, "Choose a person from the list");
-        let enrolment = id("learner", &self.learner, "Choose a learner from the list");
         let mut date = |field: &str, text: &str| match text.trim() {
             "" => None,
             text => NaiveDate::parse_from_str(text, "%Y-%m-%d")
@@ -93,7 +136,11 @@ impl TrailQuery {
             }
         };
         let action = Some(self.what.trim().to_string()).filter(|a| !a.is_empty());
-        if errors.is_empty() { Ok(Filter { actor, action, from, to, enrolment, before }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Filter { actors: None, action, from, to, enrolments: None, before })
+        } else {
+            Err(errors)
+        }
     }
 
     /// The query string for the next page: the same filters, older events.
@@ -120,20 +167,23 @@ impl TrailQuery {
     }
 }
 
-/// Records a verifier's reading of the trail, against the learner they filtered by or each
+/// The filters as looked up: the people and learners the names typed matched.
+#[derive(Default)]
+struct Resolved {
+    filter: Filter,
+    people: Vec<Person>,
+    learners: Vec<Learner>,
+}
+
+/// Records a verifier's reading of the trail, against the learners they filtered by or each
 /// centre their access covers, in a transaction of its own (theirs is read-only).
-async fn record_verifier_view(
-    state: &AppState,
-    actor: &Actor,
-    scope: &trail::Scope,
-    filter: &Filter,
-    query: &TrailQuery,
-) -> AppResult<()> {
+async fn record_verifier_view(state: &AppState, actor: &Actor, filter: &Filter, query: &TrailQuery) -> AppResult<()> {
     if !actor.has_role(Role::Eqa) || actor.has_role(Role::Admin) {
         return Ok(());
     }
     let details = serde_json::json!({
-        "who": query.who, "what": query.what, "from": query.from, "to": query.to, "before": query.before,
+        "who": query.who, "what": query.what, "from": query.from, "to": query.to, "learner": query.learner,
+        "before": query.before,
     });
     let mut tx = state.pool.begin().await?;
     let event = || {
@@ -141,9 +191,12 @@ async fn record_verifier_view(
             .as_role(Role::Eqa)
             .details(details.clone())
     };
-    match filter.enrolment.filter(|id| scope.enrolments.contains(id)) {
-        Some(enrolment) => {
-            super::record(&mut tx, event().enrolment(enrolment)).await?;
+    // The learners filtered by were looked up within the reader's scope.
+    match &filter.enrolments {
+        Some(enrolments) => {
+            for enrolment in enrolments {
+                super::record(&mut tx, event().enrolment(*enrolment)).await?;
+            }
         }
         None => {
             for centre in policy::verifier_centres(&mut tx, actor).await? {
@@ -161,9 +214,10 @@ struct TrailPage {
     nav: Nav,
     errors: Vec<FieldError>,
     query: TrailQuery,
+    /// Who the "who" and "learner" filters matched.
     people: Vec<Person>,
-    actions: Vec<String>,
     learners: Vec<Learner>,
+    actions: Vec<String>,
     events: Vec<RecordedEvent>,
     next: Option<String>,
     check_again: String,
@@ -175,6 +229,22 @@ struct TrailPage {
     just_checked: bool,
 }
 
+impl TrailPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        FieldError::message_for(&self.errors, field)
+    }
+
+    /// Whom the "who" filter matched, for the hint beside it.
+    fn people_shown(&self) -> String {
+        self.people.iter().map(|p| format!("{} ({})", p.name, p.email)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Which learners the "learner" filter matched.
+    fn learners_shown(&self) -> String {
+        self.learners.iter().map(|l| format!("{} ({}, {})", l.name, l.email, l.unit)).collect::<Vec<_>>().join(", ")
+    }
+}
+
 async fn trail_page(
     State(state): State<AppState>,
     nav: Nav,
@@ -184,17 +254,18 @@ async fn trail_page(
     let mut conn = state.begin(&actor).await?;
     let scope = policy::audit_scope(&mut conn, &actor).await?;
     let whole_chain = checks::latest(&mut conn).await?;
-    let (people, actions, learners) = trail::choices(&mut conn, &scope).await?;
-    let (status, errors, events, next, shown_broken) = match query.parse() {
-        Ok(filter) => {
+    let actions = trail::actions(&mut conn).await?;
+    let (status, errors, events, next, shown_broken, people, learners) = match query.resolve(&mut conn, &scope).await? {
+        Ok(Resolved { filter, people, learners }) => {
             let page = trail::page(&mut conn, &scope, &filter).await?;
             let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
             let shown_broken = super::check_shown(&mut conn, &shown).await?;
             conn.commit().await?;
-            record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
-            (StatusCode::OK, vec![], page.events, page.next.map(|seq| query.next_page(seq)), shown_broken)
+            record_verifier_view(&state, &actor, &filter, &query).await?;
+            let next = page.next.map(|seq| query.next_page(seq));
+            (StatusCode::OK, vec![], page.events, next, shown_broken, people, learners)
         }
-        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, vec![], None, None),
+        Err(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors, vec![], None, None, vec![], vec![]),
     };
     let check_again = query.first_page();
     let just_checked = query.checked == "1";
@@ -265,7 +336,7 @@ struct TrailResponse {
     params(TrailQuery),
     responses(
         (status = 200, description = "One page of events", body = TrailResponse),
-        (status = 422, description = "A filter is not a person, learner or date", body = Problem),
+        (status = 422, description = "A filter matches no one, or too many, or is not a date", body = Problem),
     )
 )]
 async fn trail_api(
@@ -273,15 +344,15 @@ async fn trail_api(
     actor: Actor,
     Query(query): Query<TrailQuery>,
 ) -> AppResult<Json<TrailResponse>> {
-    let filter = query.parse().map_err(AppError::Invalid)?;
     let mut conn = state.begin(&actor).await?;
     let scope = policy::audit_scope(&mut conn, &actor).await?;
+    let filter = query.resolve(&mut conn, &scope).await?.map_err(AppError::Invalid)?.filter;
     let page = trail::page(&mut conn, &scope, &filter).await?;
     let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
     let shown_broken = super::check_shown(&mut conn, &shown).await?;
     let whole_chain = checks::latest(&mut conn).await?;
     conn.commit().await?;
-    record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
+    record_verifier_view(&state, &actor, &filter, &query).await?;
     Ok(Json(TrailResponse { events: page.events, next: page.next, shown_broken, whole_chain }))
 }
 

@@ -149,7 +149,7 @@ pub async fn enrolment(
         Relation::Assessor
     } else if row.iqa_id == Some(actor.id) {
         Relation::Iqa
-    } else if actor.has_role(Role::Eqa) && verifier_enrolments(conn, actor).await?.contains(&row.id) {
+    } else if verifier_covers(conn, actor, row.id).await? {
         Relation::Verifier
     } else {
         return Err(AppError::NotFound("enrolment"));
@@ -250,22 +250,46 @@ pub async fn verifier_centres(conn: &mut PgConnection, actor: &Actor) -> Result<
 }
 
 /// Enrolments an external verifier may see today: those their current grants cover, whether a
-/// grant is for the whole centre, chosen units, or chosen learners.
+/// grant is for the whole centre, chosen units, or chosen learners (the `verifier_access` view).
 pub async fn verifier_enrolments(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, sqlx::Error> {
     if !actor.has_role(Role::Eqa) {
         return Ok(Vec::new());
     }
     sqlx::query_scalar!(
-        r#"SELECT DISTINCT e.id AS "id!" FROM enrolments e
-           JOIN verifier_grants g ON g.centre_id = e.centre_id
-           WHERE g.verifier_id = $1 AND g.revoked_at IS NULL AND current_date BETWEEN g.starts_on AND g.ends_on
-             AND (g.scope = 'centre'
-                  OR (g.scope = 'units'
-                      AND EXISTS (SELECT 1 FROM verifier_grant_units gu WHERE gu.grant_id = g.id AND gu.unit_id = e.unit_id))
-                  OR (g.scope = 'learners'
-                      AND EXISTS (SELECT 1 FROM verifier_grant_enrolments ge
-                                  WHERE ge.grant_id = g.id AND ge.enrolment_id = e.id)))"#,
+        r#"SELECT DISTINCT enrolment_id AS "id!" FROM verifier_access WHERE verifier_id = $1"#,
         actor.id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether a current grant lets the external verifier see this one enrolment (one row looked
+/// up, however many learners the grant covers).
+pub async fn verifier_covers(conn: &mut PgConnection, actor: &Actor, enrolment_id: Uuid) -> Result<bool, sqlx::Error> {
+    if !actor.has_role(Role::Eqa) {
+        return Ok(false);
+    }
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM verifier_access WHERE verifier_id = $1 AND enrolment_id = $2) AS "covered!""#,
+        actor.id,
+        enrolment_id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The enrolments a verifier's grants cover one by one (chosen units or learners), outside the
+/// centres they may see whole: those centres' events are in the audit scope by centre already.
+async fn verifier_enrolments_outside(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    whole_centres: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT enrolment_id AS "id!" FROM verifier_access
+           WHERE verifier_id = $1 AND NOT (centre_id = ANY($2))"#,
+        actor.id,
+        whole_centres
     )
     .fetch_all(conn)
     .await
@@ -301,7 +325,7 @@ pub async fn audit_scope(conn: &mut PgConnection, actor: &Actor) -> AppResult<cr
     }
     if actor.has_role(Role::Eqa) {
         scope.centres.extend(verifier_whole_centres(conn, actor).await?);
-        scope.enrolments = verifier_enrolments(conn, actor).await?;
+        scope.enrolments = verifier_enrolments_outside(conn, actor, &scope.centres).await?;
     }
     if scope.centres.is_empty() && scope.enrolments.is_empty() {
         return Err(AppError::Forbidden(if actor.has_role(Role::Eqa) {
@@ -547,7 +571,7 @@ pub async fn iqa_sample(
         SampleRelation::Iqa
     } else if row.assessor_id == actor.id {
         SampleRelation::Assessor
-    } else if actor.has_role(Role::Eqa) && verifier_enrolments(conn, actor).await?.contains(&row.enrolment_id) {
+    } else if verifier_covers(conn, actor, row.enrolment_id).await? {
         SampleRelation::Verifier
     } else {
         return Err(AppError::NotFound("IQA sample"));

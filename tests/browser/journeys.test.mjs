@@ -234,6 +234,15 @@ test("a verifier draws their own sample and filters the centre's audit trail", a
   await page.waitForURL(/what=/);
   assert.ok(await page.locator("table tbody tr").count() > 0, "the filtered trail lists events");
   await checkPage(page, "verifier-audit-trail");
+  // Who, by part of an email as typed (the verifier's own views are in the trail).
+  const verifier = server.login("eqa", 0);
+  await page.selectOption("#what", "");
+  await page.fill("#who", verifier.email.split("@")[0]);
+  await page.locator("main form[method=get] button").first().click();
+  await page.waitForURL(/who=/);
+  assert.match(await page.locator("#who-hint").textContent(), new RegExp(`Showing .*\\(${verifier.email}\\)`));
+  assert.ok(await page.locator("table tbody tr").count() > 0, "the verifier's own events are listed");
+  await checkPage(page, "verifier-audit-trail-by-who");
   await page.context().close();
 });
 
