@@ -109,14 +109,7 @@ pub struct RecordedEvent {
 
 /// Appends an event to the chain inside the caller's transaction.
 pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::Error> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK).execute(&mut *conn).await?;
-    let last =
-        sqlx::query!("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let (seq, prev_hash) = match last {
-        Some(row) => (row.seq + 1, row.hash),
-        None => (1, GENESIS.to_string()),
-    };
-    let occurred_at = Utc::now().trunc_subsecs(6);
+    // What needs no lock first: every writer of the chain waits while the lock is held.
     let enrolment_centre = match event.enrolment_id {
         Some(id) => {
             sqlx::query_scalar!("SELECT centre_id FROM enrolments WHERE id = $1", id).fetch_optional(&mut *conn).await?
@@ -125,6 +118,14 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
     };
     let centre_id = enrolment_centre.or(event.centre_id);
     let details_sha256 = details_digest(&event.details);
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK).execute(&mut *conn).await?;
+    let last =
+        sqlx::query!("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    let (seq, prev_hash) = match last {
+        Some(row) => (row.seq + 1, row.hash),
+        None => (1, GENESIS.to_string()),
+    };
+    let occurred_at = Utc::now().trunc_subsecs(6);
     let hash = Hashed {
         prev_hash: &prev_hash,
         seq,
