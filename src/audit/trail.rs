@@ -39,10 +39,14 @@ pub struct Page {
     pub next: Option<i64>,
 }
 
-pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> Result<Page, sqlx::Error> {
-    let mut events = sqlx::query_as!(
-        RecordedEvent,
-        r#"SELECT e.seq, e.occurred_at, e.actor_id, u.name AS "actor_name?", e.actor_role, e.action,
+pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> crate::error::AppResult<Page> {
+    // Without parallel workers: for a centre's whole trail the planner expects thousands of rows
+    // to pass the filters and starts two workers for the newest 51, which costs 7 ms of the 12
+    // the statement then takes (BENCHMARKS.md, fix 13).
+    let mut events = crate::db::with_planner_setting(conn, "max_parallel_workers_per_gather", "0", async |conn| {
+        Ok(sqlx::query_as!(
+            RecordedEvent,
+            r#"SELECT e.seq, e.occurred_at, e.actor_id, u.name AS "actor_name?", e.actor_role, e.action,
                   e.subject_type, e.subject_id, e.enrolment_id, e.details, e.hash
            FROM audit_events e
            LEFT JOIN users u ON u.id = e.actor_id
@@ -56,17 +60,19 @@ pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> Re
              AND ($8::bigint IS NULL OR e.seq < $8)
            ORDER BY e.seq DESC
            LIMIT $9"#,
-        &scope.centres,
-        &scope.enrolments,
-        filter.actors.as_deref(),
-        filter.action,
-        filter.from,
-        filter.to,
-        filter.enrolments.as_deref(),
-        filter.before,
-        PAGE_SIZE + 1
-    )
-    .fetch_all(conn)
+            &scope.centres,
+            &scope.enrolments,
+            filter.actors.as_deref(),
+            filter.action,
+            filter.from,
+            filter.to,
+            filter.enrolments.as_deref(),
+            filter.before,
+            PAGE_SIZE + 1
+        )
+        .fetch_all(conn)
+        .await?)
+    })
     .await?;
     let next = if events.len() as i64 > PAGE_SIZE {
         events.truncate(PAGE_SIZE as usize);
