@@ -80,30 +80,16 @@ impl TrailQuery {
         let (who, learner) = (self.who.trim(), self.learner.trim());
         if !who.is_empty() {
             resolved.people = trail::people_matching(conn, scope, who).await?;
-            match resolved.people.len() as i64 {
-                0 => errors.push(FieldError::new("who", format!("No one you can see in the trail matches “{who}”"))),
-                n if n > trail::MOST_MATCHES => errors.push(FieldError::new(
-                    "who",
-                    format!(
-                        "More than {} people match “{who}”: type more of their name, or their email",
-                        trail::MOST_MATCHES
-                    ),
-                )),
-                _ => filter.actors = Some(resolved.people.iter().map(|p| p.id).collect()),
+            match unmatched("who", who, resolved.people.len(), "No one you can see in the trail", "people") {
+                Some(error) => errors.push(error),
+                None => filter.actors = Some(resolved.people.iter().map(|p| p.id).collect()),
             }
         }
         if !learner.is_empty() {
             resolved.learners = trail::learners_matching(conn, scope, learner).await?;
-            match resolved.learners.len() as i64 {
-                0 => errors.push(FieldError::new("learner", format!("No learner you can see matches “{learner}”"))),
-                n if n > trail::MOST_MATCHES => errors.push(FieldError::new(
-                    "learner",
-                    format!(
-                        "More than {} learners match “{learner}”: type more of their name, or their email",
-                        trail::MOST_MATCHES
-                    ),
-                )),
-                _ => filter.enrolments = Some(resolved.learners.iter().map(|l| l.enrolment_id).collect()),
+            match unmatched("learner", learner, resolved.learners.len(), "No learner you can see", "learners") {
+                Some(error) => errors.push(error),
+                None => filter.enrolments = Some(resolved.learners.iter().map(|l| l.enrolment_id).collect()),
             }
         }
         if !errors.is_empty() {
@@ -164,6 +150,21 @@ impl TrailQuery {
             .append_pair("to", &self.to)
             .append_pair("learner", &self.learner)
             .finish()
+    }
+}
+
+/// The refusal for a name typed in a filter when it matched no one, or more than can be shown.
+fn unmatched(field: &str, text: &str, found: usize, nobody: &str, plural: &str) -> Option<FieldError> {
+    match found as i64 {
+        0 => Some(FieldError::new(field, format!("{nobody} matches “{text}”"))),
+        n if n > trail::MOST_MATCHES => Some(FieldError::new(
+            field,
+            format!(
+                "More than {} {plural} match “{text}”: type more of their name, or their email",
+                trail::MOST_MATCHES
+            ),
+        )),
+        _ => None,
     }
 }
 

@@ -195,6 +195,24 @@ async fn the_trail_filters_by_who_what_when_and_learner_and_pages_by_sequence_nu
         assert!(problem.contains(message) && problem.contains(field), "{problem}");
     }
 
+    // More people match than can be shown: the reader is asked for more of the name.
+    sqlx::query(
+        "WITH made AS (
+             INSERT INTO users (id, email, name, password_hash)
+             SELECT gen_random_uuid(), 'many' || n || '@example.org', 'Many Match ' || n, '!' FROM generate_series(1, 21) n
+             RETURNING id)
+         INSERT INTO user_roles (user_id, centre_id, role)
+         SELECT made.id, r.centre_id, 'assessor' FROM made, user_roles r WHERE r.user_id = $1 AND r.role = 'admin'",
+    )
+    .bind(admin.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let response = api.get("/api/v1/audit?who=many%20match").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("More than 20 people match"));
+    assert_eq!(api.get("/api/v1/audit?who=many%20match%2021").await.status(), StatusCode::OK);
+
     // Bad filters are refused with the field named.
     let response = api.get("/api/v1/audit?from=yesterday").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
