@@ -66,6 +66,12 @@ pub struct CriterionEntry {
     pub guidance: String,
 }
 
+fn trim_in_place(text: &mut String) {
+    if text.trim().len() != text.len() {
+        *text = text.trim().to_string();
+    }
+}
+
 fn criterion_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CriterionNumber, D::Error> {
     let text = String::deserialize(d)?;
     CriterionNumber::parse(&text).map_err(serde::de::Error::custom)
@@ -83,9 +89,27 @@ impl UnitFile {
         file.check()
     }
 
-    /// The same checks for a unit read from another format (an IMS CASE package).
+    /// The same checks for a unit read from another format (an IMS CASE package). Its wording is
+    /// kept without surrounding white space, as the CASE reader keeps it, so a unit reads the same
+    /// from either format.
     pub fn check(self) -> anyhow::Result<Self> {
-        let file = self;
+        let mut file = self;
+        for text in [
+            &mut file.reference,
+            &mut file.title,
+            &mut file.awarding_body,
+            &mut file.purpose,
+            &mut file.assessment_guidance,
+        ] {
+            trim_in_place(text);
+        }
+        for outcome in &mut file.outcomes {
+            trim_in_place(&mut outcome.title);
+            for criterion in &mut outcome.criteria {
+                trim_in_place(&mut criterion.text);
+                trim_in_place(&mut criterion.guidance);
+            }
+        }
         let code_ok = !file.code.is_empty()
             && file.code.len() <= 20
             && file.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
