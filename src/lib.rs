@@ -41,6 +41,8 @@ pub struct AppState {
     pub store: FileStore,
     /// Verified against when an email is unknown, so failed sign-ins take the same time.
     pub dummy_hash: String,
+    /// The sessions, people and tokens this process keeps, dropped as it hears they change.
+    pub changes: db::changes::Changes,
 }
 
 impl AppState {
@@ -57,7 +59,9 @@ impl AppState {
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {
         let store = FileStore::from_config(&config)?;
         let dummy_hash = auth::password::hash(auth::password::generate()).await?;
-        Ok(AppState { pool, config: Arc::new(config), store, dummy_hash })
+        let changes = db::changes::Changes::new();
+        changes.listen(&pool);
+        Ok(AppState { pool, config: Arc::new(config), store, dummy_hash, changes })
     }
 }
 
@@ -91,13 +95,14 @@ pub fn routes() -> web::route_table::Routes {
 /// The whole web application: pages, API, sessions, security headers and request tracing.
 pub fn app(state: AppState) -> Router {
     let secure = state.config.behind_tls;
-    let sessions = SessionManagerLayer::new(auth::session_store::PgSessionStore::new(state.pool.clone()))
-        // The __Host- prefix binds a Secure cookie to this host and path `/`.
-        .with_name(if secure { "__Host-eportfolio_session" } else { "eportfolio_session" })
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(secure)
-        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(auth::IDLE_TIMEOUT_SECS)));
+    let sessions =
+        SessionManagerLayer::new(auth::session_store::PgSessionStore::new(state.pool.clone(), state.changes.clone()))
+            // The __Host- prefix binds a Secure cookie to this host and path `/`.
+            .with_name(if secure { "__Host-eportfolio_session" } else { "eportfolio_session" })
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(secure)
+            .with_expiry(Expiry::OnInactivity(time::Duration::seconds(auth::IDLE_TIMEOUT_SECS)));
     let pacing = web::limits::BodyPacing::from_config(&state.config);
     let hsts = secure.then(|| {
         SetResponseHeaderLayer::overriding(
@@ -123,10 +128,27 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .layer(tower::util::option_layer(hsts))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), settle_changes))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), actor = tracing::field::Empty)
         }))
         .with_state(state)
+}
+
+/// A request that changes something reads from the database, not from what this process keeps,
+/// and is answered once this process has heard of every change committed by then, its own
+/// included (src/db/changes.rs): the page it leads to shows the change.
+async fn settle_changes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    let response = db::changes::fresh_scope(next.run(request)).await;
+    state.changes.settle(&state.pool).await;
+    response
 }
 
 /// Opens the database (embedded unless `DATABASE_URL`), migrates, optionally loads the

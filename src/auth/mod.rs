@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for Actor {
                 .ok()
                 .and_then(|h| h.strip_prefix("Bearer "))
                 .ok_or_else(|| AppError::BadCredentials("Authorization must be `Bearer <token>`".into()))?;
-            tokens::authenticate(&state.pool, token.trim())
+            tokens::authenticate(state, token.trim())
                 .await?
                 .ok_or_else(|| AppError::BadCredentials("The API token is not valid or has been revoked".into()))?
         } else {
@@ -144,8 +144,14 @@ impl FromRequestParts<AppState> for Actor {
             }
             user_id.ok_or(AppError::Unauthenticated)?
         };
-        let mut conn = state.pool.acquire().await?;
-        let actor = crate::accounts::load_actor(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+        let actor = state
+            .changes
+            .user(user_id, async {
+                let mut conn = state.pool.acquire().await?;
+                crate::accounts::load_actor(&mut conn, user_id).await
+            })
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         tracing::Span::current().record("actor", tracing::field::display(actor.id));
         parts.extensions.insert(actor.clone());
         Ok(actor)

@@ -6,14 +6,25 @@ use sqlx::PgPool;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
-#[derive(Debug, Clone)]
+use crate::db::changes::{Changes, KeptSession};
+
+/// Sessions in PostgreSQL, and those this process has read or written kept in memory until it
+/// hears they changed (src/db/changes.rs).
+#[derive(Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
+    changes: Changes,
+}
+
+impl std::fmt::Debug for PgSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgSessionStore")
+    }
 }
 
 impl PgSessionStore {
-    pub fn new(pool: PgPool) -> Self {
-        PgSessionStore { pool }
+    pub fn new(pool: PgPool, changes: Changes) -> Self {
+        PgSessionStore { pool, changes }
     }
 }
 
@@ -59,6 +70,8 @@ impl SessionStore for PgSessionStore {
             .await
             .map_err(database)?;
             if inserted.rows_affected() == 1 {
+                self.changes
+                    .wrote_session(&record.id.to_string(), KeptSession { data: json, expires_at: expires_at(record) });
                 return Ok(());
             }
             // Session id collision: vanishingly rare, but never share a session.
@@ -68,16 +81,18 @@ impl SessionStore for PgSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let json = data(record)?;
+        let id = record.id.to_string();
         sqlx::query!(
             "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET data = $2, expires_at = $3",
-            record.id.to_string(),
+            id,
             json,
             expires_at(record),
         )
         .execute(&self.pool)
         .await
         .map_err(database)?;
+        self.changes.wrote_session(&id, KeptSession { data: json, expires_at: expires_at(record) });
         Ok(())
     }
 
@@ -86,11 +101,18 @@ impl SessionStore for PgSessionStore {
         // statement, the planner judged that condition by statistics gathered before the newest
         // sessions existed and scanned every live session through the expiry index instead (8 ms
         // per request with 30,000 sessions, which anonymous visits to the sign-in page create).
-        let row = sqlx::query!("SELECT data, expires_at FROM sessions WHERE id = $1", id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(database)?;
-        let Some(row) = row.filter(|row| row.expires_at > chrono::Utc::now()) else { return Ok(None) };
+        let key = id.to_string();
+        let kept = self
+            .changes
+            .session(&key, async {
+                let row = sqlx::query!("SELECT data, expires_at FROM sessions WHERE id = $1", key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(database)?;
+                Ok::<_, session_store::Error>(row.map(|row| KeptSession { data: row.data, expires_at: row.expires_at }))
+            })
+            .await?;
+        let Some(row) = kept.filter(|row| row.expires_at > chrono::Utc::now()) else { return Ok(None) };
         Ok(Some(Record {
             id: *id,
             data: serde_json::from_value(row.data).map_err(backend)?,
@@ -99,10 +121,9 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query!("DELETE FROM sessions WHERE id = $1", id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(database)?;
+        let key = id.to_string();
+        sqlx::query!("DELETE FROM sessions WHERE id = $1", key).execute(&self.pool).await.map_err(database)?;
+        self.changes.removed_session(&key);
         Ok(())
     }
 }

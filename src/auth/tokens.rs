@@ -1,8 +1,9 @@
 //! Personal API tokens: shown once, stored only as a SHA-256.
 
+use crate::db::changes::KeptToken;
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 const PREFIX: &str = "epf_";
@@ -46,23 +47,32 @@ pub async fn create(conn: &mut PgConnection, user_id: Uuid, label: &str) -> anyh
 }
 
 /// The user a live token belongs to. Its "last used" time (shown to the minute) is written at most
-/// once a minute, so a script's run of requests is not a run of writes.
-pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Uuid>, sqlx::Error> {
+/// once a minute, so a script's run of requests is not a run of writes; in between, this process
+/// answers from the token it last checked (src/db/changes.rs).
+pub async fn authenticate(state: &crate::AppState, token: &str) -> Result<Option<Uuid>, sqlx::Error> {
     if !token.starts_with(PREFIX) {
         return Ok(None);
     }
-    sqlx::query_scalar!(
-        r#"WITH live AS (
-               SELECT id, user_id, last_used_at FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL
-           ), used AS (
-               UPDATE api_tokens t SET last_used_at = now() FROM live
-               WHERE t.id = live.id AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '1 minute')
-           )
-           SELECT user_id AS "user_id!" FROM live"#,
-        digest(token)
-    )
-    .fetch_optional(pool)
-    .await
+    let digest = digest(token);
+    let kept = state
+        .changes
+        .token(&digest, async {
+            let user_id = sqlx::query_scalar!(
+                r#"WITH live AS (
+                       SELECT id, user_id, last_used_at FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL
+                   ), used AS (
+                       UPDATE api_tokens t SET last_used_at = now() FROM live
+                       WHERE t.id = live.id AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '1 minute')
+                   )
+                   SELECT user_id AS "user_id!" FROM live"#,
+                digest
+            )
+            .fetch_optional(&state.pool)
+            .await?;
+            Ok::<_, sqlx::Error>(user_id.map(|user_id| KeptToken { user_id, checked_at: std::time::Instant::now() }))
+        })
+        .await?;
+    Ok(kept.map(|token| token.user_id))
 }
 
 /// A token as its owner sees it in their list (never the token itself).

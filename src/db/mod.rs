@@ -1,6 +1,7 @@
 //! The database: a pool on `DATABASE_URL` or on the embedded cluster, and the schema migrations
 //! embedded in the binary.
 
+pub mod changes;
 pub mod embedded;
 
 use std::time::Duration;

@@ -124,7 +124,9 @@ impl FromRequestParts<AppState> for Nav {
             .map_err(|(_, message)| AppError::Unexpected(anyhow::anyhow!(message)))?;
         let csrf = crate::auth::csrf::token(&session).await?;
         let unread = match &actor {
-            Some(actor) => crate::notifications::unread_count(&state.pool, actor.id).await?,
+            Some(actor) => {
+                state.changes.unread(actor.id, crate::notifications::unread_count(&state.pool, actor.id)).await?
+            }
             None => 0,
         };
         let path = parts.uri.path();

@@ -2,19 +2,24 @@
 //! own supervisor), a fresh database per test copied from a migrated template, and the real
 //! application served over HTTP on a free port.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use eportfolio::accounts::{self, Email};
 use eportfolio::auth::Role;
 use eportfolio::config::Config;
 use eportfolio::db::{self, EmbeddedPostgres, Owner};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
+use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 const TEMPLATE: &str = "eportfolio_template";
@@ -121,6 +126,7 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     _data: tempfile::TempDir,
     pub centre: Uuid,
+    changes: eportfolio::db::changes::Changes,
 }
 
 impl Drop for TestApp {
@@ -150,6 +156,7 @@ impl TestApp {
         adjust(&mut config);
         let state = eportfolio::AppState::new(pool.clone(), config.clone()).await.expect("state");
         eportfolio::notifications::spawn_mailer(&state).expect("usable mail settings");
+        let changes = state.changes.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         // The product's own accept loop, with its header deadline, serving until the test ends.
@@ -157,7 +164,22 @@ impl TestApp {
         tokio::spawn(eportfolio::web::server::serve(listener, eportfolio::app(state), rules, std::future::pending()));
         let mut conn = pool.acquire().await.unwrap();
         let centre = accounts::ensure_centre(&mut conn, "Test Centre").await.unwrap();
-        TestApp { address, pool, database_url, config, data_dir: data.path().to_path_buf(), _data: data, centre }
+        TestApp {
+            address,
+            pool,
+            database_url,
+            config,
+            data_dir: data.path().to_path_buf(),
+            _data: data,
+            centre,
+            changes,
+        }
+    }
+
+    /// Waits until the server has heard of every change committed so far, as it does itself after
+    /// each request that changes something: for a test that writes to the database directly.
+    pub async fn settle(&self) {
+        self.changes.settle(&self.pool).await;
     }
 
     /// A person with `role` at another centre (created if new).
@@ -333,7 +355,12 @@ impl Browser {
     }
 
     pub fn with_token(app: &TestApp, token: &str) -> Browser {
-        let mut browser = Browser::new(app);
+        Browser::with_token_at(&app.address, token)
+    }
+
+    /// A client of the server at `base` sending `Authorization: Bearer token`.
+    pub fn with_token_at(base: &str, token: &str) -> Browser {
+        let mut browser = Browser::at(base);
         browser.token = Some(token.to_string());
         browser
     }
@@ -703,4 +730,55 @@ pub async fn run_cli(database_url: &str, data_dir: &std::path::Path, args: &[&st
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.success(), text)
+}
+
+/// The real binary serving on a free port against `database_url`, files under `data_dir`.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub async fn start(database_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_eportfolio"));
+        command
+            .env("DATABASE_URL", database_url)
+            .env("EPORTFOLIO_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .args(["--addr", &format!("127.0.0.1:{port}"), "serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let server =
+            Server { child: command.spawn().expect("the server starts"), base: format!("http://127.0.0.1:{port}") };
+        server.wait_ready().await;
+        server
+    }
+
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = reqwest::get(format!("{}/readyz", self.base)).await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} never became ready", self.base);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id().expect("still running") as i32), signal).unwrap();
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub async fn kill_9(mut self) {
+        self.signal(Signal::SIGKILL);
+        self.child.wait().await.unwrap();
+    }
 }

@@ -3,8 +3,7 @@
 //! shutdown with uploads in flight. After each, nothing half-written is visible and nothing
 //! that was acknowledged is lost.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,70 +12,17 @@ use bytes::Bytes;
 use eportfolio::accounts::{self, Email};
 use eportfolio::auth::Role;
 use eportfolio::db::{EmbeddedPostgres, Owner};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};
-use tokio::process::{Child, Command};
 
 use crate::common::{
-    Browser, TestApp, TestUser, api_at, api_evidence, browser_at, files_under, pdf, run_cli, vacs, wav,
+    Browser, Server, TestApp, TestUser, api_at, api_evidence, browser_at, files_under, pdf, run_cli, vacs, wav,
 };
-
-/// The real binary serving on a free port against `database_url`, files under `data_dir`.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(database_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_eportfolio"));
-        command
-            .env("DATABASE_URL", database_url)
-            .env("EPORTFOLIO_DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
-            .args(["--addr", &format!("127.0.0.1:{port}"), "serve"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let server =
-            Server { child: command.spawn().expect("the server starts"), base: format!("http://127.0.0.1:{port}") };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = reqwest::get(format!("{}/readyz", self.base)).await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} never became ready", self.base);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id().expect("still running") as i32), signal).unwrap();
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    async fn kill_9(mut self) {
-        self.signal(Signal::SIGKILL);
-        self.child.wait().await.unwrap();
-    }
-}
 
 /// A learner, their assessor and an enrolment in a fresh test database (the in-process server
 /// `TestApp` also starts is not used: these tests need a process they can kill).
@@ -356,7 +302,17 @@ async fn with_postgresql_stopped_pages_say_so_with_503_and_the_server_recovers_w
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains("The database cannot be reached just now"), "{html}");
-    let problem = api.get("/api/v1/me").await;
+    // Who is signed in needs no query while the server's listener for changes is connected
+    // (src/db/changes.rs); the listener's connection ended too, and once the server has noticed,
+    // it answers nothing from memory either.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let problem = loop {
+        let problem = api.get("/api/v1/me").await;
+        if problem.status() == StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            break problem;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem.headers()["content-type"], "application/problem+json");
     assert_eq!(problem.headers()["retry-after"], "30");

@@ -23,6 +23,7 @@ mod iqa_sampling;
 mod object_storage;
 mod openapi;
 mod pagination;
+mod processes;
 mod reports;
 mod retention;
 mod review;

@@ -117,3 +117,27 @@ async fn every_page_costs_the_same_statements_at_two_and_at_twenty_learners() {
     }
     assert_eq!(small, large, "statements per page at 2 learners (left) and at 20 learners (right)");
 }
+
+/// What every signed-in request reads (its session, the person and their roles, their unread
+/// count) is read once and then kept by the server until it hears of a change (src/db/changes.rs).
+#[tokio::test]
+async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_change() {
+    let counter = StatementCounter::default();
+    let _counting = tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let learner = app.browser_for(&cast.learner).await;
+    learner.page("/accessibility").await;
+    assert_eq!(counter.statements_for(&learner, "/accessibility").await, 0, "read once, not again");
+
+    // Renamed by someone else (here, straight in the database): read again, then kept again.
+    sqlx::query("UPDATE users SET name = 'Lee Renamed' WHERE id = $1")
+        .bind(cast.learner.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.settle().await;
+    assert!(counter.statements_for(&learner, "/accessibility").await > 0, "the person is read again");
+    assert_eq!(counter.statements_for(&learner, "/accessibility").await, 0);
+    assert!(learner.page("/accessibility").await.contains("Lee Renamed"), "the page names them as they are now");
+}

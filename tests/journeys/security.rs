@@ -95,6 +95,7 @@ async fn signing_in_starts_a_new_session_which_expires_when_idle_or_too_old() {
 
     // Idle too long: the stored session has expired.
     sqlx::query("UPDATE sessions SET expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
+    app.settle().await;
     assert_eq!(browser.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
 
     // Signed in too long ago, however active since.
@@ -103,6 +104,7 @@ async fn signing_in_starts_a_new_session_which_expires_when_idle_or_too_old() {
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
     assert_eq!(browser.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
 }
 
@@ -242,6 +244,7 @@ async fn owners_list_and_revoke_their_api_tokens_which_are_stored_hashed() {
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
     assert_eq!(Browser::with_token(&app, &token).get("/api/v1/me").await.status(), StatusCode::OK);
     assert!(last_used().await.unwrap() > first, "a use more than a minute after the last one is recorded");
 

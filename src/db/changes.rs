@@ -1,0 +1,405 @@
+//! What a server process keeps in memory of the rows every request reads, and how it hears that
+//! one changed.
+//!
+//! Each signed-in request reads its session, the person with their roles, their unread count (in
+//! every page's header) or its API token. Reading them from PostgreSQL took two to four round trips
+//! per request, which capped a page at a few thousand requests a second whatever it did
+//! (BENCHMARKS.md, fix 18). So each process keeps what it has read, and triggers on those tables
+//! (migration 0024) send `NOTIFY eportfolio_changes, 'kind:key'` when one of the rows changes.
+//! The notification goes out when the change commits, whoever made it (any server process, a
+//! command, psql), and every process's listener then drops what it kept under that key.
+//!
+//! PostgreSQL stays the only record: nothing kept here is needed by another process, and losing
+//! it loses nothing. These rules keep what is served from memory right:
+//! - Nothing is served from memory unless the listener is listening. When its connection is lost,
+//!   everything kept is dropped, and kept again only once it listens again.
+//! - A value read from the database is kept only if no change to its key was heard while it was
+//!   being read (a generation counter per stripe of keys), so a change that lands during a read
+//!   cannot be covered by the older value.
+//! - A request that changes something (any method but GET, HEAD, OPTIONS and TRACE) reads from
+//!   the database, never from memory, so it acts on the session, the person and the roles as they
+//!   are now. Before it is answered, this process waits until it has heard every change committed
+//!   up to then (`settle`), so the page the request leads to shows its own change.
+//! - Another process hears of a change as soon as the notification reaches it, about a millisecond
+//!   later. Until then it can still serve a read from before the change. As a second safeguard,
+//!   an entry is also dropped after `MAX_AGE`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use moka::sync::Cache;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::auth::Actor;
+
+/// The channel the triggers of migration 0024 notify.
+pub const CHANNEL: &str = "eportfolio_changes";
+/// Stripes of keys, each with its own generation: a change heard for one key refuses to keep only
+/// the values read meanwhile for keys of its stripe.
+const STRIPES: usize = 64;
+/// How long an entry is kept at most, heard of or not.
+const MAX_AGE: Duration = Duration::from_secs(300);
+/// Entries kept per kind: a centre's people and their sessions, several times over.
+const CAPACITY: u64 = 50_000;
+/// How long `settle` waits to hear its own notification before it drops everything instead.
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+/// Pause before listening again after the database could not be reached.
+const RETRY: Duration = Duration::from_secs(1);
+
+tokio::task_local! {
+    /// Set while a request that changes something runs: it reads from the database.
+    static FRESH: ();
+}
+
+/// Whether the running request must read from the database (it changes something).
+pub fn fresh() -> bool {
+    FRESH.try_with(|_| ()).is_ok()
+}
+
+/// Runs `request` as one that reads from the database, not from memory.
+pub async fn fresh_scope<F: Future>(request: F) -> F::Output {
+    FRESH.scope((), request).await
+}
+
+/// A session as stored: its data and when it expires.
+#[derive(Clone)]
+pub struct KeptSession {
+    pub data: serde_json::Value,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// An API token as last checked: whose it is, and when this process last asked the database
+/// (which then records its use, at most once a minute).
+#[derive(Clone, Copy)]
+pub struct KeptToken {
+    pub user_id: Uuid,
+    pub checked_at: std::time::Instant,
+}
+
+/// What one process keeps, by kind. Cloning shares it.
+#[derive(Clone)]
+pub struct Changes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Whether the listener is listening: only then is anything served from memory.
+    live: AtomicBool,
+    generations: [AtomicU64; STRIPES],
+    hasher: std::hash::RandomState,
+    sessions: Cache<String, KeptSession>,
+    users: Cache<Uuid, Actor>,
+    unread: Cache<Uuid, i64>,
+    tokens: Cache<String, KeptToken>,
+    /// `settle` calls waiting to hear their own notification, by its payload.
+    waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    next_settle: AtomicU64,
+    /// Names this process in its `settle` notifications.
+    process: Uuid,
+}
+
+/// One kind of thing kept, and the kind's name in notifications.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Session,
+    User,
+    Unread,
+    Token,
+}
+
+impl Kind {
+    fn parse(name: &str) -> Option<Kind> {
+        match name {
+            "session" => Some(Kind::Session),
+            "user" => Some(Kind::User),
+            "unread" => Some(Kind::Unread),
+            "token" => Some(Kind::Token),
+            _ => None,
+        }
+    }
+}
+
+fn cache<K, V>() -> Cache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder().max_capacity(CAPACITY).time_to_live(MAX_AGE).build()
+}
+
+impl Changes {
+    /// Nothing kept, and nothing served from memory until `listen` runs.
+    pub fn new() -> Changes {
+        Changes {
+            inner: Arc::new(Inner {
+                live: AtomicBool::new(false),
+                generations: std::array::from_fn(|_| AtomicU64::new(0)),
+                hasher: std::hash::RandomState::new(),
+                sessions: cache(),
+                users: cache(),
+                unread: cache(),
+                tokens: cache(),
+                waiting: Mutex::new(HashMap::new()),
+                next_settle: AtomicU64::new(0),
+                process: Uuid::new_v4(),
+            }),
+        }
+    }
+
+    /// Starts the listener on `pool`'s database (one of its connections); it ends when the pool
+    /// is closed.
+    pub fn listen(&self, pool: &PgPool) {
+        tokio::spawn(listen(Arc::downgrade(&self.inner), pool.clone()));
+    }
+
+    /// Whether a read may be answered from memory now.
+    fn usable(&self) -> bool {
+        self.inner.live.load(Ordering::SeqCst) && !fresh()
+    }
+
+    fn stripe(&self, kind: Kind, key: &str) -> &AtomicU64 {
+        let hash = self.inner.hasher.hash_one((kind as u8, key));
+        &self.inner.generations[(hash % STRIPES as u64) as usize]
+    }
+
+    /// `key`'s value of `kind`: from memory when that is allowed and it is there, otherwise by
+    /// `load`, whose value is then kept (`None` is not kept).
+    async fn through<K, V, E, F>(&self, kind: Kind, cache: &Cache<K, V>, key: K, load: F) -> Result<Option<V>, E>
+    where
+        K: Hash + Eq + Send + Sync + ToString + Clone + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Option<V>, E>>,
+    {
+        if self.usable()
+            && let Some(value) = cache.get(&key)
+        {
+            return Ok(Some(value));
+        }
+        let name = key.to_string();
+        let stripe = self.stripe(kind, &name);
+        let seen = stripe.load(Ordering::SeqCst);
+        let live = self.inner.live.load(Ordering::SeqCst);
+        let value = load.await?;
+        if let Some(value) = &value
+            && live
+        {
+            cache.insert(key.clone(), value.clone());
+            // A change heard since the read began (or a lost connection) may be newer than the
+            // value read: keep nothing then. The listener counts before it drops, so a change
+            // heard after this check has dropped what was just kept.
+            if stripe.load(Ordering::SeqCst) != seen || !self.inner.live.load(Ordering::SeqCst) {
+                cache.invalidate(&key);
+            }
+        }
+        Ok(value)
+    }
+
+    pub async fn session<E, F>(&self, id: &str, load: F) -> Result<Option<KeptSession>, E>
+    where
+        F: Future<Output = Result<Option<KeptSession>, E>>,
+    {
+        self.through(Kind::Session, &self.inner.sessions, id.to_string(), load).await
+    }
+
+    /// Keeps a session this process has just written: its own notification of the write, if any,
+    /// only drops it again.
+    pub fn wrote_session(&self, id: &str, session: KeptSession) {
+        if self.inner.live.load(Ordering::SeqCst) {
+            self.inner.sessions.insert(id.to_string(), session);
+        }
+    }
+
+    pub fn removed_session(&self, id: &str) {
+        self.inner.sessions.invalidate(id);
+    }
+
+    pub async fn user<E, F>(&self, id: Uuid, load: F) -> Result<Option<Actor>, E>
+    where
+        F: Future<Output = Result<Option<Actor>, E>>,
+    {
+        self.through(Kind::User, &self.inner.users, id, load).await
+    }
+
+    pub async fn unread<E, F>(&self, recipient: Uuid, load: F) -> Result<i64, E>
+    where
+        F: Future<Output = Result<i64, E>>,
+    {
+        let counted = self.through(Kind::Unread, &self.inner.unread, recipient, async { load.await.map(Some) }).await?;
+        Ok(counted.unwrap_or_default())
+    }
+
+    /// A token kept is used for a minute after it was checked, then checked again (which is when
+    /// the database records that it is in use).
+    pub async fn token<E, F>(&self, digest: &str, load: F) -> Result<Option<KeptToken>, E>
+    where
+        F: Future<Output = Result<Option<KeptToken>, E>>,
+    {
+        if self.usable()
+            && let Some(token) = self.inner.tokens.get(digest)
+            && token.checked_at.elapsed() >= Duration::from_secs(60)
+        {
+            self.inner.tokens.invalidate(digest);
+        }
+        self.through(Kind::Token, &self.inner.tokens, digest.to_string(), load).await
+    }
+
+    /// Waits until this process has heard every change committed before the call, so that what it
+    /// serves from memory afterwards is at least as new. If that cannot be confirmed, everything
+    /// kept is dropped instead.
+    pub async fn settle(&self, pool: &PgPool) {
+        if !self.inner.live.load(Ordering::SeqCst) {
+            return;
+        }
+        let payload =
+            format!("settle:{}:{}", self.inner.process, self.inner.next_settle.fetch_add(1, Ordering::SeqCst));
+        let (heard, hear) = oneshot::channel();
+        self.inner.waiting.lock().expect("settle waiters").insert(payload.clone(), heard);
+        // Notifications reach listeners in the order their transactions committed: hearing this
+        // one means having heard every one committed before it.
+        let sent = sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, payload).execute(pool).await;
+        let confirmed = sent.is_ok() && tokio::time::timeout(SETTLE_WAIT, hear).await.is_ok_and(|r| r.is_ok());
+        if !confirmed {
+            self.inner.waiting.lock().expect("settle waiters").remove(&payload);
+            self.inner.forget_all();
+            tracing::warn!("could not confirm hearing of recent changes; dropped what was kept");
+        }
+    }
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes::new()
+    }
+}
+
+impl Inner {
+    fn bump(&self, kind: Kind, key: &str) {
+        let hash = self.hasher.hash_one((kind as u8, key));
+        self.generations[(hash % STRIPES as u64) as usize].fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn bump_all(&self) {
+        for generation in &self.generations {
+            generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn forget_all(&self) {
+        self.bump_all();
+        self.sessions.invalidate_all();
+        self.users.invalidate_all();
+        self.unread.invalidate_all();
+        self.tokens.invalidate_all();
+    }
+
+    fn forget(&self, kind: Kind, key: &str) {
+        if key == "*" {
+            self.bump_all();
+            match kind {
+                Kind::Session => self.sessions.invalidate_all(),
+                Kind::User => self.users.invalidate_all(),
+                Kind::Unread => self.unread.invalidate_all(),
+                Kind::Token => self.tokens.invalidate_all(),
+            }
+            return;
+        }
+        // Count first: a read that began before this change then keeps nothing (`through`).
+        self.bump(kind, key);
+        match kind {
+            Kind::Session => self.sessions.invalidate(key),
+            Kind::Token => self.tokens.invalidate(key),
+            Kind::User | Kind::Unread => {
+                if let Ok(id) = key.parse::<Uuid>() {
+                    if kind == Kind::User {
+                        self.users.invalidate(&id);
+                    } else {
+                        self.unread.invalidate(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn heard(&self, payload: &str) {
+        let Some((kind, key)) = payload.split_once(':') else { return };
+        if kind == "settle" {
+            if let Some(waiter) = self.waiting.lock().expect("settle waiters").remove(payload) {
+                let _ = waiter.send(());
+            }
+            return;
+        }
+        match Kind::parse(kind) {
+            Some(kind) => self.forget(kind, key),
+            None => tracing::warn!(payload, "unknown change notification"),
+        }
+    }
+
+    fn stop_serving(&self) {
+        self.live.store(false, Ordering::SeqCst);
+        self.forget_all();
+    }
+}
+
+/// Listens for changes until the pool closes, listening again whenever the connection is lost.
+async fn listen(changes: Weak<Inner>, pool: PgPool) {
+    loop {
+        let mut listener = match subscribe(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                let Some(inner) = changes.upgrade() else { return };
+                inner.stop_serving();
+                drop(inner);
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(%error, "cannot listen for changes; serving everything from the database");
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+        };
+        match changes.upgrade() {
+            // Dropped before listening, so anything read meanwhile is read again.
+            Some(inner) => {
+                inner.forget_all();
+                inner.live.store(true, Ordering::SeqCst);
+            }
+            None => return,
+        }
+        loop {
+            // Ends with the pool (an error) or, at the next notification, once nothing uses
+            // `changes` any more.
+            let next = listener.try_recv().await;
+            let Some(inner) = changes.upgrade() else { return };
+            match next {
+                Ok(Some(notification)) => inner.heard(notification.payload()),
+                Ok(None) => {
+                    // The connection was lost (and made again): what changed meanwhile is unknown.
+                    tracing::warn!("lost the change listener's connection; dropped what was kept");
+                    inner.forget_all();
+                }
+                Err(error) => {
+                    inner.stop_serving();
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(%error, "change listener failed; serving everything from the database");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
