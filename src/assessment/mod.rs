@@ -478,6 +478,84 @@ pub async fn load_portfolio(
     Ok((items, judgements, progress))
 }
 
+/// One enrolment's portfolio as its pages show it, whoever reads it: kept by each server process
+/// until it hears the portfolio changed (src/db/changes.rs, migration 0025).
+pub struct PortfolioView {
+    pub learner_id: Uuid,
+    pub assessor_id: Uuid,
+    pub iqa_id: Option<Uuid>,
+    pub unit: Unit,
+    pub signed: Option<sign_off::SignOff>,
+    pub summary: EnrolmentSummary,
+    pub items: Vec<EvidenceItem>,
+    pub judged: Judgements,
+    pub progress: Progress,
+    pub readiness: sufficiency::Readiness,
+    /// The day it was read: the summary counts working days up to then.
+    pub as_of: chrono::NaiveDate,
+}
+
+impl PortfolioView {
+    pub async fn load(conn: &mut PgConnection, access: &EnrolmentAccess) -> AppResult<PortfolioView> {
+        let as_of = Utc::now().date_naive();
+        let id = access.id;
+        let unit = crate::catalogue::find_unit(&mut *conn, None, Some(access.unit_id)).await?;
+        let signed = sign_off::in_force(&mut *conn, id).await?;
+        let summary = summaries(&mut *conn, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
+        let (items, judged, progress) = load_portfolio(&mut *conn, id, &unit).await?;
+        let readiness = sufficiency::readiness_of(&mut *conn, id, &unit, &progress, &items, &judged).await?;
+        Ok(PortfolioView {
+            learner_id: access.learner_id,
+            assessor_id: access.assessor_id,
+            iqa_id: access.iqa_id,
+            unit,
+            signed,
+            summary,
+            items,
+            judged,
+            progress,
+            readiness,
+            as_of,
+        })
+    }
+
+    /// How `actor` stands to this portfolio as its learner, assessor or IQA, as the access policy
+    /// decides it from the enrolment alone (`policy::enrolment`); `None` for anyone else.
+    pub fn relation_of(&self, actor: &Actor) -> Option<crate::auth::policy::Relation> {
+        crate::auth::policy::direct_relation(actor, self.learner_id, self.assessor_id, self.iqa_id)
+    }
+}
+
+/// `actor`'s view of enrolment `id` for `action`. From memory when this process keeps the
+/// portfolio and the actor is its learner, assessor or IQA (the policy needs only the enrolment
+/// then); otherwise through the access policy (which records a verifier's view), then from
+/// memory or the database.
+pub async fn portfolio_for(
+    state: &crate::AppState,
+    actor: &Actor,
+    id: Uuid,
+    action: crate::auth::policy::Action,
+    viewed: crate::auth::policy::Viewed,
+) -> AppResult<(crate::auth::policy::Relation, std::sync::Arc<PortfolioView>)> {
+    if let Some(view) = state.changes.kept_portfolio(id)
+        && let Some(relation) = view.relation_of(actor)
+        && relation.allows(action)
+    {
+        return Ok((relation, view));
+    }
+    let mut tx = state.begin(actor).await?;
+    let access = crate::auth::policy::enrolment(&state.pool, &mut tx, actor, id, action, viewed).await?;
+    let view = state
+        .changes
+        .portfolio(id, async {
+            PortfolioView::load(&mut tx, &access).await.map(|view| Some(std::sync::Arc::new(view)))
+        })
+        .await?
+        .ok_or(AppError::NotFound("enrolment"))?;
+    tx.commit().await?;
+    Ok((access.relation, view))
+}
+
 /// Progress from a portfolio already loaded: its items and their current judgements.
 pub fn progress_of_items(
     enrolment_id: Uuid,

@@ -150,16 +150,11 @@ async fn portfolio_page(
     Path(id): Path<Uuid>,
     Query(filter): Query<EvidenceFilter>,
 ) -> AppResult<Response> {
-    let mut tx = state.begin(&actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
-    let is_learner = access.relation == Relation::Learner;
-    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
-    let signed = super::sign_off::in_force(&mut tx, id).await?;
-    let summary = super::summaries(&mut tx, &[id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
-    let (items, judged, progress) = super::load_portfolio(&mut tx, id, &unit).await?;
-    let readiness = super::sufficiency::readiness_of(&mut tx, id, &unit, &progress, &items, &judged).await?;
+    let (relation, view) = super::portfolio_for(&state, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let is_learner = relation == Relation::Learner;
+    let judged = &view.judged;
     let mut rows = Vec::new();
-    for item in items {
+    for item in &view.items {
         // Drafts are the learner's alone.
         if item.is_draft() && !is_learner {
             continue;
@@ -176,16 +171,16 @@ async fn portfolio_page(
         } else {
             "assessed"
         };
-        rows.push(EvidenceRow { state, item });
+        rows.push(EvidenceRow { state, item: item.clone() });
     }
-    tx.commit().await?;
     let evidence_total = rows.len();
     let drafts = rows.iter().filter(|row| row.item.is_draft()).map(|row| row.item.clone()).collect();
     rows.retain(|row| filter.keeps(row));
+    let progress = view.progress.clone();
     let percent = (progress.met * 100).checked_div(progress.total).unwrap_or(0);
     let page = PortfolioPage {
         nav,
-        summary,
+        summary: view.summary.clone(),
         progress,
         evidence: rows,
         evidence_total,
@@ -204,11 +199,11 @@ async fn portfolio_page(
         .map(|(value, label)| Choice { value, label })
         .collect(),
         is_learner,
-        is_verifier: access.relation == Relation::Verifier,
-        is_assessor: access.relation == Relation::Assessor,
+        is_verifier: relation == Relation::Verifier,
+        is_assessor: relation == Relation::Assessor,
         percent,
-        readiness,
-        signed,
+        readiness: view.readiness.clone(),
+        signed: view.signed.clone(),
     };
     render(StatusCode::OK, &page)
 }
@@ -360,10 +355,7 @@ async fn list_api(
     responses((status = 200, description = "The progress", body = Progress))
 )]
 async fn progress_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<Progress>> {
-    let mut tx = state.begin(&actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
-    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
-    let progress = super::progress(&mut tx, id, &unit).await?;
-    tx.commit().await?;
-    Ok(Json(progress))
+    // The same portfolio the page shows, kept in memory until it changes.
+    let (_, view) = super::portfolio_for(&state, &actor, id, Action::View, Viewed::Portfolio).await?;
+    Ok(Json(view.progress.clone()))
 }

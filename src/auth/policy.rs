@@ -89,7 +89,7 @@ impl Relation {
         }
     }
 
-    fn allows(self, action: Action) -> bool {
+    pub fn allows(self, action: Action) -> bool {
         match action {
             Action::View => true,
             Action::AddEvidence => self == Relation::Learner,
@@ -126,6 +126,20 @@ pub enum Viewed {
     TrackingGrid(&'static str),
 }
 
+/// How `actor` stands to an enrolment with these people as its learner, assessor or IQA; `None`
+/// for anyone else (a verifier's cover is another lookup).
+pub fn direct_relation(actor: &Actor, learner_id: Uuid, assessor_id: Uuid, iqa_id: Option<Uuid>) -> Option<Relation> {
+    if learner_id == actor.id {
+        Some(Relation::Learner)
+    } else if assessor_id == actor.id {
+        Some(Relation::Assessor)
+    } else if iqa_id == Some(actor.id) {
+        Some(Relation::Iqa)
+    } else {
+        None
+    }
+}
+
 /// Loads an enrolment for `action`, or refuses. A verifier's view is recorded through `pool` in a
 /// transaction of its own, since their request's own transaction is read-only.
 pub async fn enrolment(
@@ -143,16 +157,10 @@ pub async fn enrolment(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound("enrolment"))?;
-    let relation = if row.learner_id == actor.id {
-        Relation::Learner
-    } else if row.assessor_id == actor.id {
-        Relation::Assessor
-    } else if row.iqa_id == Some(actor.id) {
-        Relation::Iqa
-    } else if verifier_covers(conn, actor, row.id).await? {
-        Relation::Verifier
-    } else {
-        return Err(AppError::NotFound("enrolment"));
+    let relation = match direct_relation(actor, row.learner_id, row.assessor_id, row.iqa_id) {
+        Some(relation) => relation,
+        None if verifier_covers(conn, actor, row.id).await? => Relation::Verifier,
+        None => return Err(AppError::NotFound("enrolment")),
     };
     if !relation.allows(action) {
         return Err(AppError::Forbidden(match (relation, action) {

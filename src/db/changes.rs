@@ -4,8 +4,10 @@
 //! Each signed-in request reads its session, the person with their roles, their unread count (in
 //! every page's header) or its API token. Reading them from PostgreSQL took two to four round trips
 //! per request, which capped a page at a few thousand requests a second whatever it did
-//! (BENCHMARKS.md, fix 18). So each process keeps what it has read, and triggers on those tables
-//! (migration 0024) send `NOTIFY eportfolio_changes, 'kind:key'` when one of the rows changes.
+//! (BENCHMARKS.md, fix 18); a portfolio took a dozen statements more. So each process keeps what
+//! it has read, including each portfolio as its pages show it, and triggers on the tables they are
+//! made of (migrations 0024 and 0025) send `NOTIFY eportfolio_changes, 'kind:key'` when a row
+//! changes.
 //! The notification goes out when the change commits, whoever made it (any server process, a
 //! command, psql), and every process's listener then drops what it kept under that key.
 //!
@@ -37,6 +39,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::assessment::PortfolioView;
 use crate::auth::Actor;
 
 /// The channel the triggers of migration 0024 notify.
@@ -48,6 +51,8 @@ const STRIPES: usize = 64;
 const MAX_AGE: Duration = Duration::from_secs(300);
 /// Entries kept per kind: a centre's people and their sessions, several times over.
 const CAPACITY: u64 = 50_000;
+/// Portfolios kept: each is the size of its items (about 200 KB for 190 of them).
+const PORTFOLIOS: u64 = 500;
 /// How long `settle` waits to hear its own notification before it drops everything instead.
 const SETTLE_WAIT: Duration = Duration::from_secs(2);
 /// Pause before listening again after the database could not be reached.
@@ -98,6 +103,7 @@ struct Inner {
     users: Cache<Uuid, Actor>,
     unread: Cache<Uuid, i64>,
     tokens: Cache<String, KeptToken>,
+    portfolios: Cache<Uuid, Arc<PortfolioView>>,
     /// `settle` calls waiting to hear their own notification, by its payload.
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
     next_settle: AtomicU64,
@@ -112,6 +118,7 @@ pub enum Kind {
     User,
     Unread,
     Token,
+    Portfolio,
 }
 
 impl Kind {
@@ -121,6 +128,7 @@ impl Kind {
             "user" => Some(Kind::User),
             "unread" => Some(Kind::Unread),
             "token" => Some(Kind::Token),
+            "portfolio" => Some(Kind::Portfolio),
             _ => None,
         }
     }
@@ -146,6 +154,7 @@ impl Changes {
                 users: cache(),
                 unread: cache(),
                 tokens: cache(),
+                portfolios: Cache::builder().max_capacity(PORTFOLIOS).time_to_live(MAX_AGE).build(),
                 waiting: Mutex::new(HashMap::new()),
                 next_settle: AtomicU64::new(0),
                 process: Uuid::new_v4(),
@@ -250,6 +259,33 @@ impl Changes {
         self.through(Kind::Token, &self.inner.tokens, digest.to_string(), load).await
     }
 
+    /// An enrolment's portfolio as its pages show it. One kept from an earlier day is read again:
+    /// its summary counts working days.
+    pub async fn portfolio<E, F>(&self, enrolment: Uuid, load: F) -> Result<Option<Arc<PortfolioView>>, E>
+    where
+        F: Future<Output = Result<Option<Arc<PortfolioView>>, E>>,
+    {
+        if let Some(kept) = self.inner.portfolios.get(&enrolment)
+            && kept.as_of != chrono::Utc::now().date_naive()
+        {
+            self.inner.portfolios.invalidate(&enrolment);
+        }
+        self.through(Kind::Portfolio, &self.inner.portfolios, enrolment, load).await
+    }
+
+    /// The portfolio kept of `enrolment`, if reads may be answered from memory now.
+    pub fn kept_portfolio(&self, enrolment: Uuid) -> Option<Arc<PortfolioView>> {
+        if !self.usable() {
+            return None;
+        }
+        self.inner.portfolios.get(&enrolment).filter(|kept| kept.as_of == chrono::Utc::now().date_naive())
+    }
+
+    /// Drops everything kept: what is asked for next is read from the database.
+    pub fn forget_all(&self) {
+        self.inner.forget_all();
+    }
+
     /// Waits until this process has heard every change committed before the call, so that what it
     /// serves from memory afterwards is at least as new. If that cannot be confirmed, everything
     /// kept is dropped instead.
@@ -297,6 +333,7 @@ impl Inner {
         self.users.invalidate_all();
         self.unread.invalidate_all();
         self.tokens.invalidate_all();
+        self.portfolios.invalidate_all();
     }
 
     fn forget(&self, kind: Kind, key: &str) {
@@ -307,6 +344,7 @@ impl Inner {
                 Kind::User => self.users.invalidate_all(),
                 Kind::Unread => self.unread.invalidate_all(),
                 Kind::Token => self.tokens.invalidate_all(),
+                Kind::Portfolio => self.portfolios.invalidate_all(),
             }
             return;
         }
@@ -315,13 +353,12 @@ impl Inner {
         match kind {
             Kind::Session => self.sessions.invalidate(key),
             Kind::Token => self.tokens.invalidate(key),
-            Kind::User | Kind::Unread => {
-                if let Ok(id) = key.parse::<Uuid>() {
-                    if kind == Kind::User {
-                        self.users.invalidate(&id);
-                    } else {
-                        self.unread.invalidate(&id);
-                    }
+            Kind::User | Kind::Unread | Kind::Portfolio => {
+                let Ok(id) = key.parse::<Uuid>() else { return };
+                match kind {
+                    Kind::User => self.users.invalidate(&id),
+                    Kind::Unread => self.unread.invalidate(&id),
+                    _ => self.portfolios.invalidate(&id),
                 }
             }
         }

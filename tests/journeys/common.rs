@@ -182,6 +182,11 @@ impl TestApp {
         self.changes.settle(&self.pool).await;
     }
 
+    /// Drops everything the server keeps in memory, so that what follows is read from the database.
+    pub fn forget(&self) {
+        self.changes.forget_all();
+    }
+
     /// A person with `role` at another centre (created if new).
     pub async fn add_user_elsewhere(&self, centre: &str, role: Role, name: &str) -> TestUser {
         let mut conn = self.pool.acquire().await.unwrap();

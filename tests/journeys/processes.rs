@@ -77,9 +77,20 @@ async fn what_one_process_changes_another_stops_serving_from_memory() {
     let there = &script_there;
     eventually("the revocation", || async move { status(there, "/api/v1/me").await == StatusCode::UNAUTHORIZED }).await;
 
-    // Evidence submitted here counts as unread in the assessor's header there.
+    // Evidence submitted here counts as unread in the assessor's header there, and shows in the
+    // portfolio and its progress there, both read (and kept) there before.
     let assessor_there = browser_at(&other.base, &cast.assessor).await;
     assert_eq!(unread_in_header(&assessor_there.page("/dashboard").await), None);
+    let portfolio = format!("/enrolments/{}", cast.enrolment);
+    let progress = format!("/api/v1/enrolments/{}/progress", cast.enrolment);
+    let assessor_api_there = api_at(&other.base, &cast.assessor).await;
+    let submitted = |progress: serde_json::Value| {
+        progress["criteria"].as_array().unwrap().iter().find(|c| c["number"] == "1.1").unwrap()["status"] == "submitted"
+    };
+    for _ in 0..2 {
+        assert!(!assessor_there.page(&portfolio).await.contains("Team huddle"));
+        assert!(!submitted(assessor_api_there.json(&progress).await));
+    }
     let learner_here = app.api_for(&cast.learner).await;
     let metadata = json!({"title": "Team huddle", "method": "observation", "occurred_on": "2026-11-02",
                           "criteria": ["1.1"], "declaration": true});
@@ -96,4 +107,8 @@ async fn what_one_process_changes_another_stops_serving_from_memory() {
         || async move { unread_in_header(&there.page("/dashboard").await) == Some("1") },
     )
     .await;
+    let portfolio = &portfolio;
+    eventually("the new item", || async move { there.page(portfolio).await.contains("Team huddle") }).await;
+    let (api_there, progress) = (&assessor_api_there, &progress);
+    eventually("the item's criteria", || async move { submitted(api_there.json(progress).await) }).await;
 }

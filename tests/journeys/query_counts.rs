@@ -2,6 +2,7 @@
 //! pages, signed in as the same kinds of people, on a generated centre of 2 learners and on one
 //! of 20 (a caseload ten times longer, a portfolio six times longer, ten times the audit trail).
 //!
+//! Each page is counted with nothing kept in the server's memory, as read from the database.
 //! Statements are counted as sqlx reports them (one `sqlx::query` event per statement executed,
 //! BEGIN and COMMIT included) inside the server's `request` span, by a subscriber installed for
 //! this test's thread only: the test runtime is single-threaded, so the server it spawns runs
@@ -32,6 +33,13 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
 }
 
 impl StatementCounter {
+    /// The statements for one GET of `path` when the server has nothing kept in memory
+    /// (src/db/changes.rs): what the page costs read from the database.
+    async fn cold(&self, app: &TestApp, client: &Browser, path: &str) -> usize {
+        app.forget();
+        self.statements_for(client, path).await
+    }
+
     /// The statements the server ran to answer one GET of `path`, which must answer 200.
     async fn statements_for(&self, client: &Browser, path: &str) -> usize {
         let before = self.0.load(Ordering::Relaxed);
@@ -90,16 +98,15 @@ async fn statements_per_page(counter: &StatementCounter, learners: u32) -> BTree
         .expect("the trail has an older page");
 
     let mut counts = BTreeMap::new();
-    counts.insert("learner portfolio", counter.statements_for(&learner, &format!("/enrolments/{enrolment}")).await);
-    counts.insert("assessor caseload", counter.statements_for(&assessor, "/dashboard").await);
-    counts
-        .insert("tracking grid", counter.statements_for(&assessor, &format!("/enrolments/{enrolment}/tracking")).await);
-    counts.insert("evidence detail", counter.statements_for(&assessor, &format!("/evidence/{evidence}")).await);
-    counts.insert("verifier audit trail", counter.statements_for(&verifier, "/audit").await);
-    counts.insert("verifier audit trail, older page", counter.statements_for(&verifier, &older).await);
+    counts.insert("learner portfolio", counter.cold(&app, &learner, &format!("/enrolments/{enrolment}")).await);
+    counts.insert("assessor caseload", counter.cold(&app, &assessor, "/dashboard").await);
+    counts.insert("tracking grid", counter.cold(&app, &assessor, &format!("/enrolments/{enrolment}/tracking")).await);
+    counts.insert("evidence detail", counter.cold(&app, &assessor, &format!("/evidence/{evidence}")).await);
+    counts.insert("verifier audit trail", counter.cold(&app, &verifier, "/audit").await);
+    counts.insert("verifier audit trail, older page", counter.cold(&app, &verifier, &older).await);
     counts.insert(
         "API progress",
-        counter.statements_for(&learner_api, &format!("/api/v1/enrolments/{enrolment}/progress")).await,
+        counter.cold(&app, &learner_api, &format!("/api/v1/enrolments/{enrolment}/progress")).await,
     );
     counts
 }
@@ -140,4 +147,24 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
     assert!(counter.statements_for(&learner, "/accessibility").await > 0, "the person is read again");
     assert_eq!(counter.statements_for(&learner, "/accessibility").await, 0);
     assert!(learner.page("/accessibility").await.contains("Lee Renamed"), "the page names them as they are now");
+
+    // The portfolio and its progress likewise, until evidence is added.
+    let portfolio = format!("/enrolments/{}", cast.enrolment);
+    let progress = format!("/api/v1/enrolments/{}/progress", cast.enrolment);
+    let api = app.api_for(&cast.learner).await;
+    learner.page(&portfolio).await;
+    assert_eq!(counter.statements_for(&learner, &portfolio).await, 0, "the portfolio is kept");
+    assert_eq!(counter.statements_for(&api, &progress).await, 0, "its progress too");
+    let metadata = serde_json::json!({"title": "Team huddle", "method": "observation", "occurred_on": "2026-11-02",
+                                      "criteria": ["1.1"], "declaration": true});
+    let uploaded = api
+        .post_multipart(
+            &format!("/api/v1/enrolments/{}/evidence", cast.enrolment),
+            crate::common::api_evidence(metadata, vec![("huddle.pdf", crate::common::pdf())]),
+        )
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    assert!(counter.statements_for(&learner, &portfolio).await > 0, "the changed portfolio is read again");
+    assert!(learner.page(&portfolio).await.contains("Team huddle"), "with the new item");
+    assert_eq!(counter.statements_for(&api, &progress).await, 0, "and kept again");
 }
