@@ -183,6 +183,7 @@ impl TestApp {
     }
 
     /// Drops everything the server keeps in memory, so that what follows is read from the database.
+    #[allow(dead_code)] // used by the statement-count binary (tests/query_counts.rs), not the journeys
     pub fn forget(&self) {
         self.changes.forget_all();
     }
