@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult, Problem};
 use crate::evidence::{self, EvidenceItem};
 use crate::web::pagination::{Order, Page, PageQuery, PageRequest, Position};
 use crate::web::route_table::Routes;
-use crate::web::{Nav, render};
+use crate::web::{Nav, render_sized};
 
 pub fn router() -> Routes {
     Routes::new()
@@ -31,14 +31,14 @@ pub fn router() -> Routes {
         .api(Access::Evidence(Action::Assess), routes!(decide_api))
 }
 
-struct EvidenceRow {
-    item: EvidenceItem,
+struct EvidenceRow<'a> {
+    item: &'a EvidenceItem,
     /// `draft`, `confirming` (a witness statement the assessor has not confirmed), `awaiting`,
     /// `assessed` or `replaced` (a newer version exists).
     state: &'static str,
 }
 
-impl EvidenceRow {
+impl EvidenceRow<'_> {
     fn state_label(&self) -> &'static str {
         match self.state {
             "draft" => "Draft",
@@ -71,9 +71,46 @@ struct EvidenceFilter {
     from: String,
     #[serde(default)]
     to: String,
+    /// Which page of the matching items, from 1.
+    #[serde(default)]
+    page: String,
 }
 
+/// Items on one page of the portfolio's evidence list.
+const EVIDENCE_PER_PAGE: usize = 25;
+
 impl EvidenceFilter {
+    /// The page asked for: 1 unless given.
+    fn page_number(&self) -> AppResult<usize> {
+        if self.page.is_empty() {
+            return Ok(1);
+        }
+        self.page
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|page| *page >= 1)
+            .ok_or_else(|| AppError::invalid("page", "The page must be a whole number, from 1"))
+    }
+
+    /// The link to `page` of the list with these filters.
+    fn link(&self, enrolment: &Uuid, page: usize) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("criterion", &self.criterion),
+            ("method", &self.method),
+            ("state", &self.state),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(name, value);
+            }
+        }
+        query.append_pair("page", &page.to_string());
+        format!("/enrolments/{enrolment}?{}#evidence", query.finish())
+    }
+
     fn is_empty(&self) -> bool {
         self.criterion.is_empty()
             && self.method.is_empty()
@@ -100,14 +137,21 @@ struct Choice {
 
 #[derive(Template)]
 #[template(path = "assessment/portfolio.html")]
-struct PortfolioPage {
+struct PortfolioPage<'a> {
     nav: Nav,
-    summary: EnrolmentSummary,
-    progress: Progress,
-    evidence: Vec<EvidenceRow>,
+    summary: &'a EnrolmentSummary,
+    progress: &'a Progress,
+    /// The page shown of the items the filters keep.
+    evidence: Vec<EvidenceRow<'a>>,
     evidence_total: usize,
+    /// How many items the filters keep, and which of them are shown: `page` of `pages`, from
+    /// item `first` (counted from 1).
+    matched: usize,
+    page: usize,
+    pages: usize,
+    first: usize,
     /// The learner's unsubmitted items (only the learner is shown drafts).
-    drafts: Vec<EvidenceItem>,
+    drafts: Vec<&'a EvidenceItem>,
     filter: EvidenceFilter,
     methods: Vec<Choice>,
     states: Vec<Choice>,
@@ -117,11 +161,11 @@ struct PortfolioPage {
     is_assessor: bool,
     percent: usize,
     /// The sign-off checklist, and the sign-off in force (the record is locked while it is).
-    readiness: super::sufficiency::Readiness,
-    signed: Option<super::sign_off::SignOff>,
+    readiness: &'a super::sufficiency::Readiness,
+    signed: Option<&'a super::sign_off::SignOff>,
 }
 
-impl PortfolioPage {
+impl PortfolioPage<'_> {
     /// Whether the reader has a sign-off step to take now.
     fn sign_off_prompt(&self) -> bool {
         match &self.signed {
@@ -136,6 +180,15 @@ impl PortfolioPage {
             (Some(_), true) => "Countersign the sign-off",
             _ => "Sign-off and its history",
         }
+    }
+
+    /// The last item shown, counted from 1.
+    fn last(&self) -> usize {
+        self.first + self.evidence.len() - 1
+    }
+
+    fn page_link(&self, page: usize) -> String {
+        self.filter.link(&self.summary.id, page)
     }
 
     fn count(&self, status: &str) -> usize {
@@ -171,19 +224,31 @@ async fn portfolio_page(
         } else {
             "assessed"
         };
-        rows.push(EvidenceRow { state, item: item.clone() });
+        rows.push(EvidenceRow { state, item });
     }
     let evidence_total = rows.len();
-    let drafts = rows.iter().filter(|row| row.item.is_draft()).map(|row| row.item.clone()).collect();
+    let drafts = rows.iter().filter(|row| row.item.is_draft()).map(|row| row.item).collect();
     rows.retain(|row| filter.keeps(row));
-    let progress = view.progress.clone();
+    let matched = rows.len();
+    let pages = matched.div_ceil(EVIDENCE_PER_PAGE).max(1);
+    // Past the last page (the list got shorter since the link was made): the last page.
+    let page = filter.page_number()?.min(pages);
+    let first = (page - 1) * EVIDENCE_PER_PAGE;
+    let rows: Vec<EvidenceRow> = rows.into_iter().skip(first).take(EVIDENCE_PER_PAGE).collect();
+    let progress = &view.progress;
     let percent = (progress.met * 100).checked_div(progress.total).unwrap_or(0);
+    // Sized for the page at once: it grows by half a kilobyte an item.
+    let capacity = 24 * 1024 + 512 * rows.len();
     let page = PortfolioPage {
         nav,
-        summary: view.summary.clone(),
+        summary: &view.summary,
         progress,
         evidence: rows,
         evidence_total,
+        matched,
+        page,
+        pages,
+        first: first + 1,
         drafts,
         filter,
         methods: evidence::Method::ALL.into_iter().map(|m| Choice { value: m.as_str(), label: m.label() }).collect(),
@@ -202,10 +267,10 @@ async fn portfolio_page(
         is_verifier: relation == Relation::Verifier,
         is_assessor: relation == Relation::Assessor,
         percent,
-        readiness: view.readiness.clone(),
-        signed: view.signed.clone(),
+        readiness: &view.readiness,
+        signed: view.signed.as_ref(),
     };
-    render(StatusCode::OK, &page)
+    render_sized(StatusCode::OK, &page, capacity)
 }
 
 /// Form fields `outcome-1.3=met|not_yet` and `feedback-1.3=...`, one pair per criterion.

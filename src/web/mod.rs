@@ -150,6 +150,14 @@ pub fn render(status: StatusCode, page: &impl Template) -> AppResult<Response> {
     Ok((status, Html(html)).into_response())
 }
 
+/// `render` into a buffer of `capacity` bytes, for a page much longer than its template: the
+/// buffer is not copied over and over as it grows.
+pub fn render_sized(status: StatusCode, page: &impl Template, capacity: usize) -> AppResult<Response> {
+    let mut html = String::with_capacity(capacity);
+    page.render_into(&mut html).map_err(|e| AppError::Unexpected(e.into()))?;
+    Ok((status, Html(html)).into_response())
+}
+
 #[derive(Template)]
 #[template(path = "web/error.html")]
 struct ErrorPage<'a> {

@@ -774,3 +774,46 @@ async fn an_administrator_walks_the_progress_report_in_pages_with_and_without_a_
     assert_eq!(admin.json("/api/v1/reports/progress").await["count"], 7, "Lee, five more and Zeb");
     assert_eq!(admin.json("/api/v1/reports/progress?state=signed_off").await["count"], 0);
 }
+
+/// The ids of the items listed on a portfolio page, in order.
+fn listed_items(page: &str) -> Vec<String> {
+    let table = page.split("<tbody>").nth(1).and_then(|rest| rest.split("</tbody>").next()).unwrap_or_default();
+    table.split("href=\"/evidence/").skip(1).map(|rest| rest[..36].to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_long_portfolio_lists_its_evidence_25_at_a_time_newest_first_keeping_the_filters() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let learner = app.api_for(&cast.learner).await;
+    let mut uploaded = Vec::new();
+    for _ in 0..27 {
+        uploaded.push(call_log(&learner, cast.enrolment).await);
+    }
+    uploaded.reverse(); // newest first, as the list shows them
+    let pages = app.browser_for(&cast.assessor).await;
+    let portfolio = format!("/enrolments/{}", cast.enrolment);
+
+    let first = pages.page(&portfolio).await;
+    assert_eq!(listed_items(&first), uploaded[..25], "the newest 25");
+    assert!(first.contains("Evidence <span class=\"count\">27</span>"), "the heading counts them all");
+    assert!(first.contains("Items 1 to 25 of 27, newest first (page 1 of 2)."));
+    assert!(!first.contains("rel=\"prev\""));
+    let older = first.split("href=\"").skip(1).find_map(|rest| {
+        let (href, tail) = rest.split_once('"')?;
+        tail.starts_with(" rel=\"next\"").then(|| href.replace("&#38;", "&"))
+    });
+    let older = older.expect("a link to the older items");
+    let second = pages.page(&older).await;
+    assert_eq!(listed_items(&second), uploaded[25..], "then the oldest 2");
+    assert!(second.contains("Items 26 to 27 of 27, newest first (page 2 of 2).") && second.contains("rel=\"prev\""));
+
+    // The filters are kept from page to page; past the end is the last page.
+    let filtered = pages.page(&format!("{portfolio}?criterion=1.1&state=awaiting")).await;
+    assert!(filtered.contains("Evidence <span class=\"count\">27 of 27</span>"), "{filtered}");
+    assert!(filtered.contains("?criterion=1.1&#38;state=awaiting&#38;page=2#evidence\" rel=\"next\""), "{filtered}");
+    assert_eq!(listed_items(&pages.page(&format!("{portfolio}?page=9")).await), uploaded[25..]);
+    let response = pages.get(&format!("{portfolio}?page=0")).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("The page must be a whole number, from 1"));
+}
