@@ -70,8 +70,6 @@ impl SessionStore for PgSessionStore {
             .await
             .map_err(database)?;
             if inserted.rows_affected() == 1 {
-                self.changes
-                    .wrote_session(&record.id.to_string(), KeptSession { data: json, expires_at: expires_at(record) });
                 return Ok(());
             }
             // Session id collision: vanishingly rare, but never share a session.

@@ -49,10 +49,13 @@ pub const CHANNEL: &str = "eportfolio_changes";
 const STRIPES: usize = 64;
 /// How long an entry is kept at most, heard of or not.
 const MAX_AGE: Duration = Duration::from_secs(300);
-/// Entries kept per kind: a centre's people and their sessions, several times over.
-const CAPACITY: u64 = 50_000;
-/// Portfolios kept: each is the size of its items (about 200 KB for 190 of them).
-const PORTFOLIOS: u64 = 500;
+/// Entries kept per kind: the sessions, people and tokens of a centre's busiest hour.
+const CAPACITY: u64 = 10_000;
+/// Evidence items kept, over all the portfolios kept (about a kilobyte each in memory).
+const PORTFOLIO_ITEMS: u64 = 20_000;
+/// How often what has expired is dropped, busy or idle (the allocator then returns the memory,
+/// `return_freed_memory` in lib.rs).
+const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// How long `settle` waits to hear its own notification before it drops everything instead.
 const SETTLE_WAIT: Duration = Duration::from_secs(2);
 /// Pause before listening again after the database could not be reached.
@@ -154,7 +157,11 @@ impl Changes {
                 users: cache(),
                 unread: cache(),
                 tokens: cache(),
-                portfolios: Cache::builder().max_capacity(PORTFOLIOS).time_to_live(MAX_AGE).build(),
+                portfolios: Cache::builder()
+                    .max_capacity(PORTFOLIO_ITEMS)
+                    .weigher(|_, view: &Arc<PortfolioView>| u32::try_from(view.items.len() + 1).unwrap_or(u32::MAX))
+                    .time_to_live(MAX_AGE)
+                    .build(),
                 waiting: Mutex::new(HashMap::new()),
                 next_settle: AtomicU64::new(0),
                 process: Uuid::new_v4(),
@@ -166,6 +173,7 @@ impl Changes {
     /// is closed.
     pub fn listen(&self, pool: &PgPool) {
         tokio::spawn(listen(Arc::downgrade(&self.inner), pool.clone()));
+        tokio::spawn(housekeeping(Arc::downgrade(&self.inner)));
     }
 
     /// Whether a read may be answered from memory now.
@@ -217,8 +225,9 @@ impl Changes {
         self.through(Kind::Session, &self.inner.sessions, id.to_string(), load).await
     }
 
-    /// Keeps a session this process has just written: its own notification of the write, if any,
-    /// only drops it again.
+    /// Keeps a session this process has just changed: its own notification of the change only
+    /// drops it again. (A new session is not kept until it comes back: most are made by one
+    /// look at the sign-in page.)
     pub fn wrote_session(&self, id: &str, session: KeptSession) {
         if self.inner.live.load(Ordering::SeqCst) {
             self.inner.sessions.insert(id.to_string(), session);
@@ -381,6 +390,20 @@ impl Inner {
     fn stop_serving(&self) {
         self.live.store(false, Ordering::SeqCst);
         self.forget_all();
+    }
+}
+
+/// Drops what has expired now and then, so an idle server keeps nothing for long.
+async fn housekeeping(changes: Weak<Inner>) {
+    let mut every = tokio::time::interval(HOUSEKEEPING);
+    loop {
+        every.tick().await;
+        let Some(inner) = changes.upgrade() else { return };
+        inner.sessions.run_pending_tasks();
+        inner.users.run_pending_tasks();
+        inner.unread.run_pending_tasks();
+        inner.tokens.run_pending_tasks();
+        inner.portfolios.run_pending_tasks();
     }
 }
 
