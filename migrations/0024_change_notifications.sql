@@ -5,25 +5,26 @@
 -- a command, psql). A statement that touches more than 100 keys of a kind sends `kind:*` instead,
 -- and the processes drop everything they kept of that kind.
 
+-- TG_ARGV[0] is the kind; TG_ARGV[1] a query naming the keys of the changed rows, with `%1$s`
+-- where the transition table goes (`changed_new`, `changed_old`, or both), or '*' for a table
+-- whose every change concerns all keys of the kind.
 CREATE FUNCTION notify_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     kind text := TG_ARGV[0];
-    -- The column that names the key, or '*' for a table whose every change concerns all keys.
-    key_column text := TG_ARGV[1];
+    keys_of text := TG_ARGV[1];
+    sides text;
     keys text[];
 BEGIN
-    IF key_column = '*' THEN
+    IF keys_of = '*' THEN
         PERFORM pg_notify('eportfolio_changes', kind || ':*');
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM changed_new', key_column) INTO keys;
-    ELSIF TG_OP = 'DELETE' THEN
-        EXECUTE format('SELECT array_agg(DISTINCT %I::text) FROM changed_old', key_column) INTO keys;
-    ELSE
-        EXECUTE format('SELECT array_agg(DISTINCT k) FROM (SELECT %1$I::text AS k FROM changed_old
-                        UNION SELECT %1$I::text FROM changed_new) AS both_sides', key_column) INTO keys;
-    END IF;
+    sides := CASE TG_OP
+        WHEN 'INSERT' THEN format(keys_of, 'changed_new')
+        WHEN 'DELETE' THEN format(keys_of, 'changed_old')
+        ELSE format(keys_of, 'changed_old') || ' UNION ' || format(keys_of, 'changed_new')
+    END;
+    EXECUTE 'SELECT array_agg(DISTINCT k::text) FROM (' || sides || ') AS changed(k) WHERE k IS NOT NULL' INTO keys;
     IF keys IS NULL THEN
         RETURN NULL;
     END IF;
@@ -36,8 +37,30 @@ BEGIN
 END
 $$;
 
--- Sessions: a new one is kept by the process that made it, so only updates and deletions are
--- told. Removing expired sessions tells nobody: a process checks expiry itself.
+-- A statement trigger on `tbl` for each of `events` (a transition table belongs to one event),
+-- notifying `kind` with the keys `keys_of` names.
+CREATE FUNCTION notify_changes_of(tbl text, kind text, keys_of text, events text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    event text;
+BEGIN
+    FOREACH event IN ARRAY events LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER %s ON %I REFERENCING %s FOR EACH STATEMENT
+             EXECUTE FUNCTION notify_changed(%L, %L)',
+            tbl || '_' || lower(event) || '_' || kind, event, tbl,
+            CASE event
+                WHEN 'INSERT' THEN 'NEW TABLE AS changed_new'
+                WHEN 'DELETE' THEN 'OLD TABLE AS changed_old'
+                ELSE 'OLD TABLE AS changed_old NEW TABLE AS changed_new'
+            END,
+            kind, keys_of);
+    END LOOP;
+END
+$$;
+
+-- Sessions: a new one is kept only once it comes back, so only updates and deletions are told.
+-- Removing expired sessions tells nobody: a process checks expiry itself.
 CREATE FUNCTION notify_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('eportfolio_changes', 'session:' || OLD.id);
@@ -47,30 +70,12 @@ $$;
 CREATE TRIGGER sessions_changed AFTER UPDATE OR DELETE ON sessions
     FOR EACH ROW WHEN (OLD.expires_at > now()) EXECUTE FUNCTION notify_session_changed();
 
--- The signed-in person: their name, email, disabling, roles and the names of their centres.
-CREATE TRIGGER users_updated AFTER UPDATE ON users REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('user', 'id');
-CREATE TRIGGER users_deleted AFTER DELETE ON users REFERENCING OLD TABLE AS changed_old
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('user', 'id');
-CREATE TRIGGER user_roles_inserted AFTER INSERT ON user_roles REFERENCING NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('user', 'user_id');
-CREATE TRIGGER user_roles_updated AFTER UPDATE ON user_roles REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('user', 'user_id');
-CREATE TRIGGER user_roles_deleted AFTER DELETE ON user_roles REFERENCING OLD TABLE AS changed_old
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('user', 'user_id');
+-- The signed-in person: their name, email, disabling and roles; the names of their centres.
+SELECT notify_changes_of('users', 'user', 'SELECT c.id FROM %1$s c', ARRAY['UPDATE', 'DELETE']);
+SELECT notify_changes_of('user_roles', 'user', 'SELECT c.user_id FROM %1$s c', ARRAY['INSERT', 'UPDATE', 'DELETE']);
 CREATE TRIGGER centres_changed AFTER UPDATE OR DELETE ON centres
     FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('user', '*');
-
 -- Unread notifications, counted in every page's header.
-CREATE TRIGGER notifications_inserted AFTER INSERT ON notifications REFERENCING NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('unread', 'recipient_id');
-CREATE TRIGGER notifications_updated AFTER UPDATE ON notifications REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('unread', 'recipient_id');
-CREATE TRIGGER notifications_deleted AFTER DELETE ON notifications REFERENCING OLD TABLE AS changed_old
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('unread', 'recipient_id');
-
+SELECT notify_changes_of('notifications', 'unread', 'SELECT c.recipient_id FROM %1$s c', ARRAY['INSERT', 'UPDATE', 'DELETE']);
 -- API tokens, by their digest: revoking one, or its owner's "last used" time.
-CREATE TRIGGER api_tokens_updated AFTER UPDATE ON api_tokens REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('token', 'token_sha256');
-CREATE TRIGGER api_tokens_deleted AFTER DELETE ON api_tokens REFERENCING OLD TABLE AS changed_old
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_changed('token', 'token_sha256');
+SELECT notify_changes_of('api_tokens', 'token', 'SELECT c.token_sha256 FROM %1$s c', ARRAY['UPDATE', 'DELETE']);
