@@ -115,8 +115,8 @@ struct Inner {
 }
 
 /// One kind of thing kept, and the kind's name in notifications.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Kind {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
     Session,
     User,
     Unread,
@@ -181,11 +181,6 @@ impl Changes {
         self.inner.live.load(Ordering::SeqCst) && !fresh()
     }
 
-    fn stripe(&self, kind: Kind, key: &str) -> &AtomicU64 {
-        let hash = self.inner.hasher.hash_one((kind as u8, key));
-        &self.inner.generations[(hash % STRIPES as u64) as usize]
-    }
-
     /// `key`'s value of `kind`: from memory when that is allowed and it is there, otherwise by
     /// `load`, whose value is then kept (`None` is not kept).
     async fn through<K, V, E, F>(&self, kind: Kind, cache: &Cache<K, V>, key: K, load: F) -> Result<Option<V>, E>
@@ -200,7 +195,7 @@ impl Changes {
             return Ok(Some(value));
         }
         let name = key.to_string();
-        let stripe = self.stripe(kind, &name);
+        let stripe = self.inner.stripe(kind, &name);
         let seen = stripe.load(Ordering::SeqCst);
         let live = self.inner.live.load(Ordering::SeqCst);
         let value = load.await?;
@@ -325,9 +320,10 @@ impl Default for Changes {
 }
 
 impl Inner {
-    fn bump(&self, kind: Kind, key: &str) {
+    /// The generation counter of `key`'s stripe.
+    fn stripe(&self, kind: Kind, key: &str) -> &AtomicU64 {
         let hash = self.hasher.hash_one((kind as u8, key));
-        self.generations[(hash % STRIPES as u64) as usize].fetch_add(1, Ordering::SeqCst);
+        &self.generations[(hash % STRIPES as u64) as usize]
     }
 
     fn bump_all(&self) {
@@ -358,7 +354,7 @@ impl Inner {
             return;
         }
         // Count first: a read that began before this change then keeps nothing (`through`).
-        self.bump(kind, key);
+        self.stripe(kind, key).fetch_add(1, Ordering::SeqCst);
         match kind {
             Kind::Session => self.sessions.invalidate(key),
             Kind::Token => self.tokens.invalidate(key),
