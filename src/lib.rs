@@ -41,7 +41,8 @@ pub struct AppState {
     pub store: FileStore,
     /// Verified against when an email is unknown, so failed sign-ins take the same time.
     pub dummy_hash: String,
-    /// The sessions, people and tokens this process keeps, dropped as it hears they change.
+    /// The sessions, people, tokens and portfolios this process keeps, dropped as it hears they
+    /// change (src/db/changes.rs).
     pub changes: db::changes::Changes,
 }
 

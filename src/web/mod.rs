@@ -145,9 +145,8 @@ pub fn form_field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
 }
 
-pub fn render(status: StatusCode, page: &impl Template) -> AppResult<Response> {
-    let html = page.render().map_err(|e| AppError::Unexpected(e.into()))?;
-    Ok((status, Html(html)).into_response())
+pub fn render<T: Template>(status: StatusCode, page: &T) -> AppResult<Response> {
+    render_sized(status, page, T::SIZE_HINT)
 }
 
 /// `render` into a buffer of `capacity` bytes, for a page much longer than its template: the
