@@ -526,6 +526,12 @@ impl PortfolioView {
     }
 }
 
+impl crate::db::changes::OfDay for PortfolioView {
+    fn as_of(&self) -> chrono::NaiveDate {
+        self.as_of
+    }
+}
+
 /// `actor`'s view of enrolment `id` for `action`. From memory when this process keeps the
 /// portfolio and the actor is its learner, assessor or IQA (the policy needs only the enrolment
 /// then); otherwise through the access policy (which records a verifier's view), then from
@@ -543,11 +549,14 @@ pub async fn portfolio_for(
     {
         return Ok((relation, view));
     }
+    // Before the access check: a change to the enrolment heard from now on keeps the view from
+    // being kept (src/db/changes.rs).
+    let since = state.changes.since_portfolio(id);
     let mut tx = state.begin(actor).await?;
     let access = crate::auth::policy::enrolment(&state.pool, &mut tx, actor, id, action, viewed).await?;
     let view = state
         .changes
-        .portfolio(id, async {
+        .portfolio(since, id, async {
             PortfolioView::load(&mut tx, &access).await.map(|view| Some(std::sync::Arc::new(view)))
         })
         .await?
@@ -677,6 +686,32 @@ impl EnrolmentSummary {
     pub fn last_activity_text(&self) -> String {
         self.last_activity.map(|t| t.format("%d %b %Y").to_string()).unwrap_or_else(|| "None yet".into())
     }
+}
+
+/// The summaries of enrolments `ids`, in the dashboards' order (the oldest waiting item first,
+/// then by learner): those this process keeps, and the others read in one statement, then kept
+/// until their portfolio changes (src/db/changes.rs).
+pub async fn kept_summaries(state: &crate::AppState, actor: &Actor, ids: &[Uuid]) -> AppResult<Vec<EnrolmentSummary>> {
+    let mut found = state
+        .changes
+        .summaries(ids, |missing| async move {
+            let mut tx = state.begin(actor).await?;
+            let read = summaries(&mut tx, &missing).await?;
+            tx.commit().await?;
+            Ok::<_, AppError>(read)
+        })
+        .await?;
+    // As `summaries` orders them (names compare byte by byte there too: the cluster has no locale).
+    found.sort_by(|a, b| {
+        (a.oldest_awaiting.is_none(), a.oldest_awaiting, &a.learner_name, &a.unit_code, a.id).cmp(&(
+            b.oldest_awaiting.is_none(),
+            b.oldest_awaiting,
+            &b.learner_name,
+            &b.unit_code,
+            b.id,
+        ))
+    });
+    Ok(found)
 }
 
 /// Summaries for the given enrolments, those with the oldest work waiting first.

@@ -4,6 +4,7 @@
 //! SVG chart of how many criteria were met over time, replayed from the decisions.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::fmt::Write as _;
 
 use askama::Template;
@@ -244,6 +245,37 @@ pub struct TrackingGrid {
     pub columns: Vec<Column>,
     pub outcomes: Vec<OutcomeRows>,
     pub chart: ProgressChart,
+}
+
+/// An enrolment's grid as kept by each server process until the portfolio changes
+/// (src/db/changes.rs), with whom it may be shown to from memory.
+pub struct KeptGrid {
+    pub learner_id: Uuid,
+    pub assessor_id: Uuid,
+    pub iqa_id: Option<Uuid>,
+    pub grid: TrackingGrid,
+    /// The day it was read: the chart runs to the end of that day.
+    pub as_of: NaiveDate,
+}
+
+impl KeptGrid {
+    /// Its size in memory, in cells.
+    pub fn cells(&self) -> usize {
+        self.grid.columns.len().max(1) * self.grid.total.max(1)
+    }
+}
+
+impl std::ops::Deref for KeptGrid {
+    type Target = TrackingGrid;
+    fn deref(&self) -> &TrackingGrid {
+        &self.grid
+    }
+}
+
+impl crate::db::changes::OfDay for KeptGrid {
+    fn as_of(&self) -> NaiveDate {
+        self.as_of
+    }
 }
 
 /// The grid for an enrolment the caller has been let into. Drafts are in it only for the learner.
@@ -557,7 +589,7 @@ struct PageQuery {
 #[template(path = "assessment/tracking.html")]
 struct TrackingPage {
     nav: Nav,
-    grid: TrackingGrid,
+    grid: Arc<KeptGrid>,
     chart: String,
     print: bool,
     is_verifier: bool,
@@ -570,11 +602,42 @@ impl TrackingPage {
     }
 }
 
-async fn load(state: &AppState, actor: &Actor, id: Uuid, format: &'static str) -> AppResult<(TrackingGrid, bool)> {
+/// The grid of enrolment `id` as `actor` may see it, and whether they see it as a verifier. From
+/// memory when this process keeps it and the actor is the learner, assessor or IQA; otherwise
+/// through the access policy (which records a verifier's view), then from memory or the database.
+async fn load(state: &AppState, actor: &Actor, id: Uuid, format: &'static str) -> AppResult<(Arc<KeptGrid>, bool)> {
+    // Drafts are in the learner's grid only.
+    for drafts in [false, true] {
+        if let Some(kept) = state.changes.kept_grid(id, drafts)
+            && let Some(relation) = policy::direct_relation(actor, kept.learner_id, kept.assessor_id, kept.iqa_id)
+            && relation.allows(Action::View)
+            && (relation == Relation::Learner) == drafts
+        {
+            return Ok((kept, false));
+        }
+    }
+    // Before the access check: a change to the enrolment heard from now on keeps the grid from
+    // being kept.
+    let since = state.changes.since_portfolio(id);
     let mut tx = state.begin(actor).await?;
     let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::TrackingGrid(format)).await?;
-    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
-    let grid = tracking_grid(&mut tx, &access, &unit).await?;
+    let drafts = access.relation == Relation::Learner;
+    let grid = state
+        .changes
+        .grid(since, id, drafts, async {
+            let as_of = Utc::now().date_naive();
+            let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
+            let grid = tracking_grid(&mut tx, &access, &unit).await?;
+            Ok::<_, AppError>(Some(Arc::new(KeptGrid {
+                learner_id: access.learner_id,
+                assessor_id: access.assessor_id,
+                iqa_id: access.iqa_id,
+                grid,
+                as_of,
+            })))
+        })
+        .await?
+        .ok_or(AppError::NotFound("enrolment"))?;
     tx.commit().await?;
     Ok((grid, access.relation == Relation::Verifier))
 }
@@ -660,9 +723,9 @@ async fn chart_download(State(state): State<AppState>, actor: Actor, Path(id): P
     params(("id" = Uuid, Path, description = "The enrolment")),
     responses((status = 200, description = "The grid", body = TrackingGrid))
 )]
-async fn api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<TrackingGrid>> {
-    let (grid, _) = load(&state, &actor, id, "json").await?;
-    Ok(Json(grid))
+async fn api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Response> {
+    let (kept, _) = load(&state, &actor, id, "json").await?;
+    Ok(Json(&kept.grid).into_response())
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //! every page's header) or its API token. Reading them from PostgreSQL took two to four round trips
 //! per request, which capped a page at a few thousand requests a second whatever it did
 //! (BENCHMARKS.md, fix 18); a portfolio took a dozen statements more. So each process keeps what
-//! it has read, including each portfolio as its pages show it, and triggers on the tables they are
-//! made of (migrations 0024 and 0025) send `NOTIFY eportfolio_changes, 'kind:key'` when a row
-//! changes.
+//! it has read, including each portfolio, tracking grid and dashboard line as its pages show them,
+//! and each person's dashboard lists; triggers on the tables they are made of (migrations 0024 to
+//! 0026) send `NOTIFY eportfolio_changes, 'kind:key'` when a row changes.
 //! The notification goes out when the change commits, whoever made it (any server process, a
 //! command, psql), and every process's listener then drops what it kept under that key.
 //!
@@ -39,8 +39,10 @@ use sqlx::postgres::PgListener;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::assessment::PortfolioView;
+use crate::assessment::tracking::KeptGrid;
+use crate::assessment::{EnrolmentSummary, PortfolioView};
 use crate::auth::Actor;
+use crate::web::dashboard::DashboardLists;
 
 /// The channel the triggers of migration 0024 notify.
 pub const CHANNEL: &str = "eportfolio_changes";
@@ -53,6 +55,9 @@ const MAX_AGE: Duration = Duration::from_secs(300);
 const CAPACITY: u64 = 10_000;
 /// Evidence items kept, over all the portfolios kept (about a kilobyte each in memory).
 const PORTFOLIO_ITEMS: u64 = 20_000;
+/// Tracking-grid cells kept, over all the grids kept (a cell is a few hundred bytes in memory; a
+/// full CC20 portfolio's grid has about 4,000).
+const GRID_CELLS: u64 = 50_000;
 /// How often what has expired is dropped, busy or idle (the allocator then returns the memory,
 /// `return_freed_memory` in lib.rs).
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
@@ -91,6 +96,44 @@ pub struct KeptToken {
     pub checked_at: std::time::Instant,
 }
 
+/// A value that holds for the day it was read (it counts working days, or ends with today): one
+/// kept from an earlier day is read again.
+pub trait OfDay {
+    fn as_of(&self) -> chrono::NaiveDate;
+}
+
+impl<T: OfDay> OfDay for Arc<T> {
+    fn as_of(&self) -> chrono::NaiveDate {
+        (**self).as_of()
+    }
+}
+
+/// An enrolment's summary line, as read on `as_of`.
+#[derive(Clone)]
+pub struct KeptSummary {
+    pub summary: EnrolmentSummary,
+    pub as_of: chrono::NaiveDate,
+}
+
+impl OfDay for KeptSummary {
+    fn as_of(&self) -> chrono::NaiveDate {
+        self.as_of
+    }
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// Where a read began: what it reads is kept only if no change to its key was heard since. Taken
+/// before the access check of a read that checks access first, so that a change to who may see
+/// the enrolment, heard meanwhile, is not covered by what is read after.
+pub struct Since {
+    stripe: usize,
+    generation: u64,
+    live: bool,
+}
+
 /// What one process keeps, by kind. Cloning shares it.
 #[derive(Clone)]
 pub struct Changes {
@@ -107,6 +150,13 @@ struct Inner {
     unread: Cache<Uuid, i64>,
     tokens: Cache<String, KeptToken>,
     portfolios: Cache<Uuid, Arc<PortfolioView>>,
+    /// Summary lines by enrolment, dropped with the enrolment's portfolio.
+    summaries: Cache<Uuid, KeptSummary>,
+    /// Tracking grids by enrolment, with drafts (the learner's) or without, dropped with the
+    /// enrolment's portfolio.
+    grids: Cache<(Uuid, bool), Arc<KeptGrid>>,
+    /// What each person's dashboard lists, by person.
+    dashboards: Cache<Uuid, Arc<DashboardLists>>,
     /// `settle` calls waiting to hear their own notification, by its payload.
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
     next_settle: AtomicU64,
@@ -122,6 +172,7 @@ enum Kind {
     Unread,
     Token,
     Portfolio,
+    Dashboard,
 }
 
 impl Kind {
@@ -132,6 +183,7 @@ impl Kind {
             "unread" => Some(Kind::Unread),
             "token" => Some(Kind::Token),
             "portfolio" => Some(Kind::Portfolio),
+            "dashboard" => Some(Kind::Dashboard),
             _ => None,
         }
     }
@@ -162,6 +214,13 @@ impl Changes {
                     .weigher(|_, view: &Arc<PortfolioView>| u32::try_from(view.items.len() + 1).unwrap_or(u32::MAX))
                     .time_to_live(MAX_AGE)
                     .build(),
+                summaries: cache(),
+                grids: Cache::builder()
+                    .max_capacity(GRID_CELLS)
+                    .weigher(|_, kept: &Arc<KeptGrid>| u32::try_from(kept.cells() + 1).unwrap_or(u32::MAX))
+                    .time_to_live(MAX_AGE)
+                    .build(),
+                dashboards: cache(),
                 waiting: Mutex::new(HashMap::new()),
                 next_settle: AtomicU64::new(0),
                 process: Uuid::new_v4(),
@@ -181,6 +240,21 @@ impl Changes {
         self.inner.live.load(Ordering::SeqCst) && !fresh()
     }
 
+    /// Where a read of `kind`'s `key` begins now.
+    fn since(&self, kind: Kind, key: &str) -> Since {
+        let stripe = self.inner.stripe_of(kind, key);
+        Since {
+            stripe,
+            generation: self.inner.generations[stripe].load(Ordering::SeqCst),
+            live: self.inner.live.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Where a read of enrolment `id`'s portfolio, grid or summary begins now.
+    pub fn since_portfolio(&self, id: Uuid) -> Since {
+        self.since(Kind::Portfolio, &id.to_string())
+    }
+
     /// `key`'s value of `kind`: from memory when that is allowed and it is there, otherwise by
     /// `load`, whose value is then kept (`None` is not kept).
     async fn through<K, V, E, F>(&self, kind: Kind, cache: &Cache<K, V>, key: K, load: F) -> Result<Option<V>, E>
@@ -189,28 +263,70 @@ impl Changes {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = Result<Option<V>, E>>,
     {
+        let since = self.since(kind, &key.to_string());
+        self.through_since(since, cache, key, load).await
+    }
+
+    /// As `through`, for a read that began at `since`.
+    async fn through_since<K, V, E, F>(&self, since: Since, cache: &Cache<K, V>, key: K, load: F) -> Result<Option<V>, E>
+    where
+        K: Hash + Eq + Send + Sync + Clone + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Option<V>, E>>,
+    {
         if self.usable()
             && let Some(value) = cache.get(&key)
         {
             return Ok(Some(value));
         }
-        let name = key.to_string();
-        let stripe = self.inner.stripe(kind, &name);
-        let seen = stripe.load(Ordering::SeqCst);
-        let live = self.inner.live.load(Ordering::SeqCst);
         let value = load.await?;
-        if let Some(value) = &value
-            && live
-        {
-            cache.insert(key.clone(), value.clone());
-            // A change heard since the read began (or a lost connection) may be newer than the
-            // value read: keep nothing then. The listener counts before it drops, so a change
-            // heard after this check has dropped what was just kept.
-            if stripe.load(Ordering::SeqCst) != seen || !self.inner.live.load(Ordering::SeqCst) {
-                cache.invalidate(&key);
-            }
+        if let Some(value) = &value {
+            self.keep(&since, cache, key, value.clone());
         }
         Ok(value)
+    }
+
+    /// Keeps `value`, read since `since`, unless a change was heard meanwhile.
+    fn keep<K, V>(&self, since: &Since, cache: &Cache<K, V>, key: K, value: V)
+    where
+        K: Hash + Eq + Send + Sync + Clone + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        if !since.live {
+            return;
+        }
+        cache.insert(key.clone(), value);
+        // A change heard since the read began (or a lost connection) may be newer than the value
+        // read: keep nothing then. The listener counts before it drops, so a change heard after
+        // this check has dropped what was just kept.
+        if self.inner.generations[since.stripe].load(Ordering::SeqCst) != since.generation
+            || !self.inner.live.load(Ordering::SeqCst)
+        {
+            cache.invalidate(&key);
+        }
+    }
+
+    /// What is kept of `key`, if reads may be answered from memory now and it was read today.
+    fn kept<K, V>(&self, cache: &Cache<K, V>, key: &K) -> Option<V>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: OfDay + Clone + Send + Sync + 'static,
+    {
+        if !self.usable() {
+            return None;
+        }
+        cache.get(key).filter(|kept| kept.as_of() == today())
+    }
+
+    /// Drops `key` if what is kept of it was read on an earlier day.
+    fn drop_if_old<K, V>(cache: &Cache<K, V>, key: &K)
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: OfDay + Clone + Send + Sync + 'static,
+    {
+        if cache.get(key).is_some_and(|kept| kept.as_of() != today()) {
+            cache.invalidate(key);
+        }
     }
 
     pub async fn session<E, F>(&self, id: &str, load: F) -> Result<Option<KeptSession>, E>
@@ -263,26 +379,72 @@ impl Changes {
         self.through(Kind::Token, &self.inner.tokens, digest.to_string(), load).await
     }
 
-    /// An enrolment's portfolio as its pages show it. One kept from an earlier day is read again:
-    /// its summary counts working days.
-    pub async fn portfolio<E, F>(&self, enrolment: Uuid, load: F) -> Result<Option<Arc<PortfolioView>>, E>
+    /// An enrolment's portfolio as its pages show it, read since `since`.
+    pub async fn portfolio<E, F>(&self, since: Since, enrolment: Uuid, load: F) -> Result<Option<Arc<PortfolioView>>, E>
     where
         F: Future<Output = Result<Option<Arc<PortfolioView>>, E>>,
     {
-        if let Some(kept) = self.inner.portfolios.get(&enrolment)
-            && kept.as_of != chrono::Utc::now().date_naive()
-        {
-            self.inner.portfolios.invalidate(&enrolment);
-        }
-        self.through(Kind::Portfolio, &self.inner.portfolios, enrolment, load).await
+        Self::drop_if_old(&self.inner.portfolios, &enrolment);
+        self.through_since(since, &self.inner.portfolios, enrolment, load).await
     }
 
     /// The portfolio kept of `enrolment`, if reads may be answered from memory now.
     pub fn kept_portfolio(&self, enrolment: Uuid) -> Option<Arc<PortfolioView>> {
-        if !self.usable() {
-            return None;
+        self.kept(&self.inner.portfolios, &enrolment)
+    }
+
+    /// An enrolment's tracking grid, with drafts or without, read since `since`.
+    pub async fn grid<E, F>(&self, since: Since, enrolment: Uuid, drafts: bool, load: F) -> Result<Option<Arc<KeptGrid>>, E>
+    where
+        F: Future<Output = Result<Option<Arc<KeptGrid>>, E>>,
+    {
+        Self::drop_if_old(&self.inner.grids, &(enrolment, drafts));
+        self.through_since(since, &self.inner.grids, (enrolment, drafts), load).await
+    }
+
+    /// The grid kept of `enrolment`, with drafts or without, if reads may be answered from memory.
+    pub fn kept_grid(&self, enrolment: Uuid, drafts: bool) -> Option<Arc<KeptGrid>> {
+        self.kept(&self.inner.grids, &(enrolment, drafts))
+    }
+
+    /// What `person`'s dashboard lists.
+    pub async fn dashboard<E, F>(&self, person: Uuid, load: F) -> Result<Arc<DashboardLists>, E>
+    where
+        F: Future<Output = Result<Arc<DashboardLists>, E>>,
+    {
+        Self::drop_if_old(&self.inner.dashboards, &person);
+        let lists = self.through(Kind::Dashboard, &self.inner.dashboards, person, async { load.await.map(Some) }).await?;
+        Ok(lists.expect("`through` returns what `load` read"))
+    }
+
+    /// The summary lines of enrolments `ids`, in no particular order: those kept, and the others
+    /// by one call of `load`, then kept.
+    pub async fn summaries<E, F, L>(&self, ids: &[Uuid], load: L) -> Result<Vec<EnrolmentSummary>, E>
+    where
+        L: FnOnce(Vec<Uuid>) -> F,
+        F: Future<Output = Result<Vec<EnrolmentSummary>, E>>,
+    {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.kept(&self.inner.summaries, id) {
+                Some(kept) => found.push(kept.summary),
+                None => missing.push(*id),
+            }
         }
-        self.inner.portfolios.get(&enrolment).filter(|kept| kept.as_of == chrono::Utc::now().date_naive())
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let since: HashMap<Uuid, Since> = missing.iter().map(|id| (*id, self.since_portfolio(*id))).collect();
+        let as_of = today();
+        let loaded = load(missing).await?;
+        for summary in &loaded {
+            if let Some(since) = since.get(&summary.id) {
+                self.keep(since, &self.inner.summaries, summary.id, KeptSummary { summary: summary.clone(), as_of });
+            }
+        }
+        found.extend(loaded);
+        Ok(found)
     }
 
     /// Drops everything kept: what is asked for next is read from the database.
@@ -322,8 +484,11 @@ impl Default for Changes {
 impl Inner {
     /// The generation counter of `key`'s stripe.
     fn stripe(&self, kind: Kind, key: &str) -> &AtomicU64 {
-        let hash = self.hasher.hash_one((kind as u8, key));
-        &self.generations[(hash % STRIPES as u64) as usize]
+        &self.generations[self.stripe_of(kind, key)]
+    }
+
+    fn stripe_of(&self, kind: Kind, key: &str) -> usize {
+        (self.hasher.hash_one((kind as u8, key)) % STRIPES as u64) as usize
     }
 
     fn bump_all(&self) {
@@ -339,6 +504,9 @@ impl Inner {
         self.unread.invalidate_all();
         self.tokens.invalidate_all();
         self.portfolios.invalidate_all();
+        self.summaries.invalidate_all();
+        self.grids.invalidate_all();
+        self.dashboards.invalidate_all();
     }
 
     fn forget(&self, kind: Kind, key: &str) {
@@ -349,7 +517,12 @@ impl Inner {
                 Kind::User => self.users.invalidate_all(),
                 Kind::Unread => self.unread.invalidate_all(),
                 Kind::Token => self.tokens.invalidate_all(),
-                Kind::Portfolio => self.portfolios.invalidate_all(),
+                Kind::Portfolio => {
+                    self.portfolios.invalidate_all();
+                    self.summaries.invalidate_all();
+                    self.grids.invalidate_all();
+                }
+                Kind::Dashboard => self.dashboards.invalidate_all(),
             }
             return;
         }
@@ -358,12 +531,18 @@ impl Inner {
         match kind {
             Kind::Session => self.sessions.invalidate(key),
             Kind::Token => self.tokens.invalidate(key),
-            Kind::User | Kind::Unread | Kind::Portfolio => {
+            Kind::User | Kind::Unread | Kind::Portfolio | Kind::Dashboard => {
                 let Ok(id) = key.parse::<Uuid>() else { return };
                 match kind {
                     Kind::User => self.users.invalidate(&id),
                     Kind::Unread => self.unread.invalidate(&id),
-                    _ => self.portfolios.invalidate(&id),
+                    Kind::Dashboard => self.dashboards.invalidate(&id),
+                    _ => {
+                        self.portfolios.invalidate(&id);
+                        self.summaries.invalidate(&id);
+                        self.grids.invalidate(&(id, false));
+                        self.grids.invalidate(&(id, true));
+                    }
                 }
             }
         }
@@ -400,6 +579,9 @@ async fn housekeeping(changes: Weak<Inner>) {
         inner.unread.run_pending_tasks();
         inner.tokens.run_pending_tasks();
         inner.portfolios.run_pending_tasks();
+        inner.summaries.run_pending_tasks();
+        inner.grids.run_pending_tasks();
+        inner.dashboards.run_pending_tasks();
     }
 }
 

@@ -2,7 +2,7 @@
 //! files, health checks and the home page that sends each person to their dashboard.
 
 pub mod assets;
-mod dashboard;
+pub mod dashboard;
 pub mod limits;
 pub mod openapi;
 pub mod pagination;

@@ -1,6 +1,7 @@
 //! Several server processes on one database, as behind a load balancer (SPEC.md, "Scale"). Each
-//! process keeps the sessions, people, unread counts and API tokens it has read
-//! (src/db/changes.rs); what one process changes, another stops serving from memory.
+//! process keeps the sessions, people, unread counts, API tokens, portfolios, dashboards and
+//! tracking grids it has read (src/db/changes.rs); what one process changes, another stops serving
+//! from memory.
 
 use std::time::{Duration, Instant};
 
@@ -87,9 +88,12 @@ async fn what_one_process_changes_another_stops_serving_from_memory() {
     let submitted = |progress: serde_json::Value| {
         progress["criteria"].as_array().unwrap().iter().find(|c| c["number"] == "1.1").unwrap()["status"] == "submitted"
     };
+    let grid = format!("/enrolments/{}/tracking", cast.enrolment);
     for _ in 0..2 {
         assert!(!assessor_there.page(&portfolio).await.contains("Team huddle"));
         assert!(!submitted(assessor_api_there.json(&progress).await));
+        assert!(assessor_there.page("/dashboard").await.contains("0 items to assess"));
+        assert!(!assessor_there.page(&grid).await.contains("Team huddle"));
     }
     let learner_here = app.api_for(&cast.learner).await;
     let metadata = json!({"title": "Team huddle", "method": "observation", "occurred_on": "2026-11-02",
@@ -111,4 +115,8 @@ async fn what_one_process_changes_another_stops_serving_from_memory() {
     eventually("the new item", || async move { there.page(portfolio).await.contains("Team huddle") }).await;
     let (api_there, progress) = (&assessor_api_there, &progress);
     eventually("the item's criteria", || async move { submitted(api_there.json(progress).await) }).await;
+    eventually("the caseload's count", || async move { there.page("/dashboard").await.contains("1 item to assess") })
+        .await;
+    let grid = &grid;
+    eventually("the grid's column", || async move { there.page(grid).await.contains("Team huddle") }).await;
 }

@@ -156,6 +156,13 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
     learner.page(&portfolio).await;
     assert_eq!(counter.statements_for(&learner, &portfolio).await, 0, "the portfolio is kept");
     assert_eq!(counter.statements_for(&api, &progress).await, 0, "its progress too");
+    // The assessor's dashboard (its lists and each learner's line) and the tracking grid too.
+    let assessor = app.browser_for(&cast.assessor).await;
+    let grid = format!("/enrolments/{}/tracking", cast.enrolment);
+    assert!(assessor.page("/dashboard").await.contains("0 items to assess"));
+    assert_eq!(counter.statements_for(&assessor, "/dashboard").await, 0, "the dashboard is kept");
+    assert!(!assessor.page(&grid).await.contains("Team huddle"));
+    assert_eq!(counter.statements_for(&assessor, &grid).await, 0, "the grid is kept");
     let metadata = serde_json::json!({"title": "Team huddle", "method": "observation", "occurred_on": "2026-11-02",
                                       "criteria": ["1.1"], "declaration": true});
     let uploaded = api
@@ -168,4 +175,25 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
     assert!(counter.statements_for(&learner, &portfolio).await > 0, "the changed portfolio is read again");
     assert!(learner.page(&portfolio).await.contains("Team huddle"), "with the new item");
     assert_eq!(counter.statements_for(&api, &progress).await, 0, "and kept again");
+    assert!(counter.statements_for(&assessor, "/dashboard").await > 0, "the learner's line is read again");
+    assert!(assessor.page("/dashboard").await.contains("1 item to assess"), "counting the new item");
+    assert_eq!(counter.statements_for(&assessor, "/dashboard").await, 0, "and kept again");
+    assert!(counter.statements_for(&assessor, &grid).await > 0, "the grid is read again");
+    assert!(assessor.page(&grid).await.contains("Team huddle"), "with the new item's column");
+    assert_eq!(counter.statements_for(&assessor, &grid).await, 0, "and kept again");
+
+    // Given to another assessor (here, straight in the database): the kept caseload and grid are
+    // not served to the first one any more.
+    let other = app.add_user(eportfolio::auth::Role::Assessor, "Omar Other").await;
+    sqlx::query("UPDATE enrolments SET assessor_id = $2 WHERE id = $1")
+        .bind(cast.enrolment)
+        .bind(other.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.settle().await;
+    assert!(assessor.page("/dashboard").await.contains("No learners are assigned to you yet."));
+    assert_eq!(assessor.get(&grid).await.status(), StatusCode::NOT_FOUND, "the grid is not theirs now");
+    let other = app.browser_for(&other).await;
+    assert!(other.page(&grid).await.contains("Team huddle"), "it is the new assessor's");
 }
