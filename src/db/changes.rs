@@ -42,6 +42,7 @@ use uuid::Uuid;
 use crate::assessment::tracking::KeptGrid;
 use crate::assessment::{EnrolmentSummary, PortfolioView};
 use crate::auth::Actor;
+use crate::evidence::routes::KeptDetail;
 use crate::web::dashboard::DashboardLists;
 
 /// The channel the triggers of migration 0024 notify.
@@ -58,6 +59,8 @@ const PORTFOLIO_ITEMS: u64 = 20_000;
 /// Tracking-grid cells kept, over all the grids kept (a cell is a few hundred bytes in memory; a
 /// full CC20 portfolio's grid has about 4,000).
 const GRID_CELLS: u64 = 50_000;
+/// Rows kept over all the evidence items' pages kept (their files, decisions, messages, events).
+const DETAIL_ROWS: u64 = 50_000;
 /// How often what has expired is dropped, busy or idle (the allocator then returns the memory,
 /// `return_freed_memory` in lib.rs).
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
@@ -128,6 +131,7 @@ fn today() -> chrono::NaiveDate {
 /// Where a read began: what it reads is kept only if no change to its key was heard since. Taken
 /// before the access check of a read that checks access first, so that a change to who may see
 /// the enrolment, heard meanwhile, is not covered by what is read after.
+#[derive(Clone, Copy)]
 pub struct Since {
     stripe: usize,
     generation: u64,
@@ -157,6 +161,9 @@ struct Inner {
     grids: Cache<(Uuid, bool), Arc<KeptGrid>>,
     /// What each person's dashboard lists, by person.
     dashboards: Cache<Uuid, Arc<DashboardLists>>,
+    /// Evidence items' pages by item, with where the read of its portfolio began: one kept from
+    /// before a change to its portfolio since heard is not used.
+    details: Cache<Uuid, (Since, Arc<KeptDetail>)>,
     /// `settle` calls waiting to hear their own notification, by its payload.
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
     next_settle: AtomicU64,
@@ -173,6 +180,7 @@ enum Kind {
     Token,
     Portfolio,
     Dashboard,
+    Evidence,
 }
 
 impl Kind {
@@ -184,6 +192,7 @@ impl Kind {
             "token" => Some(Kind::Token),
             "portfolio" => Some(Kind::Portfolio),
             "dashboard" => Some(Kind::Dashboard),
+            "evidence" => Some(Kind::Evidence),
             _ => None,
         }
     }
@@ -221,6 +230,11 @@ impl Changes {
                     .time_to_live(MAX_AGE)
                     .build(),
                 dashboards: cache(),
+                details: Cache::builder()
+                    .max_capacity(DETAIL_ROWS)
+                    .weigher(|_, (_, kept): &(Since, Arc<KeptDetail>)| u32::try_from(kept.weight()).unwrap_or(u32::MAX))
+                    .time_to_live(MAX_AGE)
+                    .build(),
                 waiting: Mutex::new(HashMap::new()),
                 next_settle: AtomicU64::new(0),
                 process: Uuid::new_v4(),
@@ -299,9 +313,7 @@ impl Changes {
         // A change heard since the read began (or a lost connection) may be newer than the value
         // read: keep nothing then. The listener counts before it drops, so a change heard after
         // this check has dropped what was just kept.
-        if self.inner.generations[since.stripe].load(Ordering::SeqCst) != since.generation
-            || !self.inner.live.load(Ordering::SeqCst)
-        {
+        if !self.inner.unchanged(since) || !self.inner.live.load(Ordering::SeqCst) {
             cache.invalidate(&key);
         }
     }
@@ -417,6 +429,31 @@ impl Changes {
         Ok(lists.expect("`through` returns what `load` read"))
     }
 
+    /// The page kept of evidence item `id`, if reads may be answered from memory now, it was read
+    /// today and its portfolio has not changed since.
+    pub fn kept_detail(&self, id: Uuid) -> Option<Arc<KeptDetail>> {
+        if !self.usable() {
+            return None;
+        }
+        let (since, kept) = self.inner.details.get(&id)?;
+        (kept.as_of == today() && self.inner.unchanged(&since)).then_some(kept)
+    }
+
+    /// Evidence item `id`'s page, read by `load` (its portfolio's read began at `since`) and kept.
+    pub async fn detail<E, F>(&self, since: Since, id: Uuid, load: F) -> Result<Arc<KeptDetail>, E>
+    where
+        F: Future<Output = Result<Arc<KeptDetail>, E>>,
+    {
+        if let Some(kept) = self.kept_detail(id) {
+            return Ok(kept);
+        }
+        let own = self.since(Kind::Evidence, &id.to_string());
+        let kept = load.await?;
+        // Kept if nothing about the item was heard meanwhile; used while its portfolio is as then.
+        self.keep(&own, &self.inner.details, id, (since, kept.clone()));
+        Ok(kept)
+    }
+
     /// The summary lines of enrolments `ids`, in no particular order: those kept, and the others
     /// by one call of `load`, then kept.
     pub async fn summaries<E, F, L>(&self, ids: &[Uuid], load: L) -> Result<Vec<EnrolmentSummary>, E>
@@ -491,6 +528,11 @@ impl Inner {
         (self.hasher.hash_one((kind as u8, key)) % STRIPES as u64) as usize
     }
 
+    /// Whether no change to the key a read began at `since` has been heard since.
+    fn unchanged(&self, since: &Since) -> bool {
+        self.generations[since.stripe].load(Ordering::SeqCst) == since.generation
+    }
+
     fn bump_all(&self) {
         for generation in &self.generations {
             generation.fetch_add(1, Ordering::SeqCst);
@@ -507,6 +549,7 @@ impl Inner {
         self.summaries.invalidate_all();
         self.grids.invalidate_all();
         self.dashboards.invalidate_all();
+        self.details.invalidate_all();
     }
 
     fn forget(&self, kind: Kind, key: &str) {
@@ -523,6 +566,7 @@ impl Inner {
                     self.grids.invalidate_all();
                 }
                 Kind::Dashboard => self.dashboards.invalidate_all(),
+                Kind::Evidence => self.details.invalidate_all(),
             }
             return;
         }
@@ -531,12 +575,15 @@ impl Inner {
         match kind {
             Kind::Session => self.sessions.invalidate(key),
             Kind::Token => self.tokens.invalidate(key),
-            Kind::User | Kind::Unread | Kind::Portfolio | Kind::Dashboard => {
+            Kind::User | Kind::Unread | Kind::Portfolio | Kind::Dashboard | Kind::Evidence => {
                 let Ok(id) = key.parse::<Uuid>() else { return };
                 match kind {
                     Kind::User => self.users.invalidate(&id),
                     Kind::Unread => self.unread.invalidate(&id),
                     Kind::Dashboard => self.dashboards.invalidate(&id),
+                    // A change to a portfolio leaves its items' pages to be dropped when next
+                    // asked for (`kept_detail`).
+                    Kind::Evidence => self.details.invalidate(&id),
                     _ => {
                         self.portfolios.invalidate(&id);
                         self.summaries.invalidate(&id);
@@ -582,6 +629,7 @@ async fn housekeeping(changes: Weak<Inner>) {
         inner.summaries.run_pending_tasks();
         inner.grids.run_pending_tasks();
         inner.dashboards.run_pending_tasks();
+        inner.details.run_pending_tasks();
     }
 }
 

@@ -6,7 +6,7 @@ mod capture;
 mod drafts;
 mod file_type;
 pub mod idempotency;
-mod routes;
+pub mod routes;
 pub mod storage;
 mod submission;
 mod unreferenced;

@@ -2,6 +2,8 @@
 //! draft or submitted; a note and a place in the file per criterion), the item page, submitting
 //! a draft, resubmitting after "not yet", and file downloads.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
@@ -358,37 +360,119 @@ impl EvidenceView {
 }
 
 /// A draft is the learner's alone until submitted.
-fn visible(item: &EvidenceItem, access: &EnrolmentAccess) -> AppResult<()> {
-    if item.is_draft() && access.relation != Relation::Learner {
+fn visible(item: &EvidenceItem, relation: Relation) -> AppResult<()> {
+    if item.is_draft() && relation != Relation::Learner {
         return Err(AppError::NotFound("evidence item"));
     }
     Ok(())
 }
 
-async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EvidenceView, Relation, Unit)> {
+/// An evidence item's page as every reader but a verifier sees it, before what depends on the
+/// reader: kept by each server process until the item or its portfolio changes
+/// (src/db/changes.rs, migrations 0025 and 0027).
+pub struct KeptDetail {
+    pub learner_id: Uuid,
+    pub assessor_id: Uuid,
+    pub iqa_id: Option<Uuid>,
+    item: EvidenceItem,
+    unit: Unit,
+    assessment: Vec<CriterionDecisions>,
+    comments: Vec<crate::feedback::Comment>,
+    /// The item's audit events (its versions' and files'), for the history panel.
+    history: Vec<crate::audit::RecordedEvent>,
+    /// Internal quality assurers' samples of this item (not shown to the learner).
+    iqa_samples: Vec<crate::quality::PlanRow>,
+    /// The day it was read: a sample's status counts days.
+    pub as_of: chrono::NaiveDate,
+}
+
+impl KeptDetail {
+    async fn load(conn: &mut PgConnection, access: &EnrolmentAccess, id: Uuid) -> AppResult<KeptDetail> {
+        let as_of = chrono::Utc::now().date_naive();
+        let item = super::load(&mut *conn, id).await?;
+        let unit = catalogue::find_unit(&mut *conn, None, Some(access.unit_id)).await?;
+        let assessment = assessment::decisions_for_evidence(&mut *conn, &unit, &item).await?;
+        Ok(KeptDetail {
+            learner_id: access.learner_id,
+            assessor_id: access.assessor_id,
+            iqa_id: access.iqa_id,
+            comments: crate::feedback::comments(&mut *conn, id).await?,
+            history: crate::audit::trail::about(&mut *conn, id, None, 200).await?,
+            iqa_samples: crate::quality::samples_of_evidence(&mut *conn, id).await?,
+            item,
+            unit,
+            assessment,
+            as_of,
+        })
+    }
+
+    /// Its size in memory, in rows read.
+    pub fn weight(&self) -> usize {
+        1 + self.item.files.len()
+            + self.assessment.len()
+            + self.comments.len()
+            + self.history.len()
+            + self.iqa_samples.len()
+    }
+
+    /// The item as `relation` sees it.
+    fn view(&self, relation: Relation) -> EvidenceView {
+        let item = self.item.clone();
+        let assessment = self.assessment.clone();
+        let assessment_status = if item.is_draft() {
+            "draft"
+        } else if item.awaits_witness_confirmation() {
+            "awaiting_confirmation"
+        } else if assessment.iter().any(|c| c.current.is_none()) {
+            "awaiting_assessment"
+        } else {
+            "assessed"
+        };
+        let conversation = crate::feedback::conversation(relation, &item, self.comments.clone());
+        EvidenceView { item, assessment_status, assessment, conversation }
+    }
+}
+
+impl crate::db::changes::OfDay for KeptDetail {
+    fn as_of(&self) -> chrono::NaiveDate {
+        self.as_of
+    }
+}
+
+/// Item `id` as `actor` may see it, with how they stand to it. From memory when this process
+/// keeps it and the actor is the learner, assessor or IQA; otherwise through the access policy
+/// (which records a verifier's view), then from memory or the database. A verifier's is always
+/// read from the database: the view just recorded is in its history.
+async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EvidenceView, Relation, Arc<KeptDetail>)> {
+    if let Some(kept) = state.changes.kept_detail(id)
+        && let Some(relation) = policy::direct_relation(actor, kept.learner_id, kept.assessor_id, kept.iqa_id)
+        && relation.allows(Action::View)
+    {
+        visible(&kept.item, relation)?;
+        return Ok((kept.view(relation), relation, kept));
+    }
     let mut tx = state.begin(actor).await?;
+    // Before the access check: a change to the portfolio heard from now on (a new assessor, say)
+    // keeps what is read from being kept. (An item stays in its enrolment.)
+    let enrolment = sqlx::query_scalar!("SELECT enrolment_id FROM evidence_items WHERE id = $1", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound("evidence item"))?;
+    let since = state.changes.since_portfolio(enrolment);
     let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
-    let item = super::load(&mut tx, id).await?;
-    visible(&item, &access)?;
-    let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
-    let assessment = assessment::decisions_for_evidence(&mut tx, &unit, &item).await?;
-    let conversation = crate::feedback::conversation(&mut tx, &access, &item).await?;
-    tx.commit().await?;
-    let assessment_status = if item.is_draft() {
-        "draft"
-    } else if item.awaits_witness_confirmation() {
-        "awaiting_confirmation"
-    } else if assessment.iter().any(|c| c.current.is_none()) {
-        "awaiting_assessment"
+    let kept = if access.relation == Relation::Verifier {
+        Arc::new(KeptDetail::load(&mut tx, &access, id).await?)
     } else {
-        "assessed"
+        state.changes.detail(since, id, async { KeptDetail::load(&mut tx, &access, id).await.map(Arc::new) }).await?
     };
-    Ok((EvidenceView { item, assessment_status, assessment, conversation }, access.relation, unit))
+    tx.commit().await?;
+    visible(&kept.item, access.relation)?;
+    Ok((kept.view(access.relation), access.relation, kept))
 }
 
 #[derive(Template)]
 #[template(path = "evidence/detail.html")]
-struct DetailPage {
+struct DetailPage<'a> {
     nav: Nav,
     view: EvidenceView,
     unit_code: String,
@@ -404,13 +488,14 @@ struct DetailPage {
     /// What the assessor had entered in the decision form, shown again after an error.
     entered: Vec<(String, String)>,
     /// The item's audit events (its versions' and files'), for the history panel.
-    history: Vec<crate::audit::RecordedEvent>,
+    history: &'a [crate::audit::RecordedEvent],
     /// Internal quality assurers' samples of this item (not shown to the learner).
-    iqa_samples: Vec<crate::quality::PlanRow>,
+    iqa_samples: &'a [crate::quality::PlanRow],
 }
 
-impl DetailPage {
-    fn new(nav: Nav, view: EvidenceView, relation: Relation, unit: Unit, errors: Vec<FieldError>) -> Self {
+impl<'a> DetailPage<'a> {
+    fn new(nav: Nav, view: EvidenceView, relation: Relation, kept: &'a KeptDetail, errors: Vec<FieldError>) -> Self {
+        let unit = &kept.unit;
         let assessor = relation == Relation::Assessor && !view.item.is_draft() && view.item.next_version.is_none();
         let unmapped = unit
             .criteria()
@@ -425,12 +510,12 @@ impl DetailPage {
             can_confirm: assessor && view.item.awaits_witness_confirmation(),
             is_learner: relation == Relation::Learner,
             view,
-            unit_code: unit.summary.code,
+            unit_code: unit.summary.code.clone(),
             banner: None,
             errors,
             declaration: DECLARATION,
-            history: Vec::new(),
-            iqa_samples: Vec::new(),
+            history: &kept.history,
+            iqa_samples: if relation == Relation::Learner { &[] } else { &kept.iqa_samples },
         }
     }
 
@@ -483,8 +568,8 @@ async fn detail_page(
     Path(id): Path<Uuid>,
     Query(query): Query<DetailQuery>,
 ) -> AppResult<Response> {
-    let (view, relation, unit) = load_view(&state, &actor, id).await?;
-    let mut page = DetailPage::new(nav, view, relation, unit, vec![]);
+    let (view, relation, kept) = load_view(&state, &actor, id).await?;
+    let mut page = DetailPage::new(nav, view, relation, &kept, vec![]);
     page.banner = if query.submitted.is_some() {
         Some(("Evidence submitted", "Your assessor can now see it waiting for assessment."))
     } else if query.saved.is_some() {
@@ -494,12 +579,6 @@ async fn detail_page(
     } else {
         None
     };
-    let mut tx = state.begin(&actor).await?;
-    page.history = crate::audit::trail::about(&mut tx, id, None, 200).await?;
-    if !page.is_learner {
-        page.iqa_samples = crate::quality::samples_of_evidence(&mut tx, id).await?;
-    }
-    tx.commit().await?;
     render(StatusCode::OK, &page)
 }
 
@@ -511,8 +590,8 @@ pub async fn detail_with_errors(
     id: Uuid,
     errors: Vec<FieldError>,
 ) -> AppResult<Response> {
-    let (view, relation, unit) = load_view(state, actor, id).await?;
-    render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
+    let (view, relation, kept) = load_view(state, actor, id).await?;
+    render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, &kept, errors))
 }
 
 /// Renders the item page with the decision form's errors, keeping what the assessor entered.
@@ -524,8 +603,8 @@ pub async fn detail_with_decision_errors(
     errors: Vec<FieldError>,
     entered: Vec<(String, String)>,
 ) -> AppResult<Response> {
-    let (view, relation, unit) = load_view(state, actor, id).await?;
-    let mut page = DetailPage::new(nav, view, relation, unit, errors);
+    let (view, relation, kept) = load_view(state, actor, id).await?;
+    let mut page = DetailPage::new(nav, view, relation, &kept, errors);
     page.entered = entered.into_iter().filter(|(name, _)| name != crate::auth::csrf::FIELD).collect();
     render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
@@ -539,9 +618,9 @@ pub async fn detail_with_reply_errors(
     errors: Vec<FieldError>,
     draft: String,
 ) -> AppResult<Response> {
-    let (mut view, relation, unit) = load_view(state, actor, id).await?;
+    let (mut view, relation, kept) = load_view(state, actor, id).await?;
     view.conversation.refused(draft, &errors);
-    render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, unit, errors))
+    render(StatusCode::UNPROCESSABLE_ENTITY, &DetailPage::new(nav, view, relation, &kept, errors))
 }
 
 /// An evidence item: its record, files, mappings and the assessor's decisions per criterion.
@@ -643,7 +722,7 @@ async fn download(
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
     let access = policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
-    visible(&super::load(&mut tx, id).await?, &access)?;
+    visible(&super::load(&mut tx, id).await?, access.relation)?;
     let file = super::file(&mut tx, id, file_id).await?;
     tx.commit().await?;
     let size = file.size as u64;

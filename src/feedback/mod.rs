@@ -102,8 +102,8 @@ impl Conversation {
 }
 
 /// Who may write: the learner and their assessor and IQA, once the item is submitted.
-pub fn may_write(access: &EnrolmentAccess) -> bool {
-    matches!(access.relation, Relation::Learner | Relation::Assessor | Relation::Iqa)
+pub fn may_write(relation: Relation) -> bool {
+    matches!(relation, Relation::Learner | Relation::Assessor | Relation::Iqa)
 }
 
 /// The item's messages, oldest first. The caller has checked that the viewer may see the item.
@@ -158,23 +158,19 @@ pub async fn comments_page(
 
 /// Whether the caller may write in the item's conversation (as the evidence page shows it).
 pub fn may_comment(access: &EnrolmentAccess, item: &EvidenceItem) -> bool {
-    may_write(access) && !item.is_draft()
+    may_write(access.relation) && !item.is_draft()
 }
 
-/// The conversation for the evidence page.
-pub async fn conversation(
-    conn: &mut PgConnection,
-    access: &EnrolmentAccess,
-    item: &EvidenceItem,
-) -> AppResult<Conversation> {
-    Ok(Conversation {
+/// The conversation for the evidence page, as `relation` sees it: the item's `comments`.
+pub fn conversation(relation: Relation, item: &EvidenceItem, comments: Vec<Comment>) -> Conversation {
+    Conversation {
         evidence_id: item.id,
-        comments: comments(conn, item.id).await?,
-        can_write: may_write(access) && !item.is_draft(),
-        viewer_is_learner: access.relation == Relation::Learner,
+        comments,
+        can_write: may_write(relation) && !item.is_draft(),
+        viewer_is_learner: relation == Relation::Learner,
         draft: String::new(),
         error: None,
-    })
+    }
 }
 
 /// Adds a message to the item's conversation, with its audit event and notifications, in the

@@ -172,6 +172,8 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
         )
         .await;
     assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let item: serde_json::Value = uploaded.json().await.unwrap();
+    let detail = format!("/evidence/{}", item["id"].as_str().unwrap());
     assert!(counter.statements_for(&learner, &portfolio).await > 0, "the changed portfolio is read again");
     assert!(learner.page(&portfolio).await.contains("Team huddle"), "with the new item");
     assert_eq!(counter.statements_for(&api, &progress).await, 0, "and kept again");
@@ -181,6 +183,33 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
     assert!(counter.statements_for(&assessor, &grid).await > 0, "the grid is read again");
     assert!(assessor.page(&grid).await.contains("Team huddle"), "with the new item's column");
     assert_eq!(counter.statements_for(&assessor, &grid).await, 0, "and kept again");
+
+    // The item's page, until someone writes about it; the learner sees their own view of it.
+    assert!(!assessor.page(&detail).await.contains("Please add the call log"));
+    assert_eq!(counter.statements_for(&assessor, &detail).await, 0, "the item's page is kept");
+    learner.page(&detail).await;
+    assert_eq!(counter.statements_for(&learner, &detail).await, 0, "for the learner too");
+    let written = app
+        .api_for(&cast.assessor)
+        .await
+        .post_json(&format!("/api/v1{detail}/comments"), &serde_json::json!({"body": "Please add the call log"}))
+        .await;
+    assert_eq!(written.status(), StatusCode::CREATED);
+    assert!(counter.statements_for(&learner, &detail).await > 0, "the item's page is read again");
+    assert!(learner.page(&detail).await.contains("Please add the call log"), "with the message");
+    assert_eq!(counter.statements_for(&learner, &detail).await, 0, "and kept again");
+    // A message added straight in the database: no audit event says so, the conversation does.
+    sqlx::query(
+        "INSERT INTO evidence_comments (id, evidence_id, author_id, author_role, body)
+         VALUES (gen_random_uuid(), $1, $2, 'assessor', 'Please add the call log for Tuesday')",
+    )
+    .bind(Uuid::parse_str(item["id"].as_str().unwrap()).unwrap())
+    .bind(cast.assessor.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.settle().await;
+    assert!(learner.page(&detail).await.contains("call log for Tuesday"), "with that message too");
 
     // Given to another assessor (here, straight in the database): the kept caseload and grid are
     // not served to the first one any more.
@@ -194,6 +223,7 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
     app.settle().await;
     assert!(assessor.page("/dashboard").await.contains("No learners are assigned to you yet."));
     assert_eq!(assessor.get(&grid).await.status(), StatusCode::NOT_FOUND, "the grid is not theirs now");
+    assert_eq!(assessor.get(&detail).await.status(), StatusCode::NOT_FOUND, "nor the item");
     let other = app.browser_for(&other).await;
     assert!(other.page(&grid).await.contains("Team huddle"), "it is the new assessor's");
 }
