@@ -25,7 +25,7 @@ use crate::catalogue::{self, Unit};
 use crate::error::{AppError, AppResult};
 use crate::evidence::{self, EvidenceItem};
 use crate::web::route_table::Routes;
-use crate::web::{Nav, render};
+use crate::web::{Nav, render_sized};
 
 pub fn router() -> Routes {
     Routes::new()
@@ -254,8 +254,26 @@ pub struct KeptGrid {
     pub assessor_id: Uuid,
     pub iqa_id: Option<Uuid>,
     pub grid: TrackingGrid,
+    /// The grid as the page shows it (`GridTable`), rendered once: a full portfolio's is about a
+    /// megabyte, too much to render again for each reader (BENCHMARKS.md, fix 24).
+    pub table: String,
+    /// The progress chart (`chart_svg`).
+    pub chart_svg: String,
     /// The day it was read: the chart runs to the end of that day.
     pub as_of: NaiveDate,
+}
+
+/// The grid's table, rendered into `KeptGrid::table`.
+#[derive(Template)]
+#[template(path = "assessment/tracking_table.html", whitespace = "minimize")]
+struct GridTable<'a> {
+    grid: &'a TrackingGrid,
+}
+
+impl GridTable<'_> {
+    fn column_count(&self) -> usize {
+        self.grid.columns.len() + 2
+    }
 }
 
 impl KeptGrid {
@@ -590,17 +608,11 @@ struct PageQuery {
 struct TrackingPage {
     nav: Nav,
     grid: Arc<KeptGrid>,
-    chart: String,
     print: bool,
     is_verifier: bool,
     printed_at: String,
 }
 
-impl TrackingPage {
-    fn column_count(&self) -> usize {
-        self.grid.columns.len() + 2
-    }
-}
 
 /// The grid of enrolment `id` as `actor` may see it, and whether they see it as a verifier. From
 /// memory when this process keeps it and the actor is the learner, assessor or IQA; otherwise
@@ -628,10 +640,13 @@ async fn load(state: &AppState, actor: &Actor, id: Uuid, format: &'static str) -
             let as_of = Utc::now().date_naive();
             let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
             let grid = tracking_grid(&mut tx, &access, &unit).await?;
+            let table = GridTable { grid: &grid }.render().map_err(|e| AppError::Unexpected(e.into()))?;
             Ok::<_, AppError>(Some(Arc::new(KeptGrid {
                 learner_id: access.learner_id,
                 assessor_id: access.assessor_id,
                 iqa_id: access.iqa_id,
+                chart_svg: chart_svg(&grid),
+                table,
                 grid,
                 as_of,
             })))
@@ -651,16 +666,16 @@ async fn page(
 ) -> AppResult<Response> {
     let print = query.print.is_some_and(|p| !p.is_empty() && p != "0");
     let (grid, is_verifier) = load(&state, &actor, id, if print { "print" } else { "html" }).await?;
-    let chart = chart_svg(&grid);
     let page = TrackingPage {
         nav,
-        chart,
         grid,
         print,
         is_verifier,
         printed_at: Utc::now().format("%d %b %Y %H:%M UTC").to_string(),
     };
-    render(StatusCode::OK, &page)
+    // The page around the kept table: a few kilobytes more.
+    let size = page.grid.table.len() + page.grid.chart_svg.len() + TrackingPage::SIZE_HINT;
+    render_sized(StatusCode::OK, &page, size)
 }
 
 /// A file name from letters, digits and dashes only.
@@ -711,7 +726,7 @@ async fn chart_download(State(state): State<AppState>, actor: Actor, Path(id): P
             (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml; charset=utf-8")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        chart_svg(&grid),
+        grid.chart_svg.clone(),
     )
         .into_response())
 }
