@@ -44,6 +44,8 @@ pub struct AppState {
     /// The sessions, people, tokens and portfolios this process keeps, dropped as it hears they
     /// change (src/db/changes.rs).
     pub changes: db::changes::Changes,
+    /// Records verifiers' views, those of requests arriving together in one transaction.
+    pub views: audit::Views,
 }
 
 impl AppState {
@@ -62,7 +64,8 @@ impl AppState {
         let dummy_hash = auth::password::hash(auth::password::generate()).await?;
         let changes = db::changes::Changes::new();
         changes.listen(&pool);
-        Ok(AppState { pool, config: Arc::new(config), store, dummy_hash, changes })
+        let views = audit::Views::start(&pool);
+        Ok(AppState { pool, config: Arc::new(config), store, dummy_hash, changes, views })
     }
 }
 

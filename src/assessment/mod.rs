@@ -553,7 +553,7 @@ pub async fn portfolio_for(
     // being kept (src/db/changes.rs).
     let since = state.changes.since_portfolio(id);
     let mut tx = state.begin(actor).await?;
-    let access = crate::auth::policy::enrolment(&state.pool, &mut tx, actor, id, action, viewed).await?;
+    let access = crate::auth::policy::enrolment(&state.views, &mut tx, actor, id, action, viewed).await?;
     let view = state
         .changes
         .portfolio(since, id, async {

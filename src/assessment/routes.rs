@@ -314,7 +314,7 @@ fn decisions_from_form(fields: &[(String, String)]) -> Vec<DecisionInput> {
 async fn decide(state: &AppState, actor: &Actor, evidence_id: Uuid, inputs: &[DecisionInput]) -> AppResult<Vec<Uuid>> {
     let mut tx = state.begin(actor).await?;
     let access =
-        policy::evidence(&state.pool, &mut tx, actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id))
+        policy::evidence(&state.views, &mut tx, actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id))
             .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let ids = record_decisions(&mut tx, actor, &access, &unit, evidence_id, inputs).await?;
@@ -364,7 +364,7 @@ async fn decide_api(
     let mut conn = state.begin(&actor).await?;
     let item = evidence::load(&mut conn, id).await?;
     let unit_id =
-        policy::evidence(&state.pool, &mut conn, &actor, id, Action::View, Viewed::Evidence(id)).await?.unit_id;
+        policy::evidence(&state.views, &mut conn, &actor, id, Action::View, Viewed::Evidence(id)).await?.unit_id;
     let unit = catalogue::find_unit(&mut conn, None, Some(unit_id)).await?;
     let decisions = super::decisions_for_evidence(&mut conn, &unit, &item).await?;
     let decision = decisions.iter().flat_map(|c| c.history.iter()).find(|d| Some(&d.id) == ids.first());

@@ -4,8 +4,8 @@
 //! SVG chart of how many criteria were met over time, replayed from the decisions.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Json;
@@ -613,7 +613,6 @@ struct TrackingPage {
     printed_at: String,
 }
 
-
 /// The grid of enrolment `id` as `actor` may see it, and whether they see it as a verifier. From
 /// memory when this process keeps it and the actor is the learner, assessor or IQA; otherwise
 /// through the access policy (which records a verifier's view), then from memory or the database.
@@ -632,7 +631,8 @@ async fn load(state: &AppState, actor: &Actor, id: Uuid, format: &'static str) -
     // being kept.
     let since = state.changes.since_portfolio(id);
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::TrackingGrid(format)).await?;
+    let access =
+        policy::enrolment(&state.views, &mut tx, actor, id, Action::View, Viewed::TrackingGrid(format)).await?;
     let drafts = access.relation == Relation::Learner;
     let grid = state
         .changes
@@ -666,13 +666,8 @@ async fn page(
 ) -> AppResult<Response> {
     let print = query.print.is_some_and(|p| !p.is_empty() && p != "0");
     let (grid, is_verifier) = load(&state, &actor, id, if print { "print" } else { "html" }).await?;
-    let page = TrackingPage {
-        nav,
-        grid,
-        print,
-        is_verifier,
-        printed_at: Utc::now().format("%d %b %Y %H:%M UTC").to_string(),
-    };
+    let page =
+        TrackingPage { nav, grid, print, is_verifier, printed_at: Utc::now().format("%d %b %Y %H:%M UTC").to_string() };
     // The page around the kept table: a few kilobytes more.
     let size = page.grid.table.len() + page.grid.chart_svg.len() + TrackingPage::SIZE_HINT;
     render_sized(StatusCode::OK, &page, size)

@@ -7,6 +7,7 @@ pub mod checks;
 mod routes;
 pub mod trail;
 mod trail_routes;
+mod views;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::TryStreamExt;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::Actor;
 pub use routes::router;
+pub use views::Views;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 // Serialises writers of the chain: each event needs the hash of the one committed before it.

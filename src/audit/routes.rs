@@ -37,7 +37,7 @@ struct HistoryPage {
 
 async fn load(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Vec<RecordedEvent>, Uuid)> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::History).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::View, Viewed::History).await?;
     let events = super::history(&mut tx, Some(id), 500).await?;
     tx.commit().await?;
     Ok((events, access.learner_id))
@@ -73,7 +73,7 @@ async fn history_api(
 ) -> AppResult<Json<Page<RecordedEvent>>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::History).await?;
+    policy::enrolment(&state.views, &mut tx, &actor, id, Action::View, Viewed::History).await?;
     let page = super::history_page(&mut tx, id, &request).await?;
     tx.commit().await?;
     Ok(Json(page))

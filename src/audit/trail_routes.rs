@@ -186,26 +186,20 @@ async fn record_verifier_view(state: &AppState, actor: &Actor, filter: &Filter, 
         "who": query.who, "what": query.what, "from": query.from, "to": query.to, "learner": query.learner,
         "before": query.before,
     });
-    let mut tx = state.pool.begin().await?;
     let event = || {
         Event::new(Some(actor), "verifier.viewed_audit_trail", "audit_trail", None)
             .as_role(Role::Eqa)
             .details(details.clone())
     };
     // The learners filtered by were looked up within the reader's scope.
-    match &filter.enrolments {
-        Some(enrolments) => {
-            for enrolment in enrolments {
-                super::record(&mut tx, event().enrolment(*enrolment)).await?;
-            }
-        }
+    let events = match &filter.enrolments {
+        Some(enrolments) => enrolments.iter().map(|enrolment| event().enrolment(*enrolment)).collect(),
         None => {
-            for centre in policy::verifier_centres(&mut tx, actor).await? {
-                super::record(&mut tx, event().centre(centre)).await?;
-            }
+            let mut conn = state.pool.acquire().await?;
+            policy::verifier_centres(&mut conn, actor).await?.into_iter().map(|centre| event().centre(centre)).collect()
         }
-    }
-    tx.commit().await?;
+    };
+    state.views.record(events).await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! is "not found" (its existence is not disclosed); one they may see but not change is
 //! "forbidden". Every view by an external verifier is written to the audit trail.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Actor, Role};
@@ -140,10 +140,10 @@ pub fn direct_relation(actor: &Actor, learner_id: Uuid, assessor_id: Uuid, iqa_i
     }
 }
 
-/// Loads an enrolment for `action`, or refuses. A verifier's view is recorded through `pool` in a
+/// Loads an enrolment for `action`, or refuses. A verifier's view is recorded through `views` in a
 /// transaction of its own, since their request's own transaction is read-only.
 pub async fn enrolment(
-    pool: &PgPool,
+    views: &audit::Views,
     conn: &mut PgConnection,
     actor: &Actor,
     enrolment_id: Uuid,
@@ -187,16 +187,14 @@ pub async fn enrolment(
                 ("verifier.opened_file", "evidence_file", file, serde_json::json!({"evidence_id": evidence}))
             }
         };
-        let mut views = pool.begin().await?;
-        audit::record(
-            &mut views,
-            Event::new(Some(actor), action, subject_type, Some(subject_id))
-                .as_role(Role::Eqa)
-                .enrolment(row.id)
-                .details(details),
-        )
-        .await?;
-        views.commit().await?;
+        views
+            .record(vec![
+                Event::new(Some(actor), action, subject_type, Some(subject_id))
+                    .as_role(Role::Eqa)
+                    .enrolment(row.id)
+                    .details(details),
+            ])
+            .await?;
     }
     Ok(EnrolmentAccess {
         id: row.id,
@@ -211,7 +209,7 @@ pub async fn enrolment(
 
 /// Loads the enrolment an evidence item belongs to, for `action` on that item.
 pub async fn evidence(
-    pool: &PgPool,
+    views: &audit::Views,
     conn: &mut PgConnection,
     actor: &Actor,
     evidence_id: Uuid,
@@ -222,7 +220,7 @@ pub async fn evidence(
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(AppError::NotFound("evidence item"))?;
-    enrolment(pool, conn, actor, enrolment_id, action, viewed).await.map_err(|error| match error {
+    enrolment(views, conn, actor, enrolment_id, action, viewed).await.map_err(|error| match error {
         AppError::NotFound(_) => AppError::NotFound("evidence item"),
         other => other,
     })
@@ -349,7 +347,7 @@ pub async fn audit_scope(conn: &mut PgConnection, actor: &Actor) -> AppResult<cr
 /// quality assurer's whole centres, and what an external verifier's current grants cover (their
 /// view recorded, as for portfolios). Anyone else is refused.
 pub async fn report_scope(
-    pool: &PgPool,
+    views: &audit::Views,
     conn: &mut PgConnection,
     actor: &Actor,
 ) -> AppResult<crate::reports::ReportScope> {
@@ -373,15 +371,13 @@ pub async fn report_scope(
         }));
     }
     if !verifier_centres.is_empty() || !scope.enrolments.is_empty() {
-        let mut views = pool.begin().await?;
-        audit::record(
-            &mut views,
-            Event::new(Some(actor), "verifier.viewed_progress_report", "report", None)
-                .as_role(Role::Eqa)
-                .details(serde_json::json!({"centres": verifier_centres, "enrolments": scope.enrolments.len()})),
-        )
-        .await?;
-        views.commit().await?;
+        views
+            .record(vec![
+                Event::new(Some(actor), "verifier.viewed_progress_report", "report", None)
+                    .as_role(Role::Eqa)
+                    .details(serde_json::json!({"centres": verifier_centres, "enrolments": scope.enrolments.len()})),
+            ])
+            .await?;
     }
     scope.centres.extend(verifier_centres.into_iter().filter(|c| !scope.centres.contains(c)).collect::<Vec<_>>());
     Ok(scope)
@@ -500,9 +496,9 @@ impl QualityScope {
 }
 
 /// The IQA records the caller may read, or a refusal. A verifier's view (`viewed` names the
-/// page) is recorded through `pool` in a transaction of its own, as for portfolios.
+/// page) is recorded through `views` in a transaction of its own, as for portfolios.
 pub async fn iqa_records(
-    pool: &PgPool,
+    views: &audit::Views,
     conn: &mut PgConnection,
     actor: &Actor,
     viewed: &'static str,
@@ -518,15 +514,13 @@ pub async fn iqa_records(
             "Only internal quality assurers and the centre's external verifiers can see IQA records".into(),
         ));
     }
-    let mut views = pool.begin().await?;
-    audit::record(
-        &mut views,
-        Event::new(Some(actor), "verifier.viewed_iqa_records", "iqa_records", None)
-            .as_role(Role::Eqa)
-            .details(serde_json::json!({"page": viewed, "centres": centres})),
-    )
-    .await?;
-    views.commit().await?;
+    views
+        .record(vec![
+            Event::new(Some(actor), "verifier.viewed_iqa_records", "iqa_records", None)
+                .as_role(Role::Eqa)
+                .details(serde_json::json!({"page": viewed, "centres": centres})),
+        ])
+        .await?;
     Ok(QualityScope::Verifier { centres })
 }
 
@@ -562,7 +556,7 @@ pub struct SampleAccess {
 
 /// Loads a sampling-plan item for `action`, or refuses. Someone unrelated to it gets "not found".
 pub async fn iqa_sample(
-    pool: &PgPool,
+    views: &audit::Views,
     conn: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -597,15 +591,13 @@ pub async fn iqa_sample(
         }));
     }
     if relation == SampleRelation::Verifier {
-        let mut views = pool.begin().await?;
-        audit::record(
-            &mut views,
-            Event::new(Some(actor), "verifier.viewed_iqa_sample", "iqa_sample", Some(row.id))
-                .as_role(Role::Eqa)
-                .enrolment(row.enrolment_id),
-        )
-        .await?;
-        views.commit().await?;
+        views
+            .record(vec![
+                Event::new(Some(actor), "verifier.viewed_iqa_sample", "iqa_sample", Some(row.id))
+                    .as_role(Role::Eqa)
+                    .enrolment(row.enrolment_id),
+            ])
+            .await?;
     }
     Ok(SampleAccess {
         id: row.id,

@@ -282,7 +282,13 @@ impl Changes {
     }
 
     /// As `through`, for a read that began at `since`.
-    async fn through_since<K, V, E, F>(&self, since: Since, cache: &Cache<K, V>, key: K, load: F) -> Result<Option<V>, E>
+    async fn through_since<K, V, E, F>(
+        &self,
+        since: Since,
+        cache: &Cache<K, V>,
+        key: K,
+        load: F,
+    ) -> Result<Option<V>, E>
     where
         K: Hash + Eq + Send + Sync + Clone + 'static,
         V: Clone + Send + Sync + 'static,
@@ -406,7 +412,13 @@ impl Changes {
     }
 
     /// An enrolment's tracking grid, with drafts or without, read since `since`.
-    pub async fn grid<E, F>(&self, since: Since, enrolment: Uuid, drafts: bool, load: F) -> Result<Option<Arc<KeptGrid>>, E>
+    pub async fn grid<E, F>(
+        &self,
+        since: Since,
+        enrolment: Uuid,
+        drafts: bool,
+        load: F,
+    ) -> Result<Option<Arc<KeptGrid>>, E>
     where
         F: Future<Output = Result<Option<Arc<KeptGrid>>, E>>,
     {
@@ -425,7 +437,8 @@ impl Changes {
         F: Future<Output = Result<Arc<DashboardLists>, E>>,
     {
         Self::drop_if_old(&self.inner.dashboards, &person);
-        let lists = self.through(Kind::Dashboard, &self.inner.dashboards, person, async { load.await.map(Some) }).await?;
+        let lists =
+            self.through(Kind::Dashboard, &self.inner.dashboards, person, async { load.await.map(Some) }).await?;
         Ok(lists.expect("`through` returns what `load` read"))
     }
 

@@ -382,7 +382,15 @@ async fn add(
         .fetch_one(&mut *tx)
         .await?;
     let actor = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
-    let access = policy::enrolment(pool, &mut tx, &actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio).await?;
+    let access = policy::enrolment(
+        &crate::audit::Views::start(pool),
+        &mut tx,
+        &actor,
+        enrolment_id,
+        Action::AddEvidence,
+        Viewed::Portfolio,
+    )
+    .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let raw = RawEvidence {
         title: title.into(),
@@ -429,8 +437,15 @@ async fn record(
         .fetch_one(&mut *tx)
         .await?;
     let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
-    let access =
-        policy::enrolment(pool, &mut tx, &actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio).await?;
+    let access = policy::enrolment(
+        &crate::audit::Views::start(pool),
+        &mut tx,
+        &actor,
+        enrolment_id,
+        Action::RecordAssessment,
+        Viewed::Portfolio,
+    )
+    .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let raw = RawEvidence {
         title: title.into(),
@@ -471,8 +486,15 @@ async fn witness_statement(pool: &PgPool, enrolment_id: uuid::Uuid, seen_on: Nai
         .fetch_one(&mut *tx)
         .await?;
     let learner = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
-    let access =
-        policy::enrolment(pool, &mut tx, &learner, enrolment_id, Action::ManageWitnesses, Viewed::Portfolio).await?;
+    let access = policy::enrolment(
+        &crate::audit::Views::start(pool),
+        &mut tx,
+        &learner,
+        enrolment_id,
+        Action::ManageWitnesses,
+        Viewed::Portfolio,
+    )
+    .await?;
     let raw = witnesses::RawWitness {
         name: "Sam Okafor".into(),
         job_role: "Team Leader, Outbound Sales Team B".into(),
@@ -510,8 +532,15 @@ async fn witness_statement(pool: &PgPool, enrolment_id: uuid::Uuid, seen_on: Nai
 
     let mut tx = pool.begin().await?;
     let assessor = accounts::load_actor(&mut tx, access.assessor_id).await?.expect("demo assessor exists");
-    let as_assessor =
-        policy::evidence(pool, &mut tx, &assessor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
+    let as_assessor = policy::evidence(
+        &crate::audit::Views::start(pool),
+        &mut tx,
+        &assessor,
+        evidence_id,
+        Action::Assess,
+        Viewed::Evidence(evidence_id),
+    )
+    .await?;
     witnesses::confirm(&mut tx, &assessor, &as_assessor, evidence_id, true).await?;
     tx.commit().await?;
     judge(
@@ -538,8 +567,15 @@ async fn judge_as(
     let mut tx = pool.begin().await?;
     let assessor_id = accounts::find_user_id(&mut tx, assessor).await?.expect("demo assessor exists");
     let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
-    let access =
-        policy::evidence(pool, &mut tx, &actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id)).await?;
+    let access = policy::evidence(
+        &crate::audit::Views::start(pool),
+        &mut tx,
+        &actor,
+        evidence_id,
+        Action::Assess,
+        Viewed::Evidence(evidence_id),
+    )
+    .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let inputs: Vec<DecisionInput> = decisions
         .iter()

@@ -161,7 +161,7 @@ async fn new_page(
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
     let access =
-        policy::enrolment(&state.pool, &mut tx, &actor, id, Action::RecordAssessment, Viewed::Portfolio).await?;
+        policy::enrolment(&state.views, &mut tx, &actor, id, Action::RecordAssessment, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let name = learner_name(&mut tx, access.learner_id).await?;
     tx.commit().await?;
@@ -196,7 +196,7 @@ async fn receive(
             None => own.insert(state.begin(actor).await.map_err(|e| fail(e.into()))?),
         };
         let access =
-            policy::enrolment(&state.pool, conn, actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio)
+            policy::enrolment(&state.views, conn, actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio)
                 .await
                 .map_err(fail)?;
         let unit = catalogue::find_unit(conn, None, Some(access.unit_id)).await.map_err(fail)?;

@@ -265,7 +265,7 @@ impl EditDraftPage {
 /// The learner's draft with the unit it belongs to, refusing anyone else, and a submitted item.
 async fn owned_draft(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(EnrolmentAccess, Unit, EvidenceItem)> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let item = super::load(&mut tx, id).await?;
     tx.commit().await?;
@@ -281,7 +281,7 @@ async fn owned_draft(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(En
 /// Saves the changes in one transaction: all of them, or (on any refusal) none.
 async fn save(state: &AppState, actor: &Actor, id: Uuid, unit: &Unit, changes: DraftChanges) -> AppResult<Status> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
     let status = update_draft(&mut tx, &state.store, actor, &access, unit, id, changes).await?;
     tx.commit().await?;
     Ok(status)

@@ -166,7 +166,7 @@ async fn new_page(
     Query(query): Query<NewQuery>,
 ) -> AppResult<Response> {
     let mut conn = state.begin(&actor).await?;
-    let access = policy::enrolment(&state.pool, &mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut conn, &actor, id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut conn, None, Some(access.unit_id)).await?;
     let mut raw = RawEvidence { occurred_on: chrono::Local::now().date_naive().to_string(), ..Default::default() };
     let mut resubmitting = None;
@@ -208,7 +208,7 @@ async fn receive(
             Some(claim) => claim.conn(),
             None => own.insert(state.begin(actor).await.map_err(|e| fail(e.into()))?),
         };
-        let access = policy::enrolment(&state.pool, conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
+        let access = policy::enrolment(&state.views, conn, actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio)
             .await
             .map_err(fail)?;
         let unit = catalogue::find_unit(conn, None, Some(access.unit_id)).await.map_err(fail)?;
@@ -459,7 +459,7 @@ async fn load_view(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Evid
         .await?
         .ok_or(AppError::NotFound("evidence item"))?;
     let since = state.changes.since_portfolio(enrolment);
-    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, actor, id, Action::View, Viewed::Evidence(id)).await?;
     let kept = if access.relation == Relation::Verifier {
         Arc::new(KeptDetail::load(&mut tx, &access, id).await?)
     } else {
@@ -640,7 +640,7 @@ async fn detail_api(
 
 async fn submit(state: &AppState, actor: &Actor, id: Uuid, confirm: &Submission) -> AppResult<()> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, actor, id, Action::AddEvidence, Viewed::Evidence(id)).await?;
     super::submit_draft(&mut tx, actor, &access, id, confirm).await?;
     tx.commit().await?;
     Ok(())
@@ -721,7 +721,7 @@ async fn download(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
-    let access = policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, &actor, id, Action::View, Viewed::File(id, file_id)).await?;
     visible(&super::load(&mut tx, id).await?, access.relation)?;
     let file = super::file(&mut tx, id, file_id).await?;
     tx.commit().await?;

@@ -860,7 +860,8 @@ async fn import_package(
     let today = chrono::Utc::now().date_naive();
     let mut tx = state.begin(actor).await?;
     let access =
-        policy::enrolment(&state.pool, &mut tx, actor, enrolment_id, Action::ImportEvidence, Viewed::Portfolio).await?;
+        policy::enrolment(&state.views, &mut tx, actor, enrolment_id, Action::ImportEvidence, Viewed::Portfolio)
+            .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let (planned, skipped) = plan(feed, &unit, members.as_ref(), today).map_err(refused)?;
     let entry_ids: Vec<String> = planned.iter().map(|p| p.entry.id.clone()).collect();
@@ -961,7 +962,7 @@ async fn import_package(
 /// Checks the caller may import into this portfolio before any of the body is read.
 async fn authorise(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<EnrolmentAccess> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::ImportEvidence, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::ImportEvidence, Viewed::Portfolio).await?;
     crate::assessment::sign_off::ensure_open(&mut tx, access.id).await?;
     tx.commit().await?;
     Ok(access)
@@ -1080,7 +1081,7 @@ async fn page(
     errors: Vec<FieldError>,
 ) -> AppResult<Response> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::ImportEvidence, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::ImportEvidence, Viewed::Portfolio).await?;
     let enrolment =
         crate::assessment::summaries(&mut tx, &[access.id]).await?.pop().ok_or(AppError::NotFound("enrolment"))?;
     tx.commit().await?;

@@ -186,7 +186,15 @@ pub async fn export_to_file(
     path: std::path::PathBuf,
 ) -> AppResult<String> {
     let mut tx = pool.begin().await?;
-    let access = policy::enrolment(pool, &mut tx, actor, enrolment_id, Action::View, Viewed::Portfolio).await?;
+    let access = policy::enrolment(
+        &crate::audit::Views::start(pool),
+        &mut tx,
+        actor,
+        enrolment_id,
+        Action::View,
+        Viewed::Portfolio,
+    )
+    .await?;
     let record = gather(&mut tx, &access, &actor.name).await?;
     tx.commit().await?;
     let (entries, record_sha256) = offline::entries(&record)?;

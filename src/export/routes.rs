@@ -28,7 +28,7 @@ pub fn router() -> Routes {
 /// Loads the record the caller may see, in one read.
 async fn record_for(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(PortfolioRecord, Relation)> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
     let record = gather(&mut tx, &access, &actor.name).await?;
     tx.commit().await?;
     Ok((record, access.relation))
@@ -91,7 +91,7 @@ pub async fn bundle_download(
     let mut records = Vec::new();
     let mut relations = Vec::new();
     for id in enrolments {
-        let access = policy::enrolment(&state.pool, &mut tx, actor, *id, Action::View, Viewed::Portfolio).await?;
+        let access = policy::enrolment(&state.views, &mut tx, actor, *id, Action::View, Viewed::Portfolio).await?;
         records.push(gather(&mut tx, &access, &actor.name).await?);
         relations.push(access.relation);
     }
@@ -121,7 +121,7 @@ async fn learner_zip(State(state): State<AppState>, actor: Actor) -> AppResult<R
     let mut tx = state.begin(&actor).await?;
     let mut records = Vec::new();
     for id in policy::visible_enrolments(&mut tx, &actor).await? {
-        let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+        let access = policy::enrolment(&state.views, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
         if access.relation == Relation::Learner {
             records.push(gather(&mut tx, &access, &actor.name).await?);
         }

@@ -36,7 +36,7 @@ struct NewComment {
 async fn write(state: &AppState, actor: &Actor, evidence_id: Uuid, body: &str) -> AppResult<Comment> {
     let mut tx = state.begin(actor).await?;
     let access =
-        policy::evidence(&state.pool, &mut tx, actor, evidence_id, Action::Comment, Viewed::Evidence(evidence_id))
+        policy::evidence(&state.views, &mut tx, actor, evidence_id, Action::Comment, Viewed::Evidence(evidence_id))
             .await?;
     let text = MessageText::parse(body).map_err(|error| AppError::Invalid(vec![error]))?;
     let comment = super::add_comment(&mut tx, actor, &access, evidence_id, &text).await?;
@@ -89,7 +89,7 @@ async fn list_api(
 ) -> AppResult<Json<CommentList>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let access = policy::evidence(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Evidence(id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, &actor, id, Action::View, Viewed::Evidence(id)).await?;
     let item = evidence::load(&mut tx, id).await?;
     if item.is_draft() && access.relation != policy::Relation::Learner {
         return Err(AppError::NotFound("evidence item"));

@@ -127,7 +127,7 @@ async fn show_plan(
     seed: String,
 ) -> AppResult<Response> {
     let mut tx = state.begin(actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, actor, "plan").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, actor, "plan").await?;
     let rows = sampling::plan(&mut tx, &scope).await?;
     let draws = sampling::draws(&mut tx, &scope).await?;
     let population = if scope.is_iqa() { sampling::population(&mut tx, &scope).await? } else { Vec::new() };
@@ -223,7 +223,7 @@ async fn draws_api(
 ) -> AppResult<Json<Page<Draw>>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "draws").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, &actor, "draws").await?;
     let page = sampling::draws_page(&mut tx, &scope, &request).await?;
     tx.commit().await?;
     Ok(Json(page))
@@ -296,7 +296,7 @@ async fn plan_api(
 ) -> AppResult<Json<Page<PlanRow>>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "plan").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, &actor, "plan").await?;
     let page = sampling::plan_page(&mut tx, &scope, &request).await?;
     tx.commit().await?;
     Ok(Json(page))
@@ -323,7 +323,7 @@ impl StrategyPage {
 
 async fn strategies(state: &AppState, actor: &Actor, viewed: &'static str) -> AppResult<(QualityScope, Vec<Strategy>)> {
     let mut tx = state.begin(actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, actor, viewed).await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, actor, viewed).await?;
     let mut all = Vec::new();
     for centre in scope.centres() {
         all.push(sampling::strategy(&mut tx, centre).await?);
@@ -371,7 +371,7 @@ async fn strategy_api(
 ) -> AppResult<Json<sampling::StrategyPage>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "strategy").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, &actor, "strategy").await?;
     let page = sampling::strategy_page(&mut tx, &scope.centres(), &request).await?;
     tx.commit().await?;
     Ok(Json(page))
@@ -523,7 +523,7 @@ async fn show_sample(
     typed: Typed,
 ) -> AppResult<Response> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::iqa_sample(&state.pool, &mut tx, actor, id, SampleAction::View).await?;
+    let access = policy::iqa_sample(&state.views, &mut tx, actor, id, SampleAction::View).await?;
     let row = sampling::sample(&mut tx, &access).await?;
     let decisions = sampling::decisions(&mut tx, access.evidence_id).await?;
     tx.commit().await?;
@@ -573,7 +573,7 @@ struct SampleJson {
 )]
 async fn sample_api(State(state): State<AppState>, actor: Actor, Path(id): Path<Uuid>) -> AppResult<Json<SampleJson>> {
     let mut tx = state.begin(&actor).await?;
-    let access = policy::iqa_sample(&state.pool, &mut tx, &actor, id, SampleAction::View).await?;
+    let access = policy::iqa_sample(&state.views, &mut tx, &actor, id, SampleAction::View).await?;
     let row = sampling::sample(&mut tx, &access).await?;
     let decisions = sampling::decisions(&mut tx, access.evidence_id).await?;
     tx.commit().await?;
@@ -598,7 +598,7 @@ async fn write_sample(
 ) -> AppResult<()> {
     let mut tx = state.begin(actor).await?;
     let action = if matches!(write, SampleWrite::Respond) { SampleAction::Respond } else { SampleAction::Record };
-    let access = policy::iqa_sample(&state.pool, &mut tx, actor, id, action).await?;
+    let access = policy::iqa_sample(&state.views, &mut tx, actor, id, action).await?;
     match write {
         SampleWrite::Record => {
             sampling::record_sample(&mut tx, actor, &access, input).await?;
@@ -707,7 +707,7 @@ async fn sample_write_api(
     let input = SampleInput { outcome: body.outcome, feedback: body.feedback, actions: body.actions };
     write_sample(&state, &actor, id, write, input, &text).await?;
     let mut tx = state.begin(&actor).await?;
-    let access = policy::iqa_sample(&state.pool, &mut tx, &actor, id, SampleAction::View).await?;
+    let access = policy::iqa_sample(&state.views, &mut tx, &actor, id, SampleAction::View).await?;
     let row = sampling::sample(&mut tx, &access).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row)).into_response())
@@ -787,7 +787,7 @@ struct CoveragePage {
 
 async fn coverage_for(state: &AppState, actor: &Actor) -> AppResult<Coverage> {
     let mut tx = state.begin(actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, actor, "coverage").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, actor, "coverage").await?;
     let population = sampling::population(&mut tx, &scope).await?;
     let plan = sampling::plan(&mut tx, &scope).await?;
     tx.commit().await?;
@@ -871,7 +871,7 @@ async fn show_standardisation(
     typed: (String, String, String),
 ) -> AppResult<Response> {
     let mut tx = state.begin(actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, actor, "standardisation").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, actor, "standardisation").await?;
     let meetings = sampling::meetings(&mut tx, &scope.centres()).await?;
     let (staff, items) = match &scope {
         QualityScope::Iqa { centre_id, .. } => {
@@ -962,7 +962,7 @@ async fn standardisation_api(
 ) -> AppResult<Json<Page<Meeting>>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let scope = policy::iqa_records(&state.pool, &mut tx, &actor, "standardisation").await?;
+    let scope = policy::iqa_records(&state.views, &mut tx, &actor, "standardisation").await?;
     let page = sampling::meetings_page(&mut tx, &scope.centres(), &request).await?;
     tx.commit().await?;
     Ok(Json(page))

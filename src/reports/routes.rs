@@ -87,7 +87,7 @@ async fn page(
     Query(raw): Query<RawFilter>,
 ) -> AppResult<Response> {
     let mut tx = state.begin(&actor).await?;
-    let scope = policy::report_scope(&state.pool, &mut tx, &actor).await?;
+    let scope = policy::report_scope(&state.views, &mut tx, &actor).await?;
     let (assessors, units) = filter_choices(&mut tx, &scope).await?;
     let (filter, errors) = match Filter::parse(&raw) {
         Ok(filter) => (Some(filter), Vec::new()),
@@ -181,7 +181,7 @@ async fn api(
     let filter = Filter::parse(&raw).map_err(AppError::Invalid)?;
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let scope = policy::report_scope(&state.pool, &mut tx, &actor).await?;
+    let scope = policy::report_scope(&state.views, &mut tx, &actor).await?;
     let count = progress_count(&mut tx, &scope, &filter).await?;
     let page = progress_page(&mut tx, &scope, &filter, &request).await?;
     tx.commit().await?;
@@ -217,7 +217,7 @@ async fn csv_response(state: AppState, actor: Actor, raw: RawFilter) -> AppResul
     let filter = Filter::parse(&raw).map_err(AppError::Invalid)?;
     let scope: ReportScope = {
         let mut tx = state.begin(&actor).await?;
-        let scope = policy::report_scope(&state.pool, &mut tx, &actor).await?;
+        let scope = policy::report_scope(&state.views, &mut tx, &actor).await?;
         tx.commit().await?;
         scope
     };

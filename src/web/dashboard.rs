@@ -97,10 +97,8 @@ impl DashboardLists {
 
 /// The dashboard for `actor`, shared by the page and the API.
 async fn gather(state: &AppState, nav: Nav, actor: &Actor) -> AppResult<Dashboard> {
-    let lists = state
-        .changes
-        .dashboard(actor.id, async { DashboardLists::load(state, actor).await.map(Arc::new) })
-        .await?;
+    let lists =
+        state.changes.dashboard(actor.id, async { DashboardLists::load(state, actor).await.map(Arc::new) }).await?;
     let all = assessment::kept_summaries(state, actor, &lists.visible).await?;
     let pick = |test: &dyn Fn(&EnrolmentSummary) -> bool| all.iter().filter(|s| test(s)).cloned().collect::<Vec<_>>();
     let dashboard = Dashboard {

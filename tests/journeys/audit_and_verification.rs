@@ -692,3 +692,40 @@ async fn behind_the_applications_back(app: &TestApp, sql: &'static str, seq: i64
     sqlx::query("ALTER TABLE audit_events ENABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
 }
+
+/// Verifiers' views arriving together are recorded together (`audit::Views`): every one of them,
+/// each answered only once its view is committed, and the chain still verifies.
+#[tokio::test]
+async fn views_arriving_together_are_each_recorded_and_the_chain_stays_intact() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let evidence = submit_evidence(&app, &cast, "Call log").await;
+    let verifier = app.browser_for(&cast.verifier).await;
+    let views = |action: &'static str| {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_events WHERE action = $1")
+            .bind(action)
+            .fetch_one(&app.pool)
+    };
+    let portfolios = views("verifier.viewed_portfolio").await.unwrap();
+    let items = views("verifier.viewed_evidence").await.unwrap();
+    let trails = views("verifier.viewed_audit_trail").await.unwrap();
+
+    let pages = [format!("/enrolments/{}", cast.enrolment), format!("/evidence/{evidence}"), "/audit".to_string()];
+    let answers = futures_util::future::join_all((0..30).map(|i| {
+        let (verifier, path) = (&verifier, &pages[i % 3]);
+        async move { verifier.get(path).await.status() }
+    }))
+    .await;
+    assert!(answers.iter().all(|status| *status == StatusCode::OK), "{answers:?}");
+    assert_eq!(views("verifier.viewed_portfolio").await.unwrap(), portfolios + 10);
+    assert_eq!(views("verifier.viewed_evidence").await.unwrap(), items + 10);
+    assert_eq!(views("verifier.viewed_audit_trail").await.unwrap(), trails + 10);
+    let mut conn = app.pool.acquire().await.unwrap();
+    let verified = eportfolio::audit::verify(&mut conn).await.unwrap();
+    assert!(verified.intact, "{:?}", verified.first_broken);
+    // Each view names its enrolment's centre, as one recorded alone does.
+    let centreless = app
+        .count("SELECT count(*) FROM audit_events WHERE action LIKE 'verifier.viewed_%' AND centre_id IS NULL")
+        .await;
+    assert_eq!(centreless, 0);
+}

@@ -77,7 +77,7 @@ async fn show(
     shown: Shown,
 ) -> AppResult<Response> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let readiness = sufficiency::readiness(&mut tx, id, &unit).await?;
     let history = super::history(&mut tx, id).await?;
@@ -136,7 +136,7 @@ fn ticked(fields: &[(String, String)], name: &str) -> bool {
 
 async fn sign_off(state: &AppState, actor: &Actor, id: Uuid, declared: bool) -> AppResult<Signed> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::SignOff, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::SignOff, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let signed = super::sign_off_unit(&mut tx, actor, &access, &unit, declared).await?;
     tx.commit().await?;
@@ -172,7 +172,7 @@ async fn sign_off_form(
 
 async fn countersign(state: &AppState, actor: &Actor, id: Uuid, declared: bool) -> AppResult<Countersigned> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::Countersign, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::Countersign, Viewed::Portfolio).await?;
     let done = super::countersign(&mut tx, actor, &access, declared).await?;
     tx.commit().await?;
     Ok(done)
@@ -196,7 +196,7 @@ async fn countersign_form(
 
 async fn reopen(state: &AppState, actor: &Actor, id: Uuid, reason: &str) -> AppResult<()> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::SignOff, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::SignOff, Viewed::Portfolio).await?;
     super::reopen(&mut tx, actor, &access, reason).await?;
     tx.commit().await?;
     Ok(())
@@ -239,7 +239,7 @@ struct SignOffState {
 
 async fn sign_off_json(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<SignOffState> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let readiness = sufficiency::readiness(&mut tx, id, &unit).await?;
     let history = super::history(&mut tx, id).await?;

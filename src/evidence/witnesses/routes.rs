@@ -113,7 +113,7 @@ async fn show(
     outcome: Outcome,
 ) -> AppResult<Response> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, actor, id, Action::View, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let (learner_name, _) = super::learner_identity(&mut tx, access.learner_id).await?;
     let witnesses = super::register(&mut tx, access.learner_id).await?;
@@ -173,7 +173,8 @@ async fn witnesses_page(
 
 async fn add_witness(state: &AppState, actor: &Actor, id: Uuid, raw: &RawWitness) -> AppResult<Witness> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::ManageWitnesses, Viewed::Portfolio).await?;
+    let access =
+        policy::enrolment(&state.views, &mut tx, actor, id, Action::ManageWitnesses, Viewed::Portfolio).await?;
     let (name, email) = super::learner_identity(&mut tx, access.learner_id).await?;
     let witness = NewWitness::parse(raw, &name, &email).map_err(AppError::Invalid)?;
     let witness_id = super::add(&mut tx, actor, &access, witness).await?;
@@ -235,7 +236,8 @@ async fn add_witness_api(
 
 async fn request_link(state: &AppState, actor: &Actor, id: Uuid, raw: &RawRequest) -> AppResult<IssuedLink> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, actor, id, Action::ManageWitnesses, Viewed::Portfolio).await?;
+    let access =
+        policy::enrolment(&state.views, &mut tx, actor, id, Action::ManageWitnesses, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let register = super::register(&mut tx, access.learner_id).await?;
     let request = NewRequest::parse(raw, &unit, &register).map_err(AppError::Invalid)?;
@@ -322,7 +324,7 @@ async fn witnesses_api(
 ) -> AppResult<Json<Page<Witness>>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    let access = policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    let access = policy::enrolment(&state.views, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let page = super::register_page(&mut tx, access.learner_id, &request).await?;
     tx.commit().await?;
     Ok(Json(page))
@@ -347,7 +349,7 @@ async fn requests_list_api(
 ) -> AppResult<Json<Page<RequestSummary>>> {
     let request = PageRequest::try_from(&query)?;
     let mut tx = state.begin(&actor).await?;
-    policy::enrolment(&state.pool, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
+    policy::enrolment(&state.views, &mut tx, &actor, id, Action::View, Viewed::Portfolio).await?;
     let page = super::requests_page(&mut tx, id, &request).await?;
     tx.commit().await?;
     Ok(Json(page))
@@ -498,7 +500,7 @@ struct SignedStatement {
 
 async fn confirm(state: &AppState, actor: &Actor, id: Uuid, checked: bool) -> AppResult<EnrolmentAccess> {
     let mut tx = state.begin(actor).await?;
-    let access = policy::evidence(&state.pool, &mut tx, actor, id, Action::Assess, Viewed::Evidence(id)).await?;
+    let access = policy::evidence(&state.views, &mut tx, actor, id, Action::Assess, Viewed::Evidence(id)).await?;
     super::confirm(&mut tx, actor, &access, id, checked).await?;
     tx.commit().await?;
     Ok(access)
