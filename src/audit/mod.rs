@@ -91,6 +91,21 @@ impl Event {
         self.details = details;
         self
     }
+
+    /// The event as appended to the chain at `occurred_at`, in `centre_id`.
+    fn at(&self, occurred_at: DateTime<Utc>, centre_id: Option<Uuid>) -> bulk::BulkEvent<'_> {
+        bulk::BulkEvent {
+            occurred_at,
+            actor_id: self.actor_id,
+            actor_role: &self.actor_role,
+            action: self.action,
+            subject_type: self.subject_type,
+            subject_id: self.subject_id,
+            enrolment_id: self.enrolment_id,
+            centre_id,
+            details: &self.details,
+        }
+    }
 }
 
 /// A recorded event as shown in history panels and the API.
@@ -119,30 +134,9 @@ pub async fn record(conn: &mut PgConnection, event: Event) -> Result<i64, sqlx::
         None => None,
     };
     let centre_id = enrolment_centre.or(event.centre_id);
-    let details_sha256 = details_digest(&event.details);
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK).execute(&mut *conn).await?;
-    let last =
-        sqlx::query!("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
-    let (seq, prev_hash) = match last {
-        Some(row) => (row.seq + 1, row.hash),
-        None => (1, GENESIS.to_string()),
-    };
+    let mut end = bulk::lock_chain_end(&mut *conn).await?;
     let occurred_at = Utc::now().trunc_subsecs(6);
-    let hash = Hashed {
-        prev_hash: &prev_hash,
-        seq,
-        occurred_at,
-        actor_id: event.actor_id,
-        actor_role: &event.actor_role,
-        action: event.action,
-        subject_type: event.subject_type,
-        subject_id: event.subject_id,
-        enrolment_id: event.enrolment_id,
-        centre_id,
-        details: &event.details,
-        details_sha256: Some(&details_sha256),
-    }
-    .hash();
+    let bulk::Chained { seq, prev_hash, hash, details_sha256 } = end.append(&event.at(occurred_at, centre_id));
     sqlx::query!(
         "INSERT INTO audit_events (seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id,
                                    enrolment_id, details, prev_hash, hash, centre_id, details_sha256)

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::Event;
-use super::bulk::{self, BulkEvent};
+use super::bulk;
 
 /// Events written in one transaction at most.
 const BATCH: usize = 256;
@@ -129,17 +129,7 @@ async fn write(conn: &mut PgConnection, events: &[&Event]) -> Result<(), sqlx::E
     let mut rows = Rows::default();
     for event in events {
         let centre_id = event.enrolment_id.and_then(|id| centres.get(&id).copied()).or(event.centre_id);
-        let chained = end.append(&BulkEvent {
-            occurred_at,
-            actor_id: event.actor_id,
-            actor_role: &event.actor_role,
-            action: event.action,
-            subject_type: event.subject_type,
-            subject_id: event.subject_id,
-            enrolment_id: event.enrolment_id,
-            centre_id,
-            details: &event.details,
-        });
+        let chained = end.append(&event.at(occurred_at, centre_id));
         rows.seq.push(chained.seq);
         rows.actor_id.push(event.actor_id);
         rows.actor_role.push(event.actor_role.clone());
