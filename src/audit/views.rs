@@ -98,7 +98,12 @@ impl Writer {
     async fn write(&mut self, events: &[&Event]) -> Result<(), sqlx::Error> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
-            None => self.conn.insert(PgConnection::connect_with(&self.pool.connect_options()).await?),
+            None => {
+                let options = self.pool.connect_options();
+                // As long as a request waits for a pool connection; then 503 (`AppError::Unavailable`).
+                let made = tokio::time::timeout(crate::db::POOL_WAIT, PgConnection::connect_with(&options)).await;
+                self.conn.insert(made.map_err(|_| sqlx::Error::PoolTimedOut)??)
+            }
         };
         let written = write(conn, events).await;
         if written.is_err() {

@@ -5,9 +5,9 @@
 //! every page's header) or its API token. Reading them from PostgreSQL took two to four round trips
 //! per request, which capped a page at a few thousand requests a second whatever it did
 //! (BENCHMARKS.md, fix 18); a portfolio took a dozen statements more. So each process keeps what
-//! it has read, including each portfolio, tracking grid and dashboard line as its pages show them,
-//! and each person's dashboard lists; triggers on the tables they are made of (migrations 0024 to
-//! 0026) send `NOTIFY eportfolio_changes, 'kind:key'` when a row changes.
+//! it has read, including each portfolio, tracking grid, dashboard line and evidence page as its
+//! pages show them, and each person's dashboard lists; triggers on the tables they are made of
+//! (migrations 0024 to 0028) send `NOTIFY eportfolio_changes, 'kind:key'` when a row changes.
 //! The notification goes out when the change commits, whoever made it (any server process, a
 //! command, psql), and every process's listener then drops what it kept under that key.
 //!

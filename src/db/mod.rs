@@ -56,7 +56,7 @@ impl Database {
 /// for the reads (sessions, pages) to go on; and under a burst a request waits in line for a
 /// connection rather than failing. PostgreSQL reached and refusing still fails at once (503).
 const POOL_CONNECTIONS: u32 = 32;
-const POOL_WAIT: Duration = Duration::from_secs(15);
+pub(crate) const POOL_WAIT: Duration = Duration::from_secs(15);
 /// A connection left idle this long after a burst is closed: each keeps buffers as large as the
 /// biggest result it carried, and its PostgreSQL backend its caches (BENCHMARKS.md, fix 10).
 const POOL_IDLE: Duration = Duration::from_secs(60);

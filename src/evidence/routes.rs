@@ -408,7 +408,8 @@ impl KeptDetail {
 
     /// Its size in memory, in rows read.
     pub fn weight(&self) -> usize {
-        1 + self.item.files.len()
+        1 + self.unit.criteria().count()
+            + self.item.files.len()
             + self.assessment.len()
             + self.comments.len()
             + self.history.len()
