@@ -297,22 +297,25 @@ async fn with_postgresql_stopped_pages_say_so_with_503_and_the_server_recovers_w
     drop(cluster); // stops PostgreSQL
     let ready = reqwest::get(format!("{}/readyz", server.base)).await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let page = pages.get("/dashboard").await;
+    // The dashboard and who is signed in need no query while the server's listener for changes
+    // is connected (src/db/changes.rs); the listener's connection ended too, and once the server
+    // has noticed, it answers nothing from memory either.
+    let unavailable = async |client: &crate::common::Browser, path: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = client.get(path).await;
+            if answer.status() == StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let page = unavailable(&pages, "/dashboard").await;
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains("The database cannot be reached just now"), "{html}");
-    // Who is signed in needs no query while the server's listener for changes is connected
-    // (src/db/changes.rs); the listener's connection ended too, and once the server has noticed,
-    // it answers nothing from memory either.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let problem = loop {
-        let problem = api.get("/api/v1/me").await;
-        if problem.status() == StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
-            break problem;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let problem = unavailable(&api, "/api/v1/me").await;
     assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem.headers()["content-type"], "application/problem+json");
     assert_eq!(problem.headers()["retry-after"], "30");
