@@ -119,6 +119,14 @@ const PEOPLE: &[(Role, &str, &str)] = &[
     (Role::Learner, "Tom Walsh", "tom.walsh@learner.example"),
 ];
 
+/// Where the demo writes: the database, the file store, and the writer of verifiers' views the
+/// access checks take (the demo records none).
+struct Demo<'a> {
+    pool: &'a PgPool,
+    store: &'a FileStore,
+    views: crate::audit::Views,
+}
+
 async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     let mut tx = pool.begin().await?;
     let centre = accounts::ensure_centre(&mut tx, CENTRE).await?;
@@ -155,6 +163,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         enrolments.push(accounts::enrol(&mut tx, None, None, learner, "CC20", assessor, Some(PEOPLE[3].2)).await?);
     }
     tx.commit().await?;
+    let demo = &Demo { pool, store, views: crate::audit::Views::start(pool) };
 
     let weeks_ago = |n: i64| today - Duration::weeks(n);
     let all: Vec<&str> = [
@@ -166,8 +175,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     // Jordan Ellis: well on the way; the reflective account waits for assessment.
     let jordan = enrolments[0];
     let item = add(
-        pool,
-        store,
+        demo,
         jordan,
         "Outbound sales calls, week 12",
         Method::Product,
@@ -178,7 +186,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     judge(
-        pool,
+        demo,
         item,
         &[
             ("1.1", true, "Clear preparation notes and call targets set against the campaign brief."),
@@ -189,8 +197,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     let item = add(
-        pool,
-        store,
+        demo,
         jordan,
         "Recorded sales call with a broadband customer",
         Method::Product,
@@ -201,7 +208,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     judge(
-        pool,
+        demo,
         item,
         &[
             ("1.3", true, "Options clearly linked to what the customer said."),
@@ -212,8 +219,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     let item = add(
-        pool,
-        store,
+        demo,
         jordan,
         "March sales dashboard and analysis",
         Method::Product,
@@ -224,7 +230,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     judge(
-        pool,
+        demo,
         item,
         &[
             ("2.1", true, "Data identified from the right sources."),
@@ -234,8 +240,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     add(
-        pool,
-        store,
+        demo,
         jordan,
         "Reflective account: leading the spring sales push",
         Method::ReflectiveAccount,
@@ -245,12 +250,11 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         "",
     )
     .await?;
-    witness_statement(pool, jordan, weeks_ago(1)).await?;
+    witness_statement(demo, jordan, weeks_ago(1)).await?;
 
     // Sam Patel: first item submitted, waiting.
     add(
-        pool,
-        store,
+        demo,
         enrolments[1],
         "Call log from my first week on sales",
         Method::Product,
@@ -262,17 +266,16 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     .await?;
 
     // Chloe Morgan: told "not yet", then resubmitted.
-    let item = add(pool, store, enrolments[2], "Notes on sales regulations", Method::Questioning, weeks_ago(4), &["1.7", "4.4"], &[], "My written answers on the rules that apply to telephone sales: distance selling, data protection and payment card rules.").await?;
-    judge_as(pool, item, PEOPLE[1].2, &[("1.7", false, "Name the specific regulations (e.g. Consumer Contracts Regulations 2013) and how each affects your calls."), ("4.4", false, "Explain the impact on sales activity, not only the rules.")]).await?;
-    add(pool, store, enrolments[2], "Revised answers on sales regulations", Method::Questioning, weeks_ago(1), &["1.7", "4.4"], &[], "Revised answers naming the Consumer Contracts Regulations 2013, UK GDPR, PECR and PCI DSS, and how each changes what I say and record on a call.").await?;
+    let item = add(demo, enrolments[2], "Notes on sales regulations", Method::Questioning, weeks_ago(4), &["1.7", "4.4"], &[], "My written answers on the rules that apply to telephone sales: distance selling, data protection and payment card rules.").await?;
+    judge_as(demo, item, PEOPLE[1].2, &[("1.7", false, "Name the specific regulations (e.g. Consumer Contracts Regulations 2013) and how each affects your calls."), ("4.4", false, "Explain the impact on sales activity, not only the rules.")]).await?;
+    add(demo, enrolments[2], "Revised answers on sales regulations", Method::Questioning, weeks_ago(1), &["1.7", "4.4"], &[], "Revised answers naming the Consumer Contracts Regulations 2013, UK GDPR, PECR and PCI DSS, and how each changes what I say and record on a call.").await?;
 
     // Ryan Hughes: just enrolled, nothing yet.
 
     // Amira Khan: every criterion met, ready for sign-off.
     let amira = enrolments[4];
     let item = record(
-        pool,
-        store,
+        demo,
         amira,
         "Observation of sales calls and team leadership",
         Method::Observation,
@@ -284,15 +287,14 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     judge_as(
-        pool,
+        demo,
         item,
         PEOPLE[1].2,
         &all[..11].iter().map(|c| (*c, true, "Observed and confirmed.")).collect::<Vec<_>>(),
     )
     .await?;
     let item = record(
-        pool,
-        store,
+        demo,
         amira,
         "Professional discussion: leading the team and understanding sales",
         Method::ProfessionalDiscussion,
@@ -304,7 +306,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     judge_as(
-        pool,
+        demo,
         item,
         PEOPLE[1].2,
         &all[11..].iter().map(|c| (*c, true, "Confirmed in discussion with good examples.")).collect::<Vec<_>>(),
@@ -312,8 +314,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     .await?;
     // Outcome 3 (leading the team) also needs real work, not only discussion: her team dashboard.
     let item = add(
-        pool,
-        store,
+        demo,
         amira,
         "Team sales dashboard and coaching notes, March",
         Method::Product,
@@ -325,7 +326,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
     )
     .await?;
     judge_as(
-        pool,
+        demo,
         item,
         PEOPLE[1].2,
         &all[11..16]
@@ -337,8 +338,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
 
     // Tom Walsh: started, one criterion met, one item waiting.
     let item = add(
-        pool,
-        store,
+        demo,
         enrolments[5],
         "Preparing for an inbound sales shift",
         Method::Product,
@@ -348,10 +348,9 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
         "The briefing I prepared before my shift.",
     )
     .await?;
-    judge_as(pool, item, PEOPLE[2].2, &[("1.1", true, "Thorough preparation.")]).await?;
+    judge_as(demo, item, PEOPLE[2].2, &[("1.1", true, "Thorough preparation.")]).await?;
     add(
-        pool,
-        store,
+        demo,
         enrolments[5],
         "Customer needs call notes",
         Method::Product,
@@ -367,8 +366,7 @@ async fn load(pool: &PgPool, store: &FileStore) -> anyhow::Result<Vec<Login>> {
 
 #[allow(clippy::too_many_arguments)] // One line per demo item reads better than a builder here.
 async fn add(
-    pool: &PgPool,
-    store: &FileStore,
+    demo: &Demo<'_>,
     enrolment_id: uuid::Uuid,
     title: &str,
     method: Method,
@@ -377,20 +375,13 @@ async fn add(
     files: &[&DemoFile],
     description: &str,
 ) -> anyhow::Result<uuid::Uuid> {
-    let mut tx = pool.begin().await?;
+    let mut tx = demo.pool.begin().await?;
     let learner_id = sqlx::query_scalar!("SELECT learner_id FROM enrolments WHERE id = $1", enrolment_id)
         .fetch_one(&mut *tx)
         .await?;
     let actor = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
-    let access = policy::enrolment(
-        &crate::audit::Views::start(pool),
-        &mut tx,
-        &actor,
-        enrolment_id,
-        Action::AddEvidence,
-        Viewed::Portfolio,
-    )
-    .await?;
+    let access =
+        policy::enrolment(&demo.views, &mut tx, &actor, enrolment_id, Action::AddEvidence, Viewed::Portfolio).await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let raw = RawEvidence {
         title: title.into(),
@@ -412,9 +403,9 @@ async fn add(
     let mut staged = Vec::new();
     for file in files {
         let mut source = Bytes(Some(bytes::Bytes::from_static(file.bytes)));
-        staged.push(store.stage(file.name, &mut source, u64::MAX).await?);
+        staged.push(demo.store.stage(file.name, &mut source, u64::MAX).await?);
     }
-    let id = evidence::create(&mut tx, store, &actor, &access, item, staged).await?;
+    let id = evidence::create(&mut tx, demo.store, &actor, &access, item, staged).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -422,8 +413,7 @@ async fn add(
 /// An assessor's signed observation or professional-discussion record for a learner.
 #[allow(clippy::too_many_arguments)] // One line per demo item reads better than a builder here.
 async fn record(
-    pool: &PgPool,
-    store: &FileStore,
+    demo: &Demo<'_>,
     enrolment_id: uuid::Uuid,
     title: &str,
     method: Method,
@@ -432,20 +422,14 @@ async fn record(
     files: &[&DemoFile],
     description: &str,
 ) -> anyhow::Result<uuid::Uuid> {
-    let mut tx = pool.begin().await?;
+    let mut tx = demo.pool.begin().await?;
     let assessor_id = sqlx::query_scalar!("SELECT assessor_id FROM enrolments WHERE id = $1", enrolment_id)
         .fetch_one(&mut *tx)
         .await?;
     let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
-    let access = policy::enrolment(
-        &crate::audit::Views::start(pool),
-        &mut tx,
-        &actor,
-        enrolment_id,
-        Action::RecordAssessment,
-        Viewed::Portfolio,
-    )
-    .await?;
+    let access =
+        policy::enrolment(&demo.views, &mut tx, &actor, enrolment_id, Action::RecordAssessment, Viewed::Portfolio)
+            .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let raw = RawEvidence {
         title: title.into(),
@@ -471,30 +455,24 @@ async fn record(
     let mut staged = Vec::new();
     for file in files {
         let mut source = Bytes(Some(bytes::Bytes::from_static(file.bytes)));
-        staged.push(store.stage(file.name, &mut source, u64::MAX).await?);
+        staged.push(demo.store.stage(file.name, &mut source, u64::MAX).await?);
     }
-    let id = evidence::create(&mut tx, store, &actor, &access, item, staged).await?;
+    let id = evidence::create(&mut tx, demo.store, &actor, &access, item, staged).await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// The learner's team leader in their witness register, asked for a statement, which he writes
 /// and signs through his link; the assessor confirms it with him and assesses it.
-async fn witness_statement(pool: &PgPool, enrolment_id: uuid::Uuid, seen_on: NaiveDate) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
+async fn witness_statement(demo: &Demo<'_>, enrolment_id: uuid::Uuid, seen_on: NaiveDate) -> anyhow::Result<()> {
+    let mut tx = demo.pool.begin().await?;
     let learner_id = sqlx::query_scalar!("SELECT learner_id FROM enrolments WHERE id = $1", enrolment_id)
         .fetch_one(&mut *tx)
         .await?;
     let learner = accounts::load_actor(&mut tx, learner_id).await?.expect("demo learner exists");
-    let access = policy::enrolment(
-        &crate::audit::Views::start(pool),
-        &mut tx,
-        &learner,
-        enrolment_id,
-        Action::ManageWitnesses,
-        Viewed::Portfolio,
-    )
-    .await?;
+    let access =
+        policy::enrolment(&demo.views, &mut tx, &learner, enrolment_id, Action::ManageWitnesses, Viewed::Portfolio)
+            .await?;
     let raw = witnesses::RawWitness {
         name: "Sam Okafor".into(),
         job_role: "Team Leader, Outbound Sales Team B".into(),
@@ -526,25 +504,19 @@ async fn witness_statement(pool: &PgPool, enrolment_id: uuid::Uuid, seen_on: Nai
         signature: "Sam Okafor".into(),
         declaration: true,
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = demo.pool.begin().await?;
     let (evidence_id, _) = witnesses::sign_statement(&mut tx, token, None, &statement, Utc::now().date_naive()).await?;
     tx.commit().await?;
 
-    let mut tx = pool.begin().await?;
+    let mut tx = demo.pool.begin().await?;
     let assessor = accounts::load_actor(&mut tx, access.assessor_id).await?.expect("demo assessor exists");
-    let as_assessor = policy::evidence(
-        &crate::audit::Views::start(pool),
-        &mut tx,
-        &assessor,
-        evidence_id,
-        Action::Assess,
-        Viewed::Evidence(evidence_id),
-    )
-    .await?;
+    let as_assessor =
+        policy::evidence(&demo.views, &mut tx, &assessor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id))
+            .await?;
     witnesses::confirm(&mut tx, &assessor, &as_assessor, evidence_id, true).await?;
     tx.commit().await?;
     judge(
-        pool,
+        demo,
         evidence_id,
         &[
             ("3.2", true, "Confirmed with Sam Okafor by phone: a clear account of the targets you agreed."),
@@ -554,28 +526,22 @@ async fn witness_statement(pool: &PgPool, enrolment_id: uuid::Uuid, seen_on: Nai
     .await
 }
 
-async fn judge(pool: &PgPool, evidence_id: uuid::Uuid, decisions: &[(&str, bool, &str)]) -> anyhow::Result<()> {
-    judge_as(pool, evidence_id, PEOPLE[1].2, decisions).await
+async fn judge(demo: &Demo<'_>, evidence_id: uuid::Uuid, decisions: &[(&str, bool, &str)]) -> anyhow::Result<()> {
+    judge_as(demo, evidence_id, PEOPLE[1].2, decisions).await
 }
 
 async fn judge_as(
-    pool: &PgPool,
+    demo: &Demo<'_>,
     evidence_id: uuid::Uuid,
     assessor: &str,
     decisions: &[(&str, bool, &str)],
 ) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = demo.pool.begin().await?;
     let assessor_id = accounts::find_user_id(&mut tx, assessor).await?.expect("demo assessor exists");
     let actor = accounts::load_actor(&mut tx, assessor_id).await?.expect("demo assessor exists");
-    let access = policy::evidence(
-        &crate::audit::Views::start(pool),
-        &mut tx,
-        &actor,
-        evidence_id,
-        Action::Assess,
-        Viewed::Evidence(evidence_id),
-    )
-    .await?;
+    let access =
+        policy::evidence(&demo.views, &mut tx, &actor, evidence_id, Action::Assess, Viewed::Evidence(evidence_id))
+            .await?;
     let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
     let inputs: Vec<DecisionInput> = decisions
         .iter()
