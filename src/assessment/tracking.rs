@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use askama::Template;
 use axum::Json;
@@ -254,33 +255,97 @@ pub struct KeptGrid {
     pub assessor_id: Uuid,
     pub iqa_id: Option<Uuid>,
     pub grid: TrackingGrid,
-    /// The grid as the page shows it (`GridTable`), rendered once: a full portfolio's is about a
-    /// megabyte, too much to render again for each reader (BENCHMARKS.md, fix 24).
-    pub table: String,
+    /// The table as the page shows it (`GridTable`): first every column (the printable view), then
+    /// each page of [`COLUMNS_PER_PAGE`]. Each is rendered when first asked for and then kept: a
+    /// full portfolio's whole table is about a megabyte, too much to render again for each reader
+    /// (BENCHMARKS.md, fix 24), or to send each time (fix 27).
+    tables: Vec<OnceLock<String>>,
     /// The progress chart (`chart_svg`).
     pub chart_svg: String,
     /// The day it was read: the chart runs to the end of that day.
     pub as_of: NaiveDate,
 }
 
-/// The grid's table, rendered into `KeptGrid::table`.
+/// Evidence items (columns) on one page of the grid. A screen shows a few at a time; 190 of them
+/// made a 0.86 MB page (BENCHMARKS.md, fix 27). The printable view has them all.
+pub const COLUMNS_PER_PAGE: usize = 20;
+
+/// The grid's table, or the columns `shown` of it, rendered into `KeptGrid::tables`.
 #[derive(Template)]
 #[template(path = "assessment/tracking_table.html", whitespace = "minimize")]
 struct GridTable<'a> {
     grid: &'a TrackingGrid,
+    shown: Range<usize>,
 }
 
 impl GridTable<'_> {
     fn column_count(&self) -> usize {
-        self.grid.columns.len() + 2
+        self.shown.len() + 2
+    }
+
+    fn columns(&self) -> &[Column] {
+        &self.grid.columns[self.shown.clone()]
+    }
+
+    fn cells<'r>(&self, row: &'r Row) -> &'r [Cell] {
+        &row.cells[self.shown.clone()]
     }
 }
 
 impl KeptGrid {
+    pub fn new(
+        learner_id: Uuid,
+        assessor_id: Uuid,
+        iqa_id: Option<Uuid>,
+        grid: TrackingGrid,
+        as_of: NaiveDate,
+    ) -> Self {
+        let pages = pages_of(grid.columns.len());
+        KeptGrid {
+            learner_id,
+            assessor_id,
+            iqa_id,
+            chart_svg: chart_svg(&grid),
+            tables: (0..=pages).map(|_| OnceLock::new()).collect(),
+            grid,
+            as_of,
+        }
+    }
+
     /// Its size in memory, in cells.
     pub fn cells(&self) -> usize {
         self.grid.columns.len().max(1) * self.grid.total.max(1)
     }
+
+    /// How many pages its columns fill (one when there are none).
+    pub fn pages(&self) -> usize {
+        pages_of(self.grid.columns.len())
+    }
+
+    /// The columns on `page` (from 1, at most [`Self::pages`]), counted from 0.
+    pub fn shown(&self, page: usize) -> Range<usize> {
+        let first = (page - 1) * COLUMNS_PER_PAGE;
+        first.min(self.grid.columns.len())..(first + COLUMNS_PER_PAGE).min(self.grid.columns.len())
+    }
+
+    /// The table of `page` (from 1), or of every column for `None`: rendered once, then kept.
+    pub fn table(&self, page: Option<usize>) -> AppResult<&str> {
+        let (slot, shown) = match page {
+            None => (0, 0..self.grid.columns.len()),
+            Some(page) => (page, self.shown(page)),
+        };
+        let kept = self.tables.get(slot).ok_or(AppError::NotFound("page of the grid"))?;
+        if let Some(table) = kept.get() {
+            return Ok(table);
+        }
+        // Two readers arriving together may both render it; the first one kept is used.
+        let table = GridTable { grid: &self.grid, shown }.render().map_err(|e| AppError::Unexpected(e.into()))?;
+        Ok(kept.get_or_init(|| table))
+    }
+}
+
+fn pages_of(columns: usize) -> usize {
+    columns.div_ceil(COLUMNS_PER_PAGE).max(1)
 }
 
 impl std::ops::Deref for KeptGrid {
@@ -601,16 +666,47 @@ pub fn chart_svg(grid: &TrackingGrid) -> String {
 struct PageQuery {
     #[serde(default)]
     print: Option<String>,
+    /// Which page of the columns, from 1; the last (the newest items) when absent.
+    #[serde(default)]
+    page: Option<String>,
+}
+
+impl PageQuery {
+    /// The page asked for, at most `pages`; the last when none is asked for.
+    fn page_number(&self, pages: usize) -> AppResult<usize> {
+        match self.page.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None => Ok(pages),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|page| *page >= 1)
+                .map(|page| page.min(pages))
+                .ok_or_else(|| AppError::invalid("page", "The page must be a whole number, from 1")),
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "assessment/tracking.html")]
-struct TrackingPage {
+struct TrackingPage<'a> {
     nav: Nav,
-    grid: Arc<KeptGrid>,
+    grid: &'a KeptGrid,
+    /// The columns shown: a page of them, or all of them when printing.
+    table: &'a str,
     print: bool,
+    page: usize,
+    pages: usize,
+    /// The items on the page, counted from 1.
+    first: usize,
+    last: usize,
     is_verifier: bool,
     printed_at: String,
+}
+
+impl TrackingPage<'_> {
+    fn page_link(&self, page: usize) -> String {
+        format!("/enrolments/{}/tracking?page={page}", self.grid.enrolment_id)
+    }
 }
 
 /// The grid of enrolment `id` as `actor` may see it, and whether they see it as a verifier. From
@@ -640,16 +736,13 @@ async fn load(state: &AppState, actor: &Actor, id: Uuid, format: &'static str) -
             let as_of = Utc::now().date_naive();
             let unit = catalogue::find_unit(&mut tx, None, Some(access.unit_id)).await?;
             let grid = tracking_grid(&mut tx, &access, &unit).await?;
-            let table = GridTable { grid: &grid }.render().map_err(|e| AppError::Unexpected(e.into()))?;
-            Ok::<_, AppError>(Some(Arc::new(KeptGrid {
-                learner_id: access.learner_id,
-                assessor_id: access.assessor_id,
-                iqa_id: access.iqa_id,
-                chart_svg: chart_svg(&grid),
-                table,
+            Ok::<_, AppError>(Some(Arc::new(KeptGrid::new(
+                access.learner_id,
+                access.assessor_id,
+                access.iqa_id,
                 grid,
                 as_of,
-            })))
+            ))))
         })
         .await?
         .ok_or(AppError::NotFound("enrolment"))?;
@@ -664,12 +757,25 @@ async fn page(
     Path(id): Path<Uuid>,
     Query(query): Query<PageQuery>,
 ) -> AppResult<Response> {
-    let print = query.print.is_some_and(|p| !p.is_empty() && p != "0");
+    let print = query.print.as_deref().is_some_and(|p| !p.is_empty() && p != "0");
     let (grid, is_verifier) = load(&state, &actor, id, if print { "print" } else { "html" }).await?;
-    let page =
-        TrackingPage { nav, grid, print, is_verifier, printed_at: Utc::now().format("%d %b %Y %H:%M UTC").to_string() };
+    let pages = grid.pages();
+    let page = query.page_number(pages)?;
+    let shown = if print { 0..grid.columns.len() } else { grid.shown(page) };
+    let page = TrackingPage {
+        nav,
+        grid: &grid,
+        table: grid.table((!print).then_some(page))?,
+        print,
+        page,
+        pages,
+        first: shown.start + 1,
+        last: shown.end,
+        is_verifier,
+        printed_at: Utc::now().format("%d %b %Y %H:%M UTC").to_string(),
+    };
     // The page around the kept table: a few kilobytes more.
-    let size = page.grid.table.len() + page.grid.chart_svg.len() + TrackingPage::SIZE_HINT;
+    let size = page.table.len() + grid.chart_svg.len() + TrackingPage::SIZE_HINT;
     render_sized(StatusCode::OK, &page, size)
 }
 

@@ -333,3 +333,69 @@ async fn a_verifier_reads_the_grid_and_each_view_is_audited() {
     let history = verifier.page(&format!("/enrolments/{}/history", cast.enrolment)).await;
     assert!(history.contains("External verifier viewed the tracking grid"));
 }
+
+/// The screen shows twenty items at a time, opening on the newest; the printable view, the CSV and
+/// the API have them all; a page that is not a number is refused with a message.
+#[tokio::test]
+async fn the_grid_shows_twenty_items_a_page_and_the_printable_view_has_them_all() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let learner = app.browser_for(&cast.learner).await;
+    let mut items = Vec::new();
+    for day in 1..=23 {
+        let date = format!("2026-03-{day:02}");
+        let title = format!("Call log {day}");
+        let fields = [
+            ("title", title.as_str()),
+            ("method", "reflective_account"),
+            ("occurred_on", date.as_str()),
+            ("criteria", "1.1"),
+            ("description", "Written account"),
+            ("declaration", "yes"),
+        ];
+        items.push(upload(&learner, &cast, &fields, vec![]).await);
+    }
+    let grid_path = format!("/enrolments/{}/tracking", cast.enrolment);
+    let shows = |page: &str, item: &Uuid| page.contains(&format!("data-evidence=\"{item}\" data-criterion=\"1.1\""));
+
+    // Opens on the last page: the three newest, oldest on the left.
+    let newest = learner.page(&grid_path).await;
+    assert!(newest.contains("Items 21 to 23 of 23, oldest on the left (page 2 of 2)"), "{newest}");
+    assert_eq!(items.iter().filter(|item| shows(&newest, item)).count(), 3);
+    assert!(items[20..].iter().all(|item| shows(&newest, item)));
+    assert!(newest.contains(&format!("href=\"{grid_path}?page=1\" rel=\"prev\">Earlier items")));
+    assert!(!newest.contains("rel=\"next\""));
+    assert_eq!(cell_state(&newest, items[22], "1.1"), "awaiting");
+    assert!(newest.contains("23 evidence items"), "the count is of every item");
+
+    let first = learner.page(&format!("{grid_path}?page=1")).await;
+    assert!(first.contains("Items 1 to 20 of 23, oldest on the left (page 1 of 2)"));
+    assert!(items[..20].iter().all(|item| shows(&first, item)));
+    assert!(!shows(&first, &items[20]));
+    assert!(first.contains(&format!("href=\"{grid_path}?page=2\" rel=\"next\">Later items")));
+    assert!(!first.contains("rel=\"prev\""));
+    // Column positions: the first page's head and every row hold twenty items and no more.
+    assert_eq!(first.matches("class=\"evidence-col\"").count(), 20);
+    assert_eq!(first.matches("class=\"grid-cell\"").count(), 20 * 22);
+
+    // Beyond the last page is the last page, as in the evidence list.
+    let beyond = learner.page(&format!("{grid_path}?page=9")).await;
+    assert!(beyond.contains("Items 21 to 23 of 23"));
+
+    let printed = learner.page(&format!("{grid_path}?print=1")).await;
+    assert!(items.iter().all(|item| shows(&printed, item)), "the printable view has every item");
+    assert!(!printed.contains("Earlier items"));
+
+    let csv = learner.get(&format!("{grid_path}.csv")).await.bytes().await.unwrap();
+    let (header, _) = parse_csv(&csv);
+    assert_eq!(header.iter().filter(|h| h.starts_with("Call log")).count(), 23);
+    let api: Value = learner.json(&format!("/api/v1/enrolments/{}/tracking", cast.enrolment)).await;
+    assert_eq!(api["columns"].as_array().unwrap().len(), 23);
+
+    for bad in ["0", "two", "-1"] {
+        let response = learner.get(&format!("{grid_path}?page={bad}")).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "page={bad}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("The page must be a whole number, from 1"), "{body}");
+    }
+}
