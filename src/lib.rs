@@ -52,11 +52,22 @@ impl AppState {
     /// The transaction a request by `actor` works in. An external verifier's is read-only, so
     /// that even a bug cannot write on their behalf.
     pub async fn begin(&self, actor: &auth::Actor) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        if actor.is_verifier_only() {
-            sqlx::query!("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
-        }
-        Ok(tx)
+        self.pool.begin_with(if actor.is_verifier_only() { "BEGIN READ ONLY" } else { "BEGIN" }).await
+    }
+
+    /// As `begin`, for reading the audit trail (`audit::trail::page`): without parallel workers,
+    /// set in the same round trip as the `BEGIN`.
+    pub async fn begin_trail(
+        &self,
+        actor: &auth::Actor,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool
+            .begin_with(if actor.is_verifier_only() {
+                "BEGIN READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0"
+            } else {
+                "BEGIN; SET LOCAL max_parallel_workers_per_gather = 0"
+            })
+            .await
     }
 
     pub async fn new(pool: PgPool, config: Config) -> anyhow::Result<Self> {

@@ -85,6 +85,15 @@ pub async fn run(pool: &PgPool, by: Option<&Actor>) -> Result<ChainCheck, sqlx::
 }
 
 /// The most recent whole-chain check, if one has run.
+/// The latest check, as `latest` reads it, kept by each process until another check is
+/// recorded (migration 0029).
+pub async fn latest_kept(
+    changes: &crate::db::changes::Changes,
+    conn: &mut PgConnection,
+) -> Result<std::sync::Arc<Option<ChainCheck>>, sqlx::Error> {
+    changes.latest_check(async { latest(conn).await.map(std::sync::Arc::new) }).await
+}
+
 pub async fn latest(conn: &mut PgConnection) -> Result<Option<ChainCheck>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT c.checked_at, c.checked_by, u.name AS "checked_by_name?", c.events, c.intact,

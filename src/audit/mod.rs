@@ -334,16 +334,17 @@ pub async fn check_shown(conn: &mut PgConnection, shown: &[i64]) -> Result<Optio
         return Ok(None);
     }
     let wanted: Vec<i64> = shown.iter().flat_map(|&seq| [seq - 1, seq, seq + 1]).collect();
+    // With the chain's last event, in the same statement: where the chain ends.
     let rows = sqlx::query_as!(
         StoredEvent,
         "SELECT seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id, enrolment_id,
                 details, prev_hash, hash, centre_id, details_sha256, redacted_at
-         FROM audit_events WHERE seq = ANY($1) ORDER BY seq",
+         FROM audit_events WHERE seq = ANY($1) OR seq = (SELECT max(seq) FROM audit_events) ORDER BY seq",
         &wanted
     )
     .fetch_all(&mut *conn)
     .await?;
-    let last = sqlx::query_scalar!("SELECT max(seq) FROM audit_events").fetch_one(&mut *conn).await?.unwrap_or(0);
+    let last = rows.last().map_or(0, |row| row.seq);
     let by_seq: std::collections::HashMap<i64, &StoredEvent> = rows.iter().map(|r| (r.seq, r)).collect();
     let mut problems = Vec::new();
     for &seq in shown {

@@ -16,6 +16,9 @@ pub const PAGE_SIZE: i64 = 50;
 pub struct Scope {
     pub centres: Vec<Uuid>,
     pub enrolments: Vec<Uuid>,
+    /// Where an external verifier's reading is recorded: each centre their current grants are
+    /// for, in any scope. None for an administrator.
+    pub verifier_centres: Vec<Uuid>,
 }
 
 /// The filters of the trail page and API, parsed.
@@ -39,19 +42,21 @@ pub struct Page {
     pub next: Option<i64>,
 }
 
+/// One page of the trail for `scope` and `filter`. Its caller's transaction runs without
+/// parallel workers (`AppState::begin_trail`): for a centre's whole trail the planner expects
+/// thousands of rows to pass the filters and starts two workers for the newest 51, which costs
+/// 7 ms of the 12 the statement then takes (BENCHMARKS.md, fix 13).
 pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> crate::error::AppResult<Page> {
-    // Without parallel workers: for a centre's whole trail the planner expects thousands of rows
-    // to pass the filters and starts two workers for the newest 51, which costs 7 ms of the 12
-    // the statement then takes (BENCHMARKS.md, fix 13).
-    let mut events = crate::db::with_planner_setting(conn, "max_parallel_workers_per_gather", "0", async |conn| {
-        Ok(sqlx::query_as!(
-            RecordedEvent,
-            r#"SELECT e.seq, e.occurred_at, e.actor_id, u.name AS "actor_name?", e.actor_role, e.action,
+    // The actor's name and the enrolment's centre are looked up by key for the rows found, not
+    // joined: with the joins, planning took 0.3 ms of the 0.4 the first page costs (fix 27).
+    let mut events = sqlx::query_as!(
+        RecordedEvent,
+        r#"SELECT e.seq, e.occurred_at, e.actor_id,
+                  (SELECT u.name FROM users u WHERE u.id = e.actor_id) AS "actor_name?", e.actor_role, e.action,
                   e.subject_type, e.subject_id, e.enrolment_id, e.details, e.hash
            FROM audit_events e
-           LEFT JOIN users u ON u.id = e.actor_id
-           LEFT JOIN enrolments en ON en.id = e.enrolment_id
-           WHERE (COALESCE(e.centre_id, en.centre_id) = ANY($1) OR e.enrolment_id = ANY($2))
+           WHERE (COALESCE(e.centre_id, (SELECT en.centre_id FROM enrolments en WHERE en.id = e.enrolment_id)) = ANY($1)
+                  OR e.enrolment_id = ANY($2))
              AND ($3::uuid[] IS NULL OR e.actor_id = ANY($3))
              AND ($4::text IS NULL OR e.action = $4 OR (right($4, 1) = '.' AND starts_with(e.action, $4)))
              AND ($5::date IS NULL OR e.occurred_at >= $5::date::timestamp AT TIME ZONE 'UTC')
@@ -60,19 +65,17 @@ pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> cr
              AND ($8::bigint IS NULL OR e.seq < $8)
            ORDER BY e.seq DESC
            LIMIT $9"#,
-            &scope.centres,
-            &scope.enrolments,
-            filter.actors.as_deref(),
-            filter.action,
-            filter.from,
-            filter.to,
-            filter.enrolments.as_deref(),
-            filter.before,
-            PAGE_SIZE + 1
-        )
-        .fetch_all(conn)
-        .await?)
-    })
+        &scope.centres,
+        &scope.enrolments,
+        filter.actors.as_deref(),
+        filter.action,
+        filter.from,
+        filter.to,
+        filter.enrolments.as_deref(),
+        filter.before,
+        PAGE_SIZE + 1
+    )
+    .fetch_all(conn)
     .await?;
     let next = if events.len() as i64 > PAGE_SIZE {
         events.truncate(PAGE_SIZE as usize);
@@ -160,6 +163,15 @@ pub async fn learners_matching(
     )
     .fetch_all(conn)
     .await
+}
+
+/// The actions recorded, as `actions` reads them, kept by each process until a new one is
+/// recorded (migration 0029).
+pub async fn actions_kept(
+    changes: &crate::db::changes::Changes,
+    conn: &mut PgConnection,
+) -> Result<std::sync::Arc<Vec<String>>, sqlx::Error> {
+    changes.trail_actions(async { actions(conn).await.map(std::sync::Arc::new) }).await
 }
 
 /// The actions recorded, for the "what" filter (skipping through `audit_events_action` one value

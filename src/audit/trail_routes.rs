@@ -178,7 +178,13 @@ struct Resolved {
 
 /// Records a verifier's reading of the trail, against the learners they filtered by or each
 /// centre their access covers, in a transaction of its own (theirs is read-only).
-async fn record_verifier_view(state: &AppState, actor: &Actor, filter: &Filter, query: &TrailQuery) -> AppResult<()> {
+async fn record_verifier_view(
+    state: &AppState,
+    actor: &Actor,
+    scope: &trail::Scope,
+    filter: &Filter,
+    query: &TrailQuery,
+) -> AppResult<()> {
     if !actor.has_role(Role::Eqa) || actor.has_role(Role::Admin) {
         return Ok(());
     }
@@ -194,10 +200,7 @@ async fn record_verifier_view(state: &AppState, actor: &Actor, filter: &Filter, 
     // The learners filtered by were looked up within the reader's scope.
     let events = match &filter.enrolments {
         Some(enrolments) => enrolments.iter().map(|enrolment| event().enrolment(*enrolment)).collect(),
-        None => {
-            let mut conn = state.pool.acquire().await?;
-            policy::verifier_centres(&mut conn, actor).await?.into_iter().map(|centre| event().centre(centre)).collect()
-        }
+        None => scope.verifier_centres.iter().map(|centre| event().centre(*centre)).collect(),
     };
     state.views.record(events).await?;
     Ok(())
@@ -212,7 +215,7 @@ struct TrailPage {
     /// Who the "who" and "learner" filters matched.
     people: Vec<Person>,
     learners: Vec<Learner>,
-    actions: Vec<String>,
+    actions: std::sync::Arc<Vec<String>>,
     events: Vec<RecordedEvent>,
     next: Option<String>,
     check_again: String,
@@ -246,17 +249,17 @@ async fn trail_page(
     actor: Actor,
     Query(query): Query<TrailQuery>,
 ) -> AppResult<Response> {
-    let mut conn = state.begin(&actor).await?;
-    let scope = policy::audit_scope(&mut conn, &actor).await?;
-    let whole_chain = checks::latest(&mut conn).await?;
-    let actions = trail::actions(&mut conn).await?;
+    let mut conn = state.begin_trail(&actor).await?;
+    let scope = policy::audit_scope(&state.changes, &mut conn, &actor).await?;
+    let whole_chain = Option::clone(&*checks::latest_kept(&state.changes, &mut conn).await?);
+    let actions = trail::actions_kept(&state.changes, &mut conn).await?;
     let (status, errors, events, next, shown_broken, people, learners) = match query.resolve(&mut conn, &scope).await? {
         Ok(Resolved { filter, people, learners }) => {
             let page = trail::page(&mut conn, &scope, &filter).await?;
             let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
             let shown_broken = super::check_shown(&mut conn, &shown).await?;
             conn.commit().await?;
-            record_verifier_view(&state, &actor, &filter, &query).await?;
+            record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
             let next = page.next.map(|seq| query.next_page(seq));
             (StatusCode::OK, vec![], page.events, next, shown_broken, people, learners)
         }
@@ -286,7 +289,7 @@ async fn trail_page(
 /// Whoever may read some of the trail may have the whole chain checked.
 async fn may_check(state: &AppState, actor: &Actor) -> AppResult<()> {
     let mut conn = state.pool.acquire().await?;
-    policy::audit_scope(&mut conn, actor).await.map(|_| ())
+    policy::audit_scope(&state.changes, &mut conn, actor).await.map(|_| ())
 }
 
 /// "Check the whole chain now": reads every event, records the result, and shows the trail.
@@ -339,15 +342,15 @@ async fn trail_api(
     actor: Actor,
     Query(query): Query<TrailQuery>,
 ) -> AppResult<Json<TrailResponse>> {
-    let mut conn = state.begin(&actor).await?;
-    let scope = policy::audit_scope(&mut conn, &actor).await?;
+    let mut conn = state.begin_trail(&actor).await?;
+    let scope = policy::audit_scope(&state.changes, &mut conn, &actor).await?;
     let filter = query.resolve(&mut conn, &scope).await?.map_err(AppError::Invalid)?.filter;
     let page = trail::page(&mut conn, &scope, &filter).await?;
     let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
     let shown_broken = super::check_shown(&mut conn, &shown).await?;
-    let whole_chain = checks::latest(&mut conn).await?;
+    let whole_chain = Option::clone(&*checks::latest_kept(&state.changes, &mut conn).await?);
     conn.commit().await?;
-    record_verifier_view(&state, &actor, &filter, &query).await?;
+    record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
     Ok(Json(TrailResponse { events: page.events, next: page.next, shown_broken, whole_chain }))
 }
 

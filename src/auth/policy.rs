@@ -322,16 +322,61 @@ pub async fn verifier_centre(conn: &mut PgConnection, actor: &Actor, centre_id: 
     if verifier_centres(conn, actor).await?.contains(&centre_id) { Ok(()) } else { Err(AppError::NotFound("centre")) }
 }
 
+/// What an external verifier's current grants cover, as the audit trail needs it: the centres
+/// granted whole, the enrolments granted outside them, and every centre granted in any scope
+/// (where their readings of the trail are recorded). Kept by each process with the verifier's
+/// dashboard lists, and dropped with them (src/db/changes.rs).
+#[derive(Debug, Default)]
+pub struct VerifierScope {
+    pub whole_centres: Vec<Uuid>,
+    pub enrolments_outside: Vec<Uuid>,
+    pub centres: Vec<Uuid>,
+    /// Grants start and end by the day.
+    pub as_of: chrono::NaiveDate,
+}
+
+impl crate::db::changes::OfDay for VerifierScope {
+    fn as_of(&self) -> chrono::NaiveDate {
+        self.as_of
+    }
+}
+
+/// What `actor`'s current verifier grants cover (nothing for anyone else).
+pub async fn verifier_scope(
+    changes: &crate::db::changes::Changes,
+    conn: &mut PgConnection,
+    actor: &Actor,
+) -> Result<std::sync::Arc<VerifierScope>, sqlx::Error> {
+    if !actor.has_role(Role::Eqa) {
+        return Ok(Default::default());
+    }
+    changes
+        .verifier_scope(actor.id, async {
+            let as_of = chrono::Utc::now().date_naive();
+            let whole_centres = verifier_whole_centres(conn, actor).await?;
+            let enrolments_outside = verifier_enrolments_outside(conn, actor, &whole_centres).await?;
+            let centres = verifier_centres(conn, actor).await?;
+            Ok(std::sync::Arc::new(VerifierScope { whole_centres, enrolments_outside, centres, as_of }))
+        })
+        .await
+}
+
 /// The part of the audit trail the caller may read: an administrator their centre's events, an
 /// external verifier the events of what their current grants cover.
-pub async fn audit_scope(conn: &mut PgConnection, actor: &Actor) -> AppResult<crate::audit::trail::Scope> {
+pub async fn audit_scope(
+    changes: &crate::db::changes::Changes,
+    conn: &mut PgConnection,
+    actor: &Actor,
+) -> AppResult<crate::audit::trail::Scope> {
     let mut scope = crate::audit::trail::Scope::default();
     if let Ok(centre) = admin_centre(actor) {
         scope.centres.push(centre);
     }
     if actor.has_role(Role::Eqa) {
-        scope.centres.extend(verifier_whole_centres(conn, actor).await?);
-        scope.enrolments = verifier_enrolments_outside(conn, actor, &scope.centres).await?;
+        let granted = verifier_scope(changes, conn, actor).await?;
+        scope.centres.extend(&granted.whole_centres);
+        scope.enrolments.clone_from(&granted.enrolments_outside);
+        scope.verifier_centres.clone_from(&granted.centres);
     }
     if scope.centres.is_empty() && scope.enrolments.is_empty() {
         return Err(AppError::Forbidden(if actor.has_role(Role::Eqa) {

@@ -7,7 +7,7 @@
 //! (BENCHMARKS.md, fix 18); a portfolio took a dozen statements more. So each process keeps what
 //! it has read, including each portfolio, tracking grid, dashboard line and evidence page as its
 //! pages show them, and each person's dashboard lists; triggers on the tables they are made of
-//! (migrations 0024 to 0028) send `NOTIFY eportfolio_changes, 'kind:key'` when a row changes.
+//! (migrations 0024 to 0029) send `NOTIFY eportfolio_changes, 'kind:key'` when a row changes.
 //! The notification goes out when the change commits, whoever made it (any server process, a
 //! command, psql), and every process's listener then drops what it kept under that key.
 //!
@@ -41,7 +41,9 @@ use uuid::Uuid;
 
 use crate::assessment::tracking::KeptGrid;
 use crate::assessment::{EnrolmentSummary, PortfolioView};
+use crate::audit::checks::ChainCheck;
 use crate::auth::Actor;
+use crate::auth::policy::VerifierScope;
 use crate::evidence::routes::KeptDetail;
 use crate::web::dashboard::DashboardLists;
 
@@ -164,6 +166,12 @@ struct Inner {
     /// Evidence items' pages by item, with where the read of its portfolio began: one kept from
     /// before a change to its portfolio since heard is not used.
     details: Cache<Uuid, (Since, Arc<KeptDetail>)>,
+    /// What each external verifier's grants cover, by person, dropped with their dashboard lists.
+    verifier_scopes: Cache<Uuid, Arc<VerifierScope>>,
+    /// The actions recorded in the audit trail (`audit:actions`), under the key `actions`.
+    trail_actions: Cache<String, Arc<Vec<String>>>,
+    /// The latest whole-chain check (`audit:checks`), under the key `checks`.
+    chain_checks: Cache<String, Arc<Option<ChainCheck>>>,
     /// `settle` calls waiting to hear their own notification, by its payload.
     waiting: Mutex<HashMap<String, oneshot::Sender<()>>>,
     next_settle: AtomicU64,
@@ -181,6 +189,7 @@ enum Kind {
     Portfolio,
     Dashboard,
     Evidence,
+    Audit,
 }
 
 impl Kind {
@@ -193,6 +202,7 @@ impl Kind {
             "portfolio" => Some(Kind::Portfolio),
             "dashboard" => Some(Kind::Dashboard),
             "evidence" => Some(Kind::Evidence),
+            "audit" => Some(Kind::Audit),
             _ => None,
         }
     }
@@ -235,6 +245,9 @@ impl Changes {
                     .weigher(|_, (_, kept): &(Since, Arc<KeptDetail>)| u32::try_from(kept.weight()).unwrap_or(u32::MAX))
                     .time_to_live(MAX_AGE)
                     .build(),
+                verifier_scopes: cache(),
+                trail_actions: cache(),
+                chain_checks: cache(),
                 waiting: Mutex::new(HashMap::new()),
                 next_settle: AtomicU64::new(0),
                 process: Uuid::new_v4(),
@@ -442,6 +455,39 @@ impl Changes {
         Ok(lists.expect("`through` returns what `load` read"))
     }
 
+    /// What external verifier `person`'s current grants cover.
+    pub async fn verifier_scope<E, F>(&self, person: Uuid, load: F) -> Result<Arc<VerifierScope>, E>
+    where
+        F: Future<Output = Result<Arc<VerifierScope>, E>>,
+    {
+        Self::drop_if_old(&self.inner.verifier_scopes, &person);
+        let scope =
+            self.through(Kind::Dashboard, &self.inner.verifier_scopes, person, async { load.await.map(Some) }).await?;
+        Ok(scope.expect("`through` returns what `load` read"))
+    }
+
+    /// The actions recorded in the audit trail, in order.
+    pub async fn trail_actions<E, F>(&self, load: F) -> Result<Arc<Vec<String>>, E>
+    where
+        F: Future<Output = Result<Arc<Vec<String>>, E>>,
+    {
+        let actions = self
+            .through(Kind::Audit, &self.inner.trail_actions, "actions".to_string(), async { load.await.map(Some) })
+            .await?;
+        Ok(actions.expect("`through` returns what `load` read"))
+    }
+
+    /// The latest whole-chain check of the audit trail, if one has run.
+    pub async fn latest_check<E, F>(&self, load: F) -> Result<Arc<Option<ChainCheck>>, E>
+    where
+        F: Future<Output = Result<Arc<Option<ChainCheck>>, E>>,
+    {
+        let check = self
+            .through(Kind::Audit, &self.inner.chain_checks, "checks".to_string(), async { load.await.map(Some) })
+            .await?;
+        Ok(check.expect("`through` returns what `load` read"))
+    }
+
     /// The page kept of evidence item `id`, if reads may be answered from memory now, it was read
     /// today and its portfolio has not changed since.
     pub fn kept_detail(&self, id: Uuid) -> Option<Arc<KeptDetail>> {
@@ -563,6 +609,9 @@ impl Inner {
         self.grids.invalidate_all();
         self.dashboards.invalidate_all();
         self.details.invalidate_all();
+        self.verifier_scopes.invalidate_all();
+        self.trail_actions.invalidate_all();
+        self.chain_checks.invalidate_all();
     }
 
     fn forget(&self, kind: Kind, key: &str) {
@@ -570,7 +619,10 @@ impl Inner {
             self.bump_all();
             match kind {
                 Kind::Session => self.sessions.invalidate_all(),
-                Kind::User => self.users.invalidate_all(),
+                Kind::User => {
+                    self.users.invalidate_all();
+                    self.chain_checks.invalidate_all();
+                }
                 Kind::Unread => self.unread.invalidate_all(),
                 Kind::Token => self.tokens.invalidate_all(),
                 Kind::Portfolio => {
@@ -578,8 +630,15 @@ impl Inner {
                     self.summaries.invalidate_all();
                     self.grids.invalidate_all();
                 }
-                Kind::Dashboard => self.dashboards.invalidate_all(),
+                Kind::Dashboard => {
+                    self.dashboards.invalidate_all();
+                    self.verifier_scopes.invalidate_all();
+                }
                 Kind::Evidence => self.details.invalidate_all(),
+                Kind::Audit => {
+                    self.trail_actions.invalidate_all();
+                    self.chain_checks.invalidate_all();
+                }
             }
             return;
         }
@@ -588,12 +647,24 @@ impl Inner {
         match kind {
             Kind::Session => self.sessions.invalidate(key),
             Kind::Token => self.tokens.invalidate(key),
+            Kind::Audit => match key {
+                "actions" => self.trail_actions.invalidate(key),
+                "checks" => self.chain_checks.invalidate(key),
+                _ => {}
+            },
             Kind::User | Kind::Unread | Kind::Portfolio | Kind::Dashboard | Kind::Evidence => {
                 let Ok(id) = key.parse::<Uuid>() else { return };
                 match kind {
-                    Kind::User => self.users.invalidate(&id),
+                    Kind::User => {
+                        self.users.invalidate(&id);
+                        // The latest check names who ran it.
+                        self.chain_checks.invalidate_all();
+                    }
                     Kind::Unread => self.unread.invalidate(&id),
-                    Kind::Dashboard => self.dashboards.invalidate(&id),
+                    Kind::Dashboard => {
+                        self.dashboards.invalidate(&id);
+                        self.verifier_scopes.invalidate(&id);
+                    }
                     // A change to a portfolio leaves its items' pages to be dropped when next
                     // asked for (`kept_detail`).
                     Kind::Evidence => self.details.invalidate(&id),
@@ -643,6 +714,9 @@ async fn housekeeping(changes: Weak<Inner>) {
         inner.grids.run_pending_tasks();
         inner.dashboards.run_pending_tasks();
         inner.details.run_pending_tasks();
+        inner.verifier_scopes.run_pending_tasks();
+        inner.trail_actions.run_pending_tasks();
+        inner.chain_checks.run_pending_tasks();
     }
 }
 

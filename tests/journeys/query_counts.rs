@@ -227,3 +227,49 @@ async fn a_page_reads_its_session_person_and_unread_count_again_only_after_they_
     let other = app.browser_for(&other).await;
     assert!(other.page(&grid).await.contains("Team huddle"), "it is the new assessor's");
 }
+
+/// A verifier's audit trail reads only its events and their neighbours once what their grants
+/// cover, the actions recorded and the latest whole-chain check are kept; each is read again
+/// once it changes, whoever changes it.
+#[tokio::test]
+async fn the_audit_trail_keeps_the_verifiers_scope_the_actions_and_the_latest_check_until_they_change() {
+    let counter = StatementCounter::default();
+    let _counting = tracing::subscriber::set_default(tracing_subscriber::registry().with(counter.clone()));
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let verifier = app.browser_for(&cast.verifier).await;
+    let first = verifier.page("/audit").await;
+    assert!(first.contains("Whole chain: not checked yet"), "{first}");
+    assert!(!first.contains("<option value=\"verifier.viewed_portfolio\""));
+    // The first view recorded was the first of its action, so the actions are read once more.
+    verifier.page("/audit").await;
+    // Counted: the events, the events either side with the chain's end, and the COMMIT. (sqlx
+    // does not report the BEGIN, sent with its settings as one simple query.)
+    assert_eq!(counter.statements_for(&verifier, "/audit").await, 3, "the scope, the actions and the check are kept");
+
+    // An action recorded for the first time (the verifier's view of the portfolio) is listed.
+    verifier.page(&format!("/enrolments/{}", cast.enrolment)).await;
+    app.settle().await;
+    let page = verifier.page("/audit").await;
+    assert!(page.contains("<option value=\"verifier.viewed_portfolio\""), "the new action is in the filter");
+
+    // A check recorded straight in the database is shown.
+    sqlx::query("INSERT INTO audit_checks (checked_by, events, intact, took_ms) VALUES (NULL, 4321, true, 5)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.settle().await;
+    let page = verifier.page("/audit").await;
+    assert!(page.contains("Intact: 4321 events"), "{page}");
+    assert!(page.contains("scheduled check"), "{page}");
+    assert_eq!(counter.statements_for(&verifier, "/audit").await, 3, "and kept again");
+
+    // The grant revoked straight in the database: the trail is refused at once.
+    sqlx::query("UPDATE verifier_grants SET revoked_at = now() WHERE verifier_id = $1")
+        .bind(cast.verifier.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.settle().await;
+    assert_eq!(verifier.get("/audit").await.status(), StatusCode::FORBIDDEN, "their access has ended");
+}
