@@ -48,7 +48,7 @@ pub struct Page {
 /// 7 ms of the 12 the statement then takes (BENCHMARKS.md, fix 13).
 pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> crate::error::AppResult<Page> {
     // The actor's name and the enrolment's centre are looked up by key for the rows found, not
-    // joined: with the joins, planning took 0.3 ms of the 0.4 the first page costs (fix 27).
+    // joined: with the joins, planning took 0.3 ms of the 0.4 the first page costs (fix 28).
     let mut events = sqlx::query_as!(
         RecordedEvent,
         r#"SELECT e.seq, e.occurred_at, e.actor_id,
@@ -174,7 +174,7 @@ pub async fn actions_kept(
     changes.trail_actions(async { actions(conn).await.map(std::sync::Arc::new) }).await
 }
 
-/// The actions recorded, for the "what" filter (skipping through `audit_events_action` one value
+/// The actions recorded, for the "what" filter (skipping through `audit_events_action_seq` one value
 /// at a time, so it costs the same at ten events or ten million).
 pub async fn actions(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
