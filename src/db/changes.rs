@@ -294,6 +294,17 @@ impl Changes {
         self.through_since(since, cache, key, load).await
     }
 
+    /// As `through`, for a value `load` always finds.
+    async fn through_found<K, V, E, F>(&self, kind: Kind, cache: &Cache<K, V>, key: K, load: F) -> Result<V, E>
+    where
+        K: Hash + Eq + Send + Sync + ToString + Clone + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let value = self.through(kind, cache, key, async { load.await.map(Some) }).await?;
+        Ok(value.expect("`through` returns what `load` read"))
+    }
+
     /// As `through`, for a read that began at `since`.
     async fn through_since<K, V, E, F>(
         &self,
@@ -391,8 +402,7 @@ impl Changes {
     where
         F: Future<Output = Result<i64, E>>,
     {
-        let counted = self.through(Kind::Unread, &self.inner.unread, recipient, async { load.await.map(Some) }).await?;
-        Ok(counted.unwrap_or_default())
+        self.through_found(Kind::Unread, &self.inner.unread, recipient, load).await
     }
 
     /// A token kept is used for a minute after it was checked, then checked again (which is when
@@ -450,9 +460,7 @@ impl Changes {
         F: Future<Output = Result<Arc<DashboardLists>, E>>,
     {
         Self::drop_if_old(&self.inner.dashboards, &person);
-        let lists =
-            self.through(Kind::Dashboard, &self.inner.dashboards, person, async { load.await.map(Some) }).await?;
-        Ok(lists.expect("`through` returns what `load` read"))
+        self.through_found(Kind::Dashboard, &self.inner.dashboards, person, load).await
     }
 
     /// What external verifier `person`'s current grants cover.
@@ -461,9 +469,7 @@ impl Changes {
         F: Future<Output = Result<Arc<VerifierScope>, E>>,
     {
         Self::drop_if_old(&self.inner.verifier_scopes, &person);
-        let scope =
-            self.through(Kind::Dashboard, &self.inner.verifier_scopes, person, async { load.await.map(Some) }).await?;
-        Ok(scope.expect("`through` returns what `load` read"))
+        self.through_found(Kind::Dashboard, &self.inner.verifier_scopes, person, load).await
     }
 
     /// The actions recorded in the audit trail, in order.
@@ -471,10 +477,7 @@ impl Changes {
     where
         F: Future<Output = Result<Arc<Vec<String>>, E>>,
     {
-        let actions = self
-            .through(Kind::Audit, &self.inner.trail_actions, "actions".to_string(), async { load.await.map(Some) })
-            .await?;
-        Ok(actions.expect("`through` returns what `load` read"))
+        self.through_found(Kind::Audit, &self.inner.trail_actions, "actions".to_string(), load).await
     }
 
     /// The latest whole-chain check of the audit trail, if one has run.
@@ -482,10 +485,7 @@ impl Changes {
     where
         F: Future<Output = Result<Arc<Option<ChainCheck>>, E>>,
     {
-        let check = self
-            .through(Kind::Audit, &self.inner.chain_checks, "checks".to_string(), async { load.await.map(Some) })
-            .await?;
-        Ok(check.expect("`through` returns what `load` read"))
+        self.through_found(Kind::Audit, &self.inner.chain_checks, "checks".to_string(), load).await
     }
 
     /// The page kept of evidence item `id`, if reads may be answered from memory now, it was read
