@@ -325,46 +325,81 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Verification, sqlx::Error
     Ok(Verification { events, intact: true, first_broken: None })
 }
 
+/// A shown event as its check needs it: its links either side, and whether its contents still
+/// give its hash (worked out from the row the page read, so its details are parsed once).
+pub struct Seal {
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
+    pub matches_its_hash: bool,
+}
+
+impl StoredEvent {
+    /// The event's seal, then the event as pages show it, named `actor_name`.
+    fn sealed(self, actor_name: Option<String>) -> (Seal, RecordedEvent) {
+        let matches_its_hash = self.matches_its_hash();
+        let seal = Seal { seq: self.seq, prev_hash: self.prev_hash, hash: self.hash.clone(), matches_its_hash };
+        let event = RecordedEvent {
+            seq: self.seq,
+            occurred_at: self.occurred_at,
+            actor_id: self.actor_id,
+            actor_name,
+            actor_role: self.actor_role,
+            action: self.action,
+            subject_type: self.subject_type,
+            subject_id: self.subject_id,
+            enrolment_id: self.enrolment_id,
+            details: self.details,
+            hash: self.hash,
+        };
+        (seal, event)
+    }
+}
+
 /// Checks the events a page shows without reading the whole chain: each one's contents against
 /// its hash, and its links to the events either side. A change to a shown event, or one that
 /// rewrote a shown event's hash to match, is found at the event the whole-chain check would name.
 /// A change elsewhere is left to the whole-chain check.
-pub async fn check_shown(conn: &mut PgConnection, shown: &[i64]) -> Result<Option<BrokenEvent>, sqlx::Error> {
+pub async fn check_shown(conn: &mut PgConnection, shown: &[Seal]) -> Result<Option<BrokenEvent>, sqlx::Error> {
     if shown.is_empty() {
         return Ok(None);
     }
-    let wanted: Vec<i64> = shown.iter().flat_map(|&seq| [seq - 1, seq, seq + 1]).collect();
-    // With the chain's last event, in the same statement: where the chain ends.
-    let rows = sqlx::query_as!(
-        StoredEvent,
-        "SELECT seq, occurred_at, actor_id, actor_role, action, subject_type, subject_id, enrolment_id,
-                details, prev_hash, hash, centre_id, details_sha256, redacted_at
-         FROM audit_events WHERE seq = ANY($1) OR seq = (SELECT max(seq) FROM audit_events) ORDER BY seq",
+    // The links of the events either side that are not shown, and of the chain's last event, in
+    // one statement: where the chain ends.
+    let shown_seqs: std::collections::HashSet<i64> = shown.iter().map(|s| s.seq).collect();
+    let wanted: Vec<i64> =
+        shown.iter().flat_map(|s| [s.seq - 1, s.seq + 1]).filter(|seq| !shown_seqs.contains(seq)).collect();
+    let neighbours = sqlx::query!(
+        "SELECT seq, prev_hash, hash FROM audit_events
+         WHERE seq = ANY($1) OR seq = (SELECT max(seq) FROM audit_events) ORDER BY seq",
         &wanted
     )
     .fetch_all(&mut *conn)
     .await?;
-    let last = rows.last().map_or(0, |row| row.seq);
-    let by_seq: std::collections::HashMap<i64, &StoredEvent> = rows.iter().map(|r| (r.seq, r)).collect();
+    let last = neighbours.last().map_or(0, |row| row.seq).max(shown.iter().map(|s| s.seq).max().unwrap_or(0));
+    // Each event's (prev_hash, hash) by sequence number.
+    let mut links: std::collections::HashMap<i64, (&str, &str)> =
+        neighbours.iter().map(|r| (r.seq, (r.prev_hash.as_str(), r.hash.as_str()))).collect();
+    links.extend(shown.iter().map(|s| (s.seq, (s.prev_hash.as_str(), s.hash.as_str()))));
     let mut problems = Vec::new();
-    for &seq in shown {
-        let Some(event) = by_seq.get(&seq) else { continue };
+    for event in shown {
+        let seq = event.seq;
         match seq {
             1 if event.prev_hash != GENESIS => problems.push((seq, RELINKED.to_string())),
             1 => {}
-            _ => match by_seq.get(&(seq - 1)) {
+            _ => match links.get(&(seq - 1)) {
                 None => problems.push((seq, format!("event {} is missing", seq - 1))),
-                Some(before) if before.hash != event.prev_hash => problems.push((seq, RELINKED.into())),
+                Some((_, before)) if *before != event.prev_hash => problems.push((seq, RELINKED.into())),
                 Some(_) => {}
             },
         }
-        if !event.matches_its_hash() {
+        if !event.matches_its_hash {
             problems.push((seq, CHANGED.into()));
         }
         if seq < last {
-            match by_seq.get(&(seq + 1)) {
+            match links.get(&(seq + 1)) {
                 None => problems.push((seq + 2, format!("event {} is missing", seq + 1))),
-                Some(after) if after.prev_hash != event.hash => problems.push((seq + 1, RELINKED.into())),
+                Some((after, _)) if *after != event.hash => problems.push((seq + 1, RELINKED.into())),
                 Some(_) => {}
             }
         }

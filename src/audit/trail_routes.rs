@@ -256,8 +256,7 @@ async fn trail_page(
     let (status, errors, events, next, shown_broken, people, learners) = match query.resolve(&mut conn, &scope).await? {
         Ok(Resolved { filter, people, learners }) => {
             let page = trail::page(&mut conn, &scope, &filter).await?;
-            let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
-            let shown_broken = super::check_shown(&mut conn, &shown).await?;
+            let shown_broken = super::check_shown(&mut conn, &page.seals).await?;
             conn.commit().await?;
             record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
             let next = page.next.map(|seq| query.next_page(seq));
@@ -346,8 +345,7 @@ async fn trail_api(
     let scope = policy::audit_scope(&state.changes, &mut conn, &actor).await?;
     let filter = query.resolve(&mut conn, &scope).await?.map_err(AppError::Invalid)?.filter;
     let page = trail::page(&mut conn, &scope, &filter).await?;
-    let shown: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
-    let shown_broken = super::check_shown(&mut conn, &shown).await?;
+    let shown_broken = super::check_shown(&mut conn, &page.seals).await?;
     let whole_chain = Option::clone(&*checks::latest_kept(&state.changes, &mut conn).await?);
     conn.commit().await?;
     record_verifier_view(&state, &actor, &scope, &filter, &query).await?;
