@@ -322,19 +322,23 @@ impl KeptGrid {
         pages_of(self.grid.columns.len())
     }
 
-    /// The columns on `page` (from 1, at most [`Self::pages`]), counted from 0.
-    pub fn shown(&self, page: usize) -> Range<usize> {
-        let first = (page - 1) * COLUMNS_PER_PAGE;
-        first.min(self.grid.columns.len())..(first + COLUMNS_PER_PAGE).min(self.grid.columns.len())
+    /// The columns on `page` (from 1, at most [`Self::pages`]), or every column for `None`,
+    /// counted from 0.
+    pub fn shown(&self, page: Option<usize>) -> Range<usize> {
+        let columns = self.grid.columns.len();
+        match page {
+            None => 0..columns,
+            Some(page) => {
+                let first = (page - 1) * COLUMNS_PER_PAGE;
+                first.min(columns)..(first + COLUMNS_PER_PAGE).min(columns)
+            }
+        }
     }
 
     /// The table of `page` (from 1), or of every column for `None`: rendered once, then kept.
     pub fn table(&self, page: Option<usize>) -> AppResult<&str> {
-        let (slot, shown) = match page {
-            None => (0, 0..self.grid.columns.len()),
-            Some(page) => (page, self.shown(page)),
-        };
-        let kept = self.tables.get(slot).ok_or(AppError::NotFound("page of the grid"))?;
+        let shown = self.shown(page);
+        let kept = self.tables.get(page.unwrap_or(0)).ok_or(AppError::NotFound("page of the grid"))?;
         if let Some(table) = kept.get() {
             return Ok(table);
         }
@@ -761,11 +765,13 @@ async fn page(
     let (grid, is_verifier) = load(&state, &actor, id, if print { "print" } else { "html" }).await?;
     let pages = grid.pages();
     let page = query.page_number(pages)?;
-    let shown = if print { 0..grid.columns.len() } else { grid.shown(page) };
+    // The printable view has every column.
+    let asked = (!print).then_some(page);
+    let shown = grid.shown(asked);
     let page = TrackingPage {
         nav,
         grid: &grid,
-        table: grid.table((!print).then_some(page))?,
+        table: grid.table(asked)?,
         print,
         page,
         pages,

@@ -84,7 +84,6 @@ pub async fn run(pool: &PgPool, by: Option<&Actor>) -> Result<ChainCheck, sqlx::
     })
 }
 
-/// The most recent whole-chain check, if one has run.
 /// The latest check, as `latest` reads it, kept by each process until another check is
 /// recorded (migration 0029).
 pub async fn latest_kept(
@@ -94,6 +93,7 @@ pub async fn latest_kept(
     changes.latest_check(async { latest(conn).await.map(std::sync::Arc::new) }).await
 }
 
+/// The most recent whole-chain check, if one has run.
 pub async fn latest(conn: &mut PgConnection) -> Result<Option<ChainCheck>, sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT c.checked_at, c.checked_by, u.name AS "checked_by_name?", c.events, c.intact,

@@ -376,7 +376,7 @@ pub async fn check_shown(conn: &mut PgConnection, shown: &[Seal]) -> Result<Opti
     )
     .fetch_all(&mut *conn)
     .await?;
-    let last = neighbours.last().map_or(0, |row| row.seq).max(shown.iter().map(|s| s.seq).max().unwrap_or(0));
+    let last = neighbours.last().map_or(0, |row| row.seq);
     // Each event's (prev_hash, hash) by sequence number.
     let mut links: std::collections::HashMap<i64, (&str, &str)> =
         neighbours.iter().map(|r| (r.seq, (r.prev_hash.as_str(), r.hash.as_str()))).collect();
