@@ -6,6 +6,7 @@ pub mod assessment;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod canonical;
 pub mod catalogue;
 pub mod config;
 pub mod db;

@@ -180,50 +180,57 @@ struct Hashed<'a> {
 
 impl Hashed<'_> {
     fn hash(&self) -> String {
-        let optional = |id: Option<Uuid>| id.map(|u| u.to_string()).unwrap_or_default();
-        let mut text = format!(
-            "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
-            self.prev_hash,
-            self.seq,
-            self.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            optional(self.actor_id),
-            self.actor_role,
-            self.action,
-            self.subject_type,
-            optional(self.subject_id),
-            optional(self.enrolment_id),
-            match self.details_sha256 {
-                Some(digest) => format!("details-sha256:{digest}"),
-                None => canonical_json(self.details),
-            },
-        );
+        use std::io::Write;
+        let mut text = Vec::with_capacity(512);
+        let optional = |text: &mut Vec<u8>, id: Option<Uuid>| {
+            if let Some(id) = id {
+                text.extend_from_slice(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+            }
+            text.push(b'\n');
+        };
+        // Writing into a Vec cannot fail.
+        let _ = write!(text, "{}\n{}\n", self.prev_hash, self.seq);
+        write_timestamp(&mut text, self.occurred_at);
+        text.push(b'\n');
+        optional(&mut text, self.actor_id);
+        let _ = write!(text, "{}\n{}\n{}\n", self.actor_role, self.action, self.subject_type);
+        optional(&mut text, self.subject_id);
+        optional(&mut text, self.enrolment_id);
+        match self.details_sha256 {
+            Some(digest) => {
+                let _ = write!(text, "details-sha256:{digest}");
+            }
+            None => crate::canonical::write(self.details, &mut text),
+        }
         // Events from before centres were recorded hash as they always did.
         if let Some(centre) = self.centre_id {
-            text.push_str(&format!("\ncentre:{centre}"));
+            let _ = write!(text, "\ncentre:{centre}");
         }
-        hex::encode(Sha256::digest(text.as_bytes()))
+        hex::encode(Sha256::digest(&text))
     }
+}
+
+/// `occurred_at` as the hash has it, `%Y-%m-%dT%H:%M:%S%.6fZ`, written straight rather than
+/// through chrono's format string (which is parsed again each time).
+fn write_timestamp(text: &mut Vec<u8>, at: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    use std::io::Write;
+    let _ = write!(
+        text,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond() % 1_000_000_000 / 1_000
+    );
 }
 
 /// The SHA-256 of an event's details as canonical JSON.
 fn details_digest(details: &Value) -> String {
-    hex::encode(Sha256::digest(canonical_json(details).as_bytes()))
-}
-
-/// JSON with object keys sorted at every level, so the hash does not depend on how the
-/// database hands the document back.
-fn canonical_json(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let fields: Vec<String> =
-                keys.into_iter().map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k]))).collect();
-            format!("{{{}}}", fields.join(","))
-        }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
-        other => other.to_string(),
-    }
+    crate::canonical::sha256_hex(details)
 }
 
 /// The result of checking the whole chain.
@@ -369,9 +376,12 @@ pub async fn check_shown(conn: &mut PgConnection, shown: &[Seal]) -> Result<Opti
     let shown_seqs: std::collections::HashSet<i64> = shown.iter().map(|s| s.seq).collect();
     let wanted: Vec<i64> =
         shown.iter().flat_map(|s| [s.seq - 1, s.seq + 1]).filter(|seq| !shown_seqs.contains(seq)).collect();
+    // The chain's end as the newest event, not `max(seq)`: planning the aggregate cost more than
+    // the rest of the statement (fix 31).
     let neighbours = sqlx::query!(
         "SELECT seq, prev_hash, hash FROM audit_events
-         WHERE seq = ANY($1) OR seq = (SELECT max(seq) FROM audit_events) ORDER BY seq",
+         WHERE seq = ANY(array_append($1, (SELECT l.seq FROM audit_events l ORDER BY l.seq DESC LIMIT 1)))
+         ORDER BY seq",
         &wanted
     )
     .fetch_all(&mut *conn)
@@ -468,4 +478,56 @@ pub async fn redact(conn: &mut PgConnection, seqs: &[i64], note: &str) -> Result
     )
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event as the hash covers it, with every optional field set or not.
+    fn hashed<'a>(details: &'a Value, digest: Option<&'a str>, ids: bool) -> Hashed<'a> {
+        let id = |n: u128| ids.then(|| Uuid::from_u128(n));
+        Hashed {
+            prev_hash: GENESIS,
+            seq: 42,
+            occurred_at: DateTime::from_timestamp(1_764_660_000, 123_456_000).unwrap(),
+            actor_id: id(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+            actor_role: "assessor",
+            action: "assessment.judged",
+            subject_type: "criterion",
+            subject_id: id(2),
+            enrolment_id: id(3),
+            centre_id: id(4),
+            details,
+            details_sha256: digest,
+        }
+    }
+
+    /// Hashes recorded by earlier versions must still check: these are what the first versions
+    /// of the chain computed for the same fields.
+    #[test]
+    fn an_events_hash_is_what_the_chain_has_always_recorded() {
+        let details = serde_json::json!({"outcome": "met", "criterion": "1.1", "notes": ["a\"b", 2.5, null]});
+        let digest = details_digest(&details);
+        for (event, expected) in [
+            (hashed(&details, None, true), "a9ef8972ada5d65bd78b9222f9baa526ada5ea6350f77cc58b01cdf788aa4769"),
+            (hashed(&details, None, false), "d5c8494a50c1c8264d6e1add1698bed0848dd232d58f5c7e7741dc28c5a35ab1"),
+            (hashed(&details, Some(&digest), true), "7d68ff588372f5662e8c190917311ab98f06398bccbd7b68a5e567369a98981b"),
+        ] {
+            assert_eq!(event.hash(), expected);
+        }
+        assert_eq!(digest, "4e3fac2e303cf4952607c3fb52945dfe03c92c5dd84049d9cc285a8726537abf");
+    }
+
+    #[test]
+    fn the_timestamp_is_written_as_chrono_formats_it() {
+        for (secs, nanos) in
+            [(0, 0), (1_764_660_000, 123_456_789), (253_402_300_799, 999_999_999), (-62_135_596_800, 1_000)]
+        {
+            let at = DateTime::from_timestamp(secs, nanos).unwrap();
+            let mut text = Vec::new();
+            write_timestamp(&mut text, at);
+            assert_eq!(String::from_utf8(text).unwrap(), at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        }
+    }
 }

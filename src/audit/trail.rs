@@ -52,13 +52,18 @@ pub async fn page(conn: &mut PgConnection, scope: &Scope, filter: &Filter) -> cr
     // The actor's name and the enrolment's centre are looked up by key for the rows found, not
     // joined: with the joins, planning took 0.3 ms of the 0.4 the first page costs (fix 28).
     // The whole stored row, so that the shown events' hashes are checked from it (fix 30).
+    // An event's own centre is compared as it is, so that a centre with few events is found
+    // through `audit_events_centre`; only events from before centres were recorded (NULL) fall
+    // back to their enrolment's. As one COALESCE, no index served it, and a new centre's empty
+    // trail read the whole chain to find nothing: 0.5 s at 1,000 learners (fix 32).
     let mut rows = sqlx::query!(
         r#"SELECT e.seq, e.occurred_at, e.actor_id,
                   (SELECT u.name FROM users u WHERE u.id = e.actor_id) AS "actor_name?", e.actor_role, e.action,
                   e.subject_type, e.subject_id, e.enrolment_id, e.details, e.prev_hash, e.hash, e.centre_id,
                   e.details_sha256, e.redacted_at
            FROM audit_events e
-           WHERE (COALESCE(e.centre_id, (SELECT en.centre_id FROM enrolments en WHERE en.id = e.enrolment_id)) = ANY($1)
+           WHERE (e.centre_id = ANY($1)
+                  OR (e.centre_id IS NULL AND (SELECT en.centre_id FROM enrolments en WHERE en.id = e.enrolment_id) = ANY($1))
                   OR e.enrolment_id = ANY($2))
              AND ($3::uuid[] IS NULL OR e.actor_id = ANY($3))
              AND ($4::text IS NULL OR e.action = $4 OR (right($4, 1) = '.' AND starts_with(e.action, $4)))

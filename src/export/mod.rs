@@ -16,7 +16,6 @@ mod zip_stream;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -310,8 +309,8 @@ pub fn manifest(record: &PortfolioRecord, index_sha256: &str) -> Value {
     })
 }
 
-/// Adds `record_sha256`: the SHA-256 (lower-case hex) of `canonical_json` of the manifest
-/// without that member.
+/// Adds `record_sha256`: the SHA-256 (lower-case hex) of the manifest without that member, as
+/// canonical JSON.
 pub fn seal(mut manifest: Value) -> Value {
     let hash = record_sha256(&manifest);
     if let Value::Object(map) = &mut manifest {
@@ -320,48 +319,14 @@ pub fn seal(mut manifest: Value) -> Value {
     manifest
 }
 
-/// The record hash of a manifest: `record_sha256` removed, then `canonical_json`, then SHA-256.
+/// The record hash of a manifest: `record_sha256` removed, then canonical JSON
+/// (`crate::canonical`), then SHA-256.
 pub fn record_sha256(manifest: &Value) -> String {
     let mut without = manifest.clone();
     if let Value::Object(map) = &mut without {
         map.remove("record_sha256");
     }
-    let mut canonical = String::new();
-    canonical_json(&without, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// JSON with no whitespace and every object's keys in ascending order of their UTF-8 bytes;
-/// strings and numbers written as serde_json writes them (minimal escapes). The same manifest
-/// always gives the same text, whatever order a tool that rewrote it put the keys in.
-pub fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(values) => {
-            out.push('[');
-            for (i, value) in values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(value, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    crate::canonical::sha256_hex(&without)
 }
 
 #[cfg(test)]

@@ -652,6 +652,68 @@ async fn the_page_names_an_overwritten_hash_and_leaves_events_it_does_not_show_t
     assert_eq!(check["first_broken"]["seq"], target, "the rewritten event's own hash no longer matches: {check}");
 }
 
+/// Events recorded before events had a centre (NULL) belong to their enrolment's centre: its
+/// administrator and verifier read them, another centre's administrator does not.
+#[tokio::test]
+async fn events_from_before_centres_were_recorded_are_read_through_their_enrolments_centre() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let admin = app.add_user(Role::Admin, "Ada Admin").await;
+    let elsewhere = app.add_user_elsewhere("Elsewhere College", Role::Admin, "Olga Other").await;
+    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    behind_the_applications_back(&app, "UPDATE audit_events SET centre_id = NULL WHERE seq = $1", target).await;
+    let enrolments = "/api/v1/audit?what=enrolment.created";
+    let shown = |page: serde_json::Value| -> Vec<i64> {
+        page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(shown(app.api_for(&admin).await.json(enrolments).await), vec![target]);
+    assert_eq!(shown(app.api_for(&cast.verifier).await.json(enrolments).await), vec![target]);
+    assert_eq!(shown(app.api_for(&elsewhere).await.json(enrolments).await), Vec::<i64>::new());
+    let mine = format!("/api/v1/audit?learner={}", cast.enrolment);
+    assert!(shown(app.api_for(&admin).await.json(&mine).await).contains(&target));
+}
+
+/// The link from a shown event to the next one is checked even when the next event is not
+/// shown (here, filtered out): relinked, the page names it; removed, the page says it is missing.
+#[tokio::test]
+async fn a_shown_events_next_event_is_checked_though_the_page_does_not_show_it() {
+    let app = TestApp::spawn().await;
+    let cast = app.cast().await;
+    let admin = app.add_user(Role::Admin, "Ada Admin").await;
+    submit_evidence(&app, &cast, "Call log").await;
+    let api = app.api_for(&admin).await;
+    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let enrolments = "/api/v1/audit?what=enrolment.created";
+    let shown = |page: &serde_json::Value| -> Vec<i64> {
+        page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+    };
+    let page = api.json(enrolments).await;
+    assert_eq!(shown(&page), vec![target], "{page}");
+    assert!(page["shown_broken"].is_null(), "{page}");
+
+    behind_the_applications_back(
+        &app,
+        "UPDATE audit_events SET prev_hash = repeat('b', 64) WHERE seq = $1 + 1",
+        target,
+    )
+    .await;
+    let page = api.json(enrolments).await;
+    assert_eq!(shown(&page), vec![target], "the relinked event is not shown: {page}");
+    assert_eq!(page["shown_broken"]["seq"], target + 1, "{page}");
+    assert_eq!(page["shown_broken"]["reason"], "its link to the previous event does not match", "{page}");
+
+    behind_the_applications_back(&app, "DELETE FROM audit_events WHERE seq = $1 + 1", target).await;
+    let page = api.json(enrolments).await;
+    assert_eq!(page["shown_broken"]["seq"], target + 2, "{page}");
+    assert_eq!(page["shown_broken"]["reason"], format!("event {} is missing", target + 1), "{page}");
+}
+
 #[tokio::test]
 async fn the_server_checks_the_whole_chain_on_its_schedule_and_the_trail_shows_when() {
     let app = TestApp::spawn().await;
