@@ -5,10 +5,6 @@
 use axum::Router;
 use axum::routing::get;
 
-/// The product's allocator (src/main.rs), so that the ceiling is measured as the product runs.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8089".into());

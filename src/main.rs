@@ -10,11 +10,6 @@ use eportfolio::auth::{Role, password, tokens};
 use eportfolio::config::Config;
 use eportfolio::db::{self, Database, Owner};
 
-/// mimalloc rather than the system's malloc: at 32 connections glibc's malloc and free took a fifth
-/// of the server's time on the audit trail, in arena locks and consolidation (BENCHMARKS.md, fix 34).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "eportfolio", version, about = "E-portfolio for vocational qualifications")]
 struct Cli {
