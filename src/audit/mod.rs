@@ -182,20 +182,18 @@ impl Hashed<'_> {
     fn hash(&self) -> String {
         use std::io::Write;
         let mut text = Vec::with_capacity(512);
-        let optional = |text: &mut Vec<u8>, id: Option<Uuid>| {
-            if let Some(id) = id {
-                text.extend_from_slice(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
-            }
-            text.push(b'\n');
+        let optional = |text: &mut Vec<u8>, id: Option<Uuid>| match id {
+            Some(id) => writeln!(text, "{id}"),
+            None => writeln!(text),
         };
         // Writing into a Vec cannot fail.
         let _ = write!(text, "{}\n{}\n", self.prev_hash, self.seq);
         write_timestamp(&mut text, self.occurred_at);
         text.push(b'\n');
-        optional(&mut text, self.actor_id);
+        let _ = optional(&mut text, self.actor_id);
         let _ = write!(text, "{}\n{}\n{}\n", self.actor_role, self.action, self.subject_type);
-        optional(&mut text, self.subject_id);
-        optional(&mut text, self.enrolment_id);
+        let _ = optional(&mut text, self.subject_id);
+        let _ = optional(&mut text, self.enrolment_id);
         match self.details_sha256 {
             Some(digest) => {
                 let _ = write!(text, "details-sha256:{digest}");

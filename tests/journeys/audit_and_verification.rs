@@ -71,10 +71,7 @@ async fn tampering_with_an_event_is_reported_at_that_event_by_the_page_the_api_a
     assert_eq!(app.count("SELECT count(*) FROM audit_events WHERE action = 'audit.chain_checked'").await, 1);
 
     // Someone with database access rewrites the enrolment event behind the application's back.
-    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let target = enrolment_created_seq(&app).await;
     behind_the_applications_back(
         &app,
         "UPDATE audit_events SET details = '{\"unit\": \"XX99\"}' WHERE seq = $1",
@@ -630,10 +627,7 @@ async fn the_page_names_an_overwritten_hash_and_leaves_events_it_does_not_show_t
 
     // Someone overwrites an event's hash: the event no longer matches it, and the next event no
     // longer links to it.
-    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let target = enrolment_created_seq(&app).await;
     behind_the_applications_back(&app, "UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = $1", target).await;
 
     let everything = api.json("/api/v1/audit").await;
@@ -643,7 +637,7 @@ async fn the_page_names_an_overwritten_hash_and_leaves_events_it_does_not_show_t
     // Filtered to decisions only, the page does not show that event or its neighbours, so its
     // own check finds nothing; the whole-chain check does.
     let decisions = api.json("/api/v1/audit?what=evidence.submitted").await;
-    let seqs: Vec<i64> = decisions["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let seqs = shown_seqs(&decisions);
     assert!(!seqs.is_empty() && seqs.iter().all(|s| (s - target).abs() > 1), "{seqs:?} {target}");
     assert!(decisions["shown_broken"].is_null(), "{decisions}");
     let check: serde_json::Value =
@@ -660,20 +654,14 @@ async fn events_from_before_centres_were_recorded_are_read_through_their_enrolme
     let cast = app.cast().await;
     let admin = app.add_user(Role::Admin, "Ada Admin").await;
     let elsewhere = app.add_user_elsewhere("Elsewhere College", Role::Admin, "Olga Other").await;
-    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let target = enrolment_created_seq(&app).await;
     behind_the_applications_back(&app, "UPDATE audit_events SET centre_id = NULL WHERE seq = $1", target).await;
     let enrolments = "/api/v1/audit?what=enrolment.created";
-    let shown = |page: serde_json::Value| -> Vec<i64> {
-        page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect()
-    };
-    assert_eq!(shown(app.api_for(&admin).await.json(enrolments).await), vec![target]);
-    assert_eq!(shown(app.api_for(&cast.verifier).await.json(enrolments).await), vec![target]);
-    assert_eq!(shown(app.api_for(&elsewhere).await.json(enrolments).await), Vec::<i64>::new());
+    assert_eq!(shown_seqs(&app.api_for(&admin).await.json(enrolments).await), vec![target]);
+    assert_eq!(shown_seqs(&app.api_for(&cast.verifier).await.json(enrolments).await), vec![target]);
+    assert_eq!(shown_seqs(&app.api_for(&elsewhere).await.json(enrolments).await), Vec::<i64>::new());
     let mine = format!("/api/v1/audit?learner={}", cast.enrolment);
-    assert!(shown(app.api_for(&admin).await.json(&mine).await).contains(&target));
+    assert!(shown_seqs(&app.api_for(&admin).await.json(&mine).await).contains(&target));
 }
 
 /// The link from a shown event to the next one is checked even when the next event is not
@@ -685,16 +673,10 @@ async fn a_shown_events_next_event_is_checked_though_the_page_does_not_show_it()
     let admin = app.add_user(Role::Admin, "Ada Admin").await;
     submit_evidence(&app, &cast, "Call log").await;
     let api = app.api_for(&admin).await;
-    let target: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let target = enrolment_created_seq(&app).await;
     let enrolments = "/api/v1/audit?what=enrolment.created";
-    let shown = |page: &serde_json::Value| -> Vec<i64> {
-        page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect()
-    };
     let page = api.json(enrolments).await;
-    assert_eq!(shown(&page), vec![target], "{page}");
+    assert_eq!(shown_seqs(&page), vec![target], "{page}");
     assert!(page["shown_broken"].is_null(), "{page}");
 
     behind_the_applications_back(
@@ -704,7 +686,7 @@ async fn a_shown_events_next_event_is_checked_though_the_page_does_not_show_it()
     )
     .await;
     let page = api.json(enrolments).await;
-    assert_eq!(shown(&page), vec![target], "the relinked event is not shown: {page}");
+    assert_eq!(shown_seqs(&page), vec![target], "the relinked event is not shown: {page}");
     assert_eq!(page["shown_broken"]["seq"], target + 1, "{page}");
     assert_eq!(page["shown_broken"]["reason"], "its link to the previous event does not match", "{page}");
 
@@ -743,6 +725,19 @@ async fn the_server_checks_the_whole_chain_on_its_schedule_and_the_trail_shows_w
         0,
         "the server's own checks are not events"
     );
+}
+
+/// The sequence number of the test centre's one `enrolment.created` event.
+async fn enrolment_created_seq(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'enrolment.created'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// The sequence numbers of the events a page of the trail API shows, in its order.
+fn shown_seqs(page: &serde_json::Value) -> Vec<i64> {
+    page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
 
 /// Changes one event as someone with direct database access could: with the append-only
