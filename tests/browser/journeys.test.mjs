@@ -401,8 +401,12 @@ test("by keyboard alone, a learner uploads and submits evidence and their assess
   await page.keyboard.press("ArrowDown");
   assert.notEqual(await page.locator("#method").inputValue(), "", "a method is chosen with an arrow key");
   // Back up to the file field (it comes earlier): the file chooser opens from the keyboard too.
+  // The wait starts before the key presses that reach the field: Playwright turns on its file
+  // chooser interception only once something waits, and a chooser opened before that is lost.
+  const choosing = page.waitForEvent("filechooser");
   await tabTo(page, "#file", { back: true });
-  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.keyboard.press("Space")]);
+  await page.keyboard.press("Space");
+  const chooser = await choosing;
   await chooser.setFiles([demoFile("call-log-week-12.csv")]);
   await tabTo(page, "#occurred_on");
   await page.keyboard.type("11202026"); // the date field's segments, in the browser's en-US order
